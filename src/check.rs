@@ -1,0 +1,625 @@
+//! Static validation: everything that can be known before a request is sent.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::client::{self, ClientConfig};
+use crate::diagnostic::{closest, Diagnostic};
+use crate::load::Spec;
+use crate::source::{SourceFile, Span};
+use crate::syntax::ast::*;
+use crate::value::{Environment, EvalError, Evaluator, Resolved, Scope};
+
+/// What `check` needs from outside the files.
+#[derive(Debug, Clone, Default)]
+pub struct CheckOptions {
+    pub env: Environment,
+    /// `--var name=value`.
+    pub cli_vars: HashMap<String, String>,
+}
+
+/// An `env("NAME")` with no default and no value.
+#[derive(Debug, Clone)]
+pub struct MissingEnv {
+    pub name: String,
+    pub source: Arc<SourceFile>,
+    pub span: Span,
+}
+
+impl MissingEnv {
+    pub fn diagnostic(&self, severity_error: bool) -> Diagnostic {
+        let message = format!("environment variable {} is not set", self.name);
+        let d = if severity_error {
+            Diagnostic::error(message)
+        } else {
+            Diagnostic::warning(message)
+        };
+        d.at(&self.source, self.span)
+            .label("needed here")
+            .help(format!(
+                "set {} or give a default: env(\"{}\", \"...\")",
+                self.name, self.name
+            ))
+    }
+}
+
+/// The result of checking one spec.
+#[derive(Debug, Default)]
+pub struct Checked {
+    pub diagnostics: Vec<Diagnostic>,
+    pub missing_env: Vec<MissingEnv>,
+    /// Clients by name, validated.
+    pub clients: HashMap<String, Arc<ClientConfig>>,
+    /// Clients whose blocks have errors: named, so `auth` need not complain.
+    pub invalid_clients: HashSet<String>,
+}
+
+impl Checked {
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+}
+
+/// Checks one spec with its imports.
+pub fn check_spec(spec: &Spec, options: &CheckOptions) -> Checked {
+    let mut checker = Checker {
+        options,
+        out: Checked::default(),
+        // Statically known variable values; None when only the run can know.
+        known: HashMap::new(),
+        reported_env: HashSet::new(),
+    };
+    for (name, value) in &options.cli_vars {
+        checker
+            .known
+            .insert(name.clone(), Some(Resolved::plain(value.clone())));
+    }
+    for file in spec.files() {
+        checker.vars(file);
+    }
+    for file in spec.files() {
+        checker.clients(file);
+    }
+    for file in &spec.imports {
+        if let Some(step) = file.steps.first() {
+            checker.out.diagnostics.push(
+                Diagnostic::warning(format!(
+                    "{} has steps; an import shares only `vars` and `client` blocks",
+                    file.source.path.display()
+                ))
+                .at(&file.source, step.name.span)
+                .label("not run by importers"),
+            );
+        }
+    }
+    checker.steps(&spec.file);
+    checker.out
+}
+
+struct Checker<'a> {
+    options: &'a CheckOptions,
+    out: Checked,
+    known: HashMap<String, Option<Resolved>>,
+    reported_env: HashSet<String>,
+}
+
+impl Checker<'_> {
+    fn error(&mut self, diagnostic: Diagnostic) {
+        self.out.diagnostics.push(diagnostic);
+    }
+
+    fn vars(&mut self, file: &Arc<SpecFile>) {
+        let mut local: HashMap<&str, Span> = HashMap::new();
+        for def in &file.vars {
+            if let Some(first) = local.insert(&def.name.node, def.name.span) {
+                self.error(
+                    Diagnostic::error(format!("variable `{}` is defined twice", def.name.node))
+                        .at(&file.source, def.name.span)
+                        .note(format!(
+                            "first defined at {}",
+                            file.source.location(first.start)
+                        )),
+                );
+            }
+            let resolved = self.eval(file, &def.value, None);
+            // `--var` wins over `vars`.
+            if !self.options.cli_vars.contains_key(&def.name.node) {
+                self.known.insert(def.name.node.clone(), resolved);
+            }
+        }
+    }
+
+    fn clients(&mut self, file: &Arc<SpecFile>) {
+        for def in &file.clients {
+            if let Some(other) = self.out.clients.get(&def.name.node) {
+                let first = other.source.location(other.name.span.start);
+                self.error(
+                    Diagnostic::error(format!("client `{}` is defined twice", def.name.node))
+                        .at(&file.source, def.name.span)
+                        .note(format!("first defined at {first}")),
+                );
+                continue;
+            }
+            match client::from_def(def, &file.source) {
+                Ok(config) => {
+                    for value in config.values() {
+                        self.eval(file, value, None);
+                    }
+                    self.out
+                        .clients
+                        .insert(def.name.node.clone(), Arc::new(config));
+                }
+                Err(diags) => {
+                    self.out.diagnostics.extend(diags);
+                    self.out.invalid_clients.insert(def.name.node.clone());
+                }
+            }
+        }
+    }
+
+    fn steps(&mut self, file: &Arc<SpecFile>) {
+        let mut names: HashMap<&str, Span> = HashMap::new();
+        // Captures in step order: name → the step that captures it.
+        let captures_later: HashMap<&str, &str> = file
+            .steps
+            .iter()
+            .flat_map(|s| {
+                s.captures
+                    .iter()
+                    .map(move |c| (c.name.node.as_str(), s.name.node.as_str()))
+            })
+            .collect();
+        for step in &file.steps {
+            if let Some(first) = names.insert(&step.name.node, step.name.span) {
+                self.error(
+                    Diagnostic::error(format!("duplicate step name {:?}", step.name.node))
+                        .at(&file.source, step.name.span)
+                        .note(format!(
+                            "first used at {}",
+                            file.source.location(first.start)
+                        ))
+                        .help("step names identify test cases in reports; make them unique"),
+                );
+            }
+            let ctx = StepCtx {
+                file,
+                captures_later: &captures_later,
+            };
+            self.step(&ctx, step);
+            for capture in &step.captures {
+                self.query(file, step, &capture.query);
+                self.known.insert(capture.name.node.clone(), None);
+            }
+        }
+    }
+
+    fn step(&mut self, ctx: &StepCtx, step: &Step) {
+        let file = ctx.file;
+        if let Some(request) = &step.request {
+            let url = self.eval(file, &request.url, Some(ctx));
+            if let Some(url) = url {
+                self.check_url(file, &url.text, request.url.span);
+            } else {
+                self.check_url_shape(file, &request.url);
+            }
+        }
+        for header in &step.headers {
+            self.template(ctx, &header.name);
+            self.eval(file, &header.value, Some(ctx));
+        }
+        for pair in &step.query {
+            self.template(ctx, &pair.name);
+            self.eval(file, &pair.value, Some(ctx));
+        }
+        match &step.body {
+            Some(Body::Form(pairs)) => {
+                for pair in pairs {
+                    self.template(ctx, &pair.name);
+                    self.eval(file, &pair.value, Some(ctx));
+                }
+            }
+            Some(Body::Json(json)) => self.json(ctx, json),
+            Some(Body::Raw(value)) => {
+                self.eval(file, value, Some(ctx));
+            }
+            None => {}
+        }
+        match &step.auth {
+            Some(Auth::Basic { user, password }) => {
+                self.eval(file, user, Some(ctx));
+                self.eval(file, password, Some(ctx));
+            }
+            Some(Auth::Bearer(token)) => {
+                self.eval(file, token, Some(ctx));
+            }
+            Some(Auth::Client(name)) => {
+                let known = self.out.clients.contains_key(&name.node)
+                    || self.out.invalid_clients.contains(&name.node);
+                if !known {
+                    let names: Vec<&str> = self.out.clients.keys().map(String::as_str).collect();
+                    let mut d = Diagnostic::error(format!("unknown client `{}`", name.node))
+                        .at(&file.source, name.span)
+                        .label("no client block has this name");
+                    d = match closest(&name.node, names.iter().copied()) {
+                        Some(best) => d.help(format!("did you mean `{best}`?")),
+                        None if names.is_empty() => d.help(
+                            "define it with `client NAME { ... }` here or in an imported file",
+                        ),
+                        None => d.help(format!("known clients: {}", names.join(", "))),
+                    };
+                    self.error(d);
+                }
+            }
+            None => {}
+        }
+        for expect in &step.expects {
+            self.query(file, step, &expect.query);
+            self.template_in_query(ctx, &expect.query);
+            self.predicate(ctx, &expect.query, &expect.predicate);
+        }
+        for capture in &step.captures {
+            self.template_in_query(ctx, &capture.query);
+        }
+    }
+
+    fn json(&mut self, ctx: &StepCtx, json: &Json) {
+        match json {
+            Json::Object(members) => {
+                for (key, value) in members {
+                    self.template(ctx, key);
+                    self.json(ctx, value);
+                }
+            }
+            Json::Array(items) => items.iter().for_each(|item| self.json(ctx, item)),
+            Json::Str(t) => self.template(ctx, t),
+            Json::Literal(_) => {}
+            Json::Raw(name) => self.var_defined(ctx.file, name.node.as_str(), name.span, Some(ctx)),
+        }
+    }
+
+    fn template_in_query(&mut self, ctx: &StepCtx, query: &Query) {
+        match &query.kind {
+            QueryKind::Header(t) => self.template(ctx, t),
+            QueryKind::JwtClaim { source, .. } | QueryKind::JwtSignature { source }
+                if !is_json_path(source) =>
+            {
+                self.template(ctx, source)
+            }
+            _ => {}
+        }
+    }
+
+    fn query(&mut self, file: &Arc<SpecFile>, step: &Step, query: &Query) {
+        match &query.kind {
+            QueryKind::Json(path) => self.json_path(file, &path.node, path.span),
+            QueryKind::Regex(re) => {
+                if let Err(e) = regex::Regex::new(&re.node) {
+                    self.error(invalid_regex(file, re.span, &e));
+                }
+            }
+            QueryKind::JwtClaim { source, .. } | QueryKind::JwtSignature { source } => {
+                if let Some(path) = source.as_literal().filter(|_| is_json_path(source)) {
+                    self.json_path(file, &path, source.span);
+                }
+            }
+            QueryKind::Latency(Some(p)) if step.options.repeat.is_none() => {
+                self.error(
+                    Diagnostic::error(format!(
+                        "`latency {}` needs `repeat N` in this step",
+                        p.node
+                    ))
+                    .at(&file.source, p.span)
+                    .label("a percentile of one sample says nothing")
+                    .help("add `repeat 20` to the step, or use plain `latency`"),
+                );
+            }
+            _ => {}
+        }
+    }
+
+    fn json_path(&mut self, file: &Arc<SpecFile>, path: &str, span: Span) {
+        if let Err(e) = jsonpath_rust::parser::parse_json_path(path) {
+            self.error(
+                Diagnostic::error(format!("invalid JSONPath {path:?}"))
+                    .at(&file.source, span)
+                    .label(jsonpath_problem(&e.to_string()))
+                    .help("JSONPath (RFC 9535) starts at `$`, e.g. \"$.orders[0].id\""),
+            );
+        }
+    }
+
+    fn predicate(&mut self, ctx: &StepCtx, query: &Query, predicate: &Predicate) {
+        let file = ctx.file;
+        let Some(operand) = &predicate.operand else {
+            return;
+        };
+        if let ValueKind::Symbol(word) = &operand.kind {
+            if self.known.contains_key(word) {
+                self.error(
+                    Diagnostic::warning(format!(
+                        "`{word}` is compared as the literal word `{word}`"
+                    ))
+                    .at(&file.source, operand.span)
+                    .help(format!(
+                        "to compare with the variable, write \"{{{{{word}}}}}\""
+                    )),
+                );
+            }
+        }
+        let resolved = self.eval(file, operand, Some(ctx));
+        let ordering = matches!(predicate.op, Op::Lt | Op::Le | Op::Gt | Op::Ge);
+        match &query.kind {
+            QueryKind::Status if !matches!(operand.kind, ValueKind::Number(_)) => {
+                self.error(
+                    Diagnostic::error("`status` compares with a number")
+                        .at(&file.source, operand.span)
+                        .help("e.g. `expect status == 200`"),
+                );
+            }
+            QueryKind::Latency(_) => {
+                if !matches!(operand.kind, ValueKind::Duration(_)) {
+                    self.error(
+                        Diagnostic::error("`latency` compares with a duration")
+                            .at(&file.source, operand.span)
+                            .help("write the unit, e.g. `300ms` or `2s`"),
+                    );
+                } else if !ordering {
+                    self.error(
+                        Diagnostic::error(format!(
+                            "`latency` is compared with <, <=, > or >=, not `{}`",
+                            predicate.op.as_str()
+                        ))
+                        .at(&file.source, predicate.span),
+                    );
+                }
+            }
+            _ => {}
+        }
+        if predicate.op == Op::Matches {
+            if let Some(Resolved { text, .. }) = resolved {
+                if let Err(e) = regex::Regex::new(&text) {
+                    self.error(invalid_regex(file, operand.span, &e));
+                }
+            }
+        }
+        if ordering
+            && matches!(
+                operand.kind,
+                ValueKind::Str(_) | ValueKind::Symbol(_) | ValueKind::Bool(_)
+            )
+        {
+            self.error(
+                Diagnostic::error(format!(
+                    "`{}` compares numbers or durations",
+                    predicate.op.as_str()
+                ))
+                .at(&file.source, operand.span),
+            );
+        }
+    }
+
+    fn template(&mut self, ctx: &StepCtx, template: &Template) {
+        for var in template.vars() {
+            self.var_defined(ctx.file, &var.node, var.span, Some(ctx));
+        }
+    }
+
+    fn var_defined(&mut self, file: &Arc<SpecFile>, name: &str, span: Span, ctx: Option<&StepCtx>) {
+        if self.known.contains_key(name) {
+            return;
+        }
+        let captured_in = ctx.and_then(|c| c.captures_later.get(name));
+        let d = match captured_in {
+            Some(step) => {
+                Diagnostic::error(format!("variable `{name}` is used before it is captured"))
+                    .at(&file.source, span)
+                    .note(format!("it is captured later, in step {step:?}"))
+            }
+            None => {
+                let names: Vec<&str> = self.known.keys().map(String::as_str).collect();
+                Diagnostic::error(format!("variable `{name}` is not defined"))
+                    .at(&file.source, span)
+                    .label("not in `vars`, `--var` or an earlier capture")
+                    .suggest(name, names)
+            }
+        };
+        self.error(d);
+    }
+
+    /// Evaluates a value as far as can be known now, reporting undefined
+    /// variables, unreadable files and missing environment variables.
+    fn eval(
+        &mut self,
+        file: &Arc<SpecFile>,
+        value: &Value,
+        ctx: Option<&StepCtx>,
+    ) -> Option<Resolved> {
+        let mut complete = true;
+        self.walk_value(file, value, ctx, &mut complete);
+        if !complete {
+            return None;
+        }
+        let scope: Scope = self
+            .known
+            .iter()
+            .filter_map(|(k, v)| Some((k.clone(), v.clone()?)))
+            .collect();
+        let evaluator = Evaluator {
+            env: &self.options.env,
+            scope: &scope,
+            base_dir: file.source.path.parent().unwrap_or(Path::new("")),
+        };
+        match evaluator.value(value) {
+            Ok(r) => Some(r),
+            Err(EvalError::MissingEnv { name, span }) => {
+                if self.reported_env.insert(name.clone()) {
+                    self.out.missing_env.push(MissingEnv {
+                        name,
+                        source: file.source.clone(),
+                        span,
+                    });
+                }
+                None
+            }
+            Err(e @ EvalError::File { .. }) => {
+                self.error(Diagnostic::error(e.message()).at(&file.source, e.span()));
+                None
+            }
+            // Reported by walk_value already.
+            Err(EvalError::UndefinedVar { .. }) => None,
+        }
+    }
+
+    /// Reports undefined variables in a value; clears `complete` when some
+    /// part is only known at run time (a capture).
+    fn walk_value(
+        &mut self,
+        file: &Arc<SpecFile>,
+        value: &Value,
+        ctx: Option<&StepCtx>,
+        complete: &mut bool,
+    ) {
+        match &value.kind {
+            ValueKind::Str(t) | ValueKind::File(t) => self.walk_template(file, t, ctx, complete),
+            ValueKind::Env { name, default } => {
+                self.walk_template(file, name, ctx, complete);
+                if let Some(d) = default {
+                    self.walk_value(file, d, ctx, complete);
+                }
+            }
+            ValueKind::Secret(inner) => self.walk_value(file, inner, ctx, complete),
+            _ => {}
+        }
+    }
+
+    fn walk_template(
+        &mut self,
+        file: &Arc<SpecFile>,
+        t: &Template,
+        ctx: Option<&StepCtx>,
+        complete: &mut bool,
+    ) {
+        for var in t.vars() {
+            match self.known.get(&var.node) {
+                Some(Some(_)) => {}
+                Some(None) => *complete = false,
+                None => {
+                    *complete = false;
+                    self.var_defined(file, &var.node, var.span, ctx);
+                }
+            }
+        }
+    }
+
+    fn check_url(&mut self, file: &Arc<SpecFile>, url: &str, span: Span) {
+        match url::Url::parse(url) {
+            Ok(u) if u.scheme() == "http" || u.scheme() == "https" => {}
+            Ok(u) => self.error(
+                Diagnostic::error(format!("unsupported URL scheme `{}`", u.scheme()))
+                    .at(&file.source, span)
+                    .help("use http:// or https://"),
+            ),
+            Err(e) => self.error(
+                Diagnostic::error(format!("invalid URL {url:?}: {e}"))
+                    .at(&file.source, span)
+                    .help(
+                        "URLs are absolute, e.g. \"{{api}}/v1/orders\" with api = \"https://...\"",
+                    ),
+            ),
+        }
+    }
+
+    /// A URL that holds captures: checked when its start is known text.
+    fn check_url_shape(&mut self, file: &Arc<SpecFile>, value: &Value) {
+        let ValueKind::Str(t) = &value.kind else {
+            return;
+        };
+        let mut text = String::new();
+        for part in &t.parts {
+            match part {
+                TemplatePart::Text(s) => text.push_str(s),
+                TemplatePart::Var(v) => match self.known.get(&v.node) {
+                    Some(Some(r)) => text.push_str(&r.text),
+                    _ if text.is_empty() => return,
+                    _ => text.push('x'),
+                },
+            }
+        }
+        self.check_url(file, &text, value.span);
+    }
+}
+
+struct StepCtx<'a> {
+    file: &'a Arc<SpecFile>,
+    captures_later: &'a HashMap<&'a str, &'a str>,
+}
+
+/// A JWT source is a JSONPath into the body when it starts with `$`.
+pub fn is_json_path(source: &Template) -> bool {
+    matches!(source.parts.first(), Some(TemplatePart::Text(t)) if t.starts_with('$'))
+}
+
+fn invalid_regex(file: &Arc<SpecFile>, span: Span, e: &regex::Error) -> Diagnostic {
+    let detail = e.to_string();
+    let last = detail
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim();
+    Diagnostic::error("invalid regular expression")
+        .at(&file.source, span)
+        .label(last.trim_start_matches("error: ").to_string())
+}
+
+/// jsonpath-rust wraps pest's report; keep the part a user can act on.
+fn jsonpath_problem(message: &str) -> String {
+    let expected = message
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("= "))
+        .map(str::to_string);
+    expected.unwrap_or_else(|| "not valid JSONPath".into())
+}
+
+/// Every spec under `paths`, loaded and checked.
+pub struct Project {
+    pub specs: Vec<(crate::load::Spec, Checked)>,
+    /// Load and syntax errors, then each spec's diagnostics.
+    pub diagnostics: Vec<Diagnostic>,
+    pub missing_env: Vec<MissingEnv>,
+}
+
+impl Project {
+    pub fn error_count(&self) -> usize {
+        self.diagnostics.iter().filter(|d| d.is_error()).count()
+    }
+
+    pub fn step_count(&self) -> usize {
+        self.specs.iter().map(|(s, _)| s.file.steps.len()).sum()
+    }
+}
+
+/// Loads and checks every spec under `paths`.
+pub fn check_paths(paths: &[std::path::PathBuf], options: &CheckOptions) -> Project {
+    let (specs, mut diagnostics) = crate::load::load_all(paths);
+    let mut missing_env: Vec<MissingEnv> = Vec::new();
+    let specs = specs
+        .into_iter()
+        .map(|spec| {
+            let mut checked = check_spec(&spec, options);
+            diagnostics.append(&mut checked.diagnostics);
+            for m in checked.missing_env.drain(..) {
+                if !missing_env.iter().any(|e| e.name == m.name) {
+                    missing_env.push(m);
+                }
+            }
+            (spec, checked)
+        })
+        .collect();
+    Project {
+        specs,
+        diagnostics,
+        missing_env,
+    }
+}

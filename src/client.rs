@@ -1,0 +1,292 @@
+//! The typed form of a `client NAME { ... }` block, validated.
+
+use std::sync::Arc;
+
+use crate::diagnostic::Diagnostic;
+use crate::source::{SourceFile, Span, Spanned};
+use crate::syntax::ast::{ClientDef, Template, Value, ValueKind};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Grant {
+    ClientCredentials,
+    RefreshToken,
+    Password,
+}
+
+impl Grant {
+    pub const NAMES: &[&str] = &["client_credentials", "refresh_token", "password"];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Grant::ClientCredentials => "client_credentials",
+            Grant::RefreshToken => "refresh_token",
+            Grant::Password => "password",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    ClientSecretBasic,
+    ClientSecretPost,
+    PrivateKeyJwt,
+    None,
+}
+
+impl AuthMethod {
+    pub const NAMES: &[&str] = &[
+        "client_secret_basic",
+        "client_secret_post",
+        "private_key_jwt",
+        "none",
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMethod::ClientSecretBasic => "client_secret_basic",
+            AuthMethod::ClientSecretPost => "client_secret_post",
+            AuthMethod::PrivateKeyJwt => "private_key_jwt",
+            AuthMethod::None => "none",
+        }
+    }
+}
+
+/// Signing algorithms for `private_key_jwt` assertions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SigningAlg {
+    RS256,
+    ES256,
+}
+
+impl SigningAlg {
+    pub const NAMES: &[&str] = &["RS256", "ES256"];
+}
+
+#[derive(Debug, Clone)]
+pub enum Endpoint {
+    TokenUrl(Value),
+    Discovery(Value),
+}
+
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    pub name: Spanned<String>,
+    pub source: Arc<SourceFile>,
+    pub endpoint: Endpoint,
+    pub grant: Grant,
+    pub auth_method: AuthMethod,
+    pub client_id: Option<Value>,
+    pub client_secret: Option<Value>,
+    pub refresh_token: Option<Value>,
+    pub username: Option<Value>,
+    pub password: Option<Value>,
+    pub scope: Option<Value>,
+    pub audience: Option<Value>,
+    pub resource: Option<Value>,
+    pub private_key: Option<Value>,
+    pub key_id: Option<Value>,
+    pub alg: SigningAlg,
+    pub scheme: Option<Value>,
+    pub jwks_uri: Option<Value>,
+    pub params: Vec<(Template, Value)>,
+}
+
+impl ClientConfig {
+    /// Every value the block holds, for variable checks.
+    pub fn values(&self) -> Vec<&Value> {
+        let endpoint = match &self.endpoint {
+            Endpoint::TokenUrl(v) | Endpoint::Discovery(v) => v,
+        };
+        let optional = [
+            &self.client_id,
+            &self.client_secret,
+            &self.refresh_token,
+            &self.username,
+            &self.password,
+            &self.scope,
+            &self.audience,
+            &self.resource,
+            &self.private_key,
+            &self.key_id,
+            &self.scheme,
+            &self.jwks_uri,
+        ];
+        std::iter::once(endpoint)
+            .chain(optional.into_iter().flatten())
+            .chain(self.params.iter().map(|(_, v)| v))
+            .collect()
+    }
+}
+
+pub const SETTINGS: &[&str] = &[
+    "token_url",
+    "discovery",
+    "grant",
+    "client_id",
+    "client_secret",
+    "refresh_token",
+    "username",
+    "password",
+    "scope",
+    "audience",
+    "resource",
+    "auth_method",
+    "private_key",
+    "key_id",
+    "alg",
+    "scheme",
+    "jwks_uri",
+    "param",
+];
+
+/// Validates a client block; all problems are returned at once.
+pub fn from_def(
+    def: &ClientDef,
+    source: &Arc<SourceFile>,
+) -> Result<ClientConfig, Vec<Diagnostic>> {
+    let mut errors = Vec::new();
+    let mut seen: Vec<(&str, Span)> = Vec::new();
+    let get = |key: &str| -> Option<Value> {
+        def.settings
+            .iter()
+            .find(|s| s.key.node == key)
+            .map(|s| s.value.clone())
+    };
+    for setting in &def.settings {
+        let key = setting.key.node.as_str();
+        if !SETTINGS.contains(&key) {
+            errors.push(
+                Diagnostic::error(format!("unknown client setting `{key}`"))
+                    .at(source, setting.key.span)
+                    .suggest(key, SETTINGS.iter().copied()),
+            );
+            continue;
+        }
+        if key != "param" {
+            if let Some((_, first)) = seen.iter().find(|(k, _)| *k == key) {
+                errors.push(
+                    Diagnostic::error(format!(
+                        "`{key}` is set twice in client `{}`",
+                        def.name.node
+                    ))
+                    .at(source, setting.key.span)
+                    .note(format!("first set at {}", source.location(first.start))),
+                );
+            }
+            seen.push((key, setting.key.span));
+        }
+    }
+    let mut choice = |key: &str, names: &[&str], default: usize| -> usize {
+        let Some(value) = get(key) else {
+            return default;
+        };
+        let word = match &value.kind {
+            ValueKind::Symbol(s) => Some(s.clone()),
+            ValueKind::Str(t) => t.as_literal(),
+            _ => None,
+        };
+        match word
+            .as_deref()
+            .and_then(|w| names.iter().position(|n| *n == w))
+        {
+            Some(i) => i,
+            None => {
+                let shown = word.clone().unwrap_or_else(|| "this value".into());
+                let mut d = Diagnostic::error(format!("`{shown}` is not a valid `{key}`"))
+                    .at(source, value.span)
+                    .label(format!("expected one of: {}", names.join(", ")));
+                if let Some(w) = &word {
+                    d = d.suggest(w, names.iter().copied());
+                }
+                errors.push(d);
+                default
+            }
+        }
+    };
+    let grant = [
+        Grant::ClientCredentials,
+        Grant::RefreshToken,
+        Grant::Password,
+    ][choice("grant", Grant::NAMES, 0)];
+    let auth_method = [
+        AuthMethod::ClientSecretBasic,
+        AuthMethod::ClientSecretPost,
+        AuthMethod::PrivateKeyJwt,
+        AuthMethod::None,
+    ][choice("auth_method", AuthMethod::NAMES, 0)];
+    let alg = [SigningAlg::RS256, SigningAlg::ES256][choice("alg", SigningAlg::NAMES, 0)];
+
+    let endpoint = match (get("token_url"), get("discovery")) {
+        (Some(url), None) => Some(Endpoint::TokenUrl(url)),
+        (None, Some(issuer)) => Some(Endpoint::Discovery(issuer)),
+        (Some(_), Some(d)) => {
+            errors.push(
+                Diagnostic::error("a client has `token_url` or `discovery`, not both")
+                    .at(source, d.span),
+            );
+            None
+        }
+        (None, None) => {
+            errors.push(
+                Diagnostic::error(format!("client `{}` has no token endpoint", def.name.node))
+                    .at(source, def.name.span)
+                    .help("add `token_url \"...\"` or `discovery \"ISSUER\"`"),
+            );
+            None
+        }
+    };
+    let mut require = |key: &str, why: &str| {
+        if get(key).is_none() {
+            errors.push(
+                Diagnostic::error(format!("client `{}` needs `{key}` {why}", def.name.node))
+                    .at(source, def.name.span),
+            );
+        }
+    };
+    require("client_id", "to identify itself");
+    match auth_method {
+        AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost => require(
+            "client_secret",
+            &format!("for `auth_method {}`", auth_method.as_str()),
+        ),
+        AuthMethod::PrivateKeyJwt => require("private_key", "for `auth_method private_key_jwt`"),
+        AuthMethod::None => {}
+    }
+    match grant {
+        Grant::RefreshToken => require("refresh_token", "for `grant refresh_token`"),
+        Grant::Password => {
+            require("username", "for `grant password`");
+            require("password", "for `grant password`");
+        }
+        Grant::ClientCredentials => {}
+    }
+    let params = def
+        .settings
+        .iter()
+        .filter_map(|s| Some((s.param.clone()?, s.value.clone())))
+        .collect();
+    let (Some(endpoint), true) = (endpoint, errors.is_empty()) else {
+        return Err(errors);
+    };
+    Ok(ClientConfig {
+        name: def.name.clone(),
+        source: source.clone(),
+        endpoint,
+        grant,
+        auth_method,
+        client_id: get("client_id"),
+        client_secret: get("client_secret"),
+        refresh_token: get("refresh_token"),
+        username: get("username"),
+        password: get("password"),
+        scope: get("scope"),
+        audience: get("audience"),
+        resource: get("resource"),
+        private_key: get("private_key"),
+        key_id: get("key_id"),
+        alg,
+        scheme: get("scheme"),
+        jwks_uri: get("jwks_uri"),
+        params,
+    })
+}

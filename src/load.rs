@@ -1,0 +1,203 @@
+//! Finding spec files and resolving their imports.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::diagnostic::Diagnostic;
+use crate::source::SourceFile;
+use crate::syntax::{self, ast::SpecFile};
+
+/// The file extension of spec files.
+pub const EXTENSION: &str = "oauthspec";
+
+/// A spec file with everything it imports, ready to check and run.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    pub file: Arc<SpecFile>,
+    /// Imported files, depth first, each once, in the order their `vars`
+    /// and `client` blocks take effect (before the file's own).
+    pub imports: Vec<Arc<SpecFile>>,
+}
+
+impl Spec {
+    /// `suite "name"`, else the file stem.
+    pub fn suite_name(&self) -> String {
+        match &self.file.suite {
+            Some(name) => name.node.clone(),
+            None => self
+                .file
+                .source
+                .path
+                .file_stem()
+                .map_or_else(|| "spec".into(), |s| s.to_string_lossy().into_owned()),
+        }
+    }
+
+    /// Files with no steps only share `vars` and clients; they are not suites.
+    pub fn is_suite(&self) -> bool {
+        !self.file.steps.is_empty()
+    }
+
+    /// This file and its imports, imports first.
+    pub fn files(&self) -> impl Iterator<Item = &Arc<SpecFile>> {
+        self.imports.iter().chain(std::iter::once(&self.file))
+    }
+}
+
+/// Every `*.oauthspec` file under `paths` (files are taken as named,
+/// directories recursively), sorted for a deterministic order.
+pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Diagnostic> {
+    let mut found = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            walk(path, &mut found).map_err(|e| {
+                Diagnostic::error(format!("cannot read directory {}: {e}", path.display()))
+            })?;
+        } else if path.is_file() {
+            found.push(path.clone());
+        } else {
+            return Err(Diagnostic::error(format!(
+                "no such file or directory: {}",
+                path.display()
+            )));
+        }
+    }
+    found.dedup();
+    Ok(found)
+}
+
+fn walk(dir: &Path, found: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()?;
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            walk(&path, found)?;
+        } else if path.extension().is_some_and(|e| e == EXTENSION) {
+            found.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Parses files once each, however often they are imported.
+#[derive(Default)]
+pub struct Loader {
+    parsed: HashMap<PathBuf, Result<Arc<SpecFile>, ()>>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Loader {
+    /// Loads `path` and its imports. Problems go to `self.diagnostics`.
+    pub fn load(&mut self, path: &Path) -> Option<Spec> {
+        let file = self.parse_file(path, None)?;
+        let mut imports = Vec::new();
+        let mut chain = vec![path.to_path_buf()];
+        self.collect_imports(&file, &mut chain, &mut imports);
+        Some(Spec { file, imports })
+    }
+
+    fn parse_file(
+        &mut self,
+        path: &Path,
+        imported_at: Option<Diagnostic>,
+    ) -> Option<Arc<SpecFile>> {
+        let key = normalize(path);
+        if let Some(done) = self.parsed.get(&key) {
+            return done.as_ref().ok().cloned();
+        }
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) => {
+                let diag = match imported_at {
+                    Some(d) => d,
+                    None => Diagnostic::error(format!("cannot read {}: {e}", path.display())),
+                };
+                self.diagnostics.push(diag);
+                return None;
+            }
+        };
+        let source = SourceFile::new(path, text);
+        let (file, diagnostics) = syntax::parse(&source);
+        self.diagnostics.extend(diagnostics);
+        let result = file.map(Arc::new).ok_or(());
+        self.parsed.insert(key, result.clone());
+        result.ok()
+    }
+
+    fn collect_imports(
+        &mut self,
+        file: &Arc<SpecFile>,
+        chain: &mut Vec<PathBuf>,
+        out: &mut Vec<Arc<SpecFile>>,
+    ) {
+        let dir = file.source.path.parent().unwrap_or(Path::new(""));
+        for import in &file.imports {
+            let target = dir.join(&import.node);
+            let chain_text = || {
+                chain
+                    .iter()
+                    .chain(std::iter::once(&target))
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(" → ")
+            };
+            if chain.iter().any(|p| normalize(p) == normalize(&target)) {
+                self.diagnostics.push(
+                    Diagnostic::error(format!("import cycle: {}", chain_text()))
+                        .at(&file.source, import.span)
+                        .label("this import closes the cycle"),
+                );
+                continue;
+            }
+            let missing =
+                Diagnostic::error(format!("imported file {} does not exist", target.display()))
+                    .at(&file.source, import.span)
+                    .label("imported here")
+                    .note(format!("import chain: {}", chain_text()))
+                    .help("import paths are relative to the importing file");
+            let Some(imported) = self.parse_file(&target, Some(missing)) else {
+                continue;
+            };
+            chain.push(target.clone());
+            self.collect_imports(&imported, chain, out);
+            chain.pop();
+            if !out.iter().any(|f| Arc::ptr_eq(f, &imported)) {
+                out.push(imported);
+            }
+        }
+    }
+}
+
+/// A path key that treats `a/./b` and `a/b` as one file.
+fn normalize(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.components().collect())
+}
+
+/// Loads every spec under `paths`.
+pub fn load_all(paths: &[PathBuf]) -> (Vec<Spec>, Vec<Diagnostic>) {
+    let files = match discover(paths) {
+        Ok(files) => files,
+        Err(d) => return (Vec::new(), vec![d]),
+    };
+    let mut loader = Loader::default();
+    let specs = files.iter().filter_map(|f| loader.load(f)).collect();
+    (specs, loader.diagnostics)
+}
+
+/// Loads a spec held in memory (tests, tools); imports are read from disk
+/// relative to `path`.
+pub fn load_str(path: &Path, text: &str) -> (Option<Spec>, Vec<Diagnostic>) {
+    let source = SourceFile::new(path, text);
+    let (file, mut diagnostics) = syntax::parse(&source);
+    let Some(file) = file.map(Arc::new) else {
+        return (None, diagnostics);
+    };
+    let mut loader = Loader::default();
+    let mut imports = Vec::new();
+    loader.collect_imports(&file, &mut vec![path.to_path_buf()], &mut imports);
+    diagnostics.append(&mut loader.diagnostics);
+    (Some(Spec { file, imports }), diagnostics)
+}

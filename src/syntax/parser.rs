@@ -1,0 +1,745 @@
+//! pest pairs → syntax tree.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use pest::iterators::Pair;
+use pest::Parser as _;
+use pest_derive::Parser;
+
+use super::ast::*;
+use super::pest_error;
+use crate::diagnostic::Diagnostic;
+use crate::source::{SourceFile, Span, Spanned};
+
+#[derive(Parser)]
+#[grammar = "../grammar/oauthspec.pest"]
+pub(crate) struct Grammar;
+
+/// Parses one file. A syntax error stops at the first one (pest cannot
+/// recover) and yields no tree; structural errors found while building the
+/// tree are all kept, beside a tree that later checks can still use.
+pub fn parse(source: &Arc<SourceFile>) -> (Option<SpecFile>, Vec<Diagnostic>) {
+    let mut pairs = match Grammar::parse(Rule::file, &source.text) {
+        Ok(pairs) => pairs,
+        Err(err) => return (None, vec![pest_error::convert(source, err)]),
+    };
+    let mut builder = Builder {
+        source: source.clone(),
+        diagnostics: Vec::new(),
+    };
+    let file = builder.file(pairs.next().expect("the file rule always yields a pair"));
+    (Some(file), builder.diagnostics)
+}
+
+struct Builder {
+    source: Arc<SourceFile>,
+    diagnostics: Vec<Diagnostic>,
+}
+
+fn span(pair: &Pair<Rule>) -> Span {
+    pair.as_span().into()
+}
+
+fn spanned_str(pair: &Pair<Rule>) -> Spanned<String> {
+    Spanned::new(pair.as_str().to_string(), span(pair))
+}
+
+impl Builder {
+    fn diag(&self, span: Span, message: impl Into<String>) -> Diagnostic {
+        Diagnostic::error(message).at(&self.source, span)
+    }
+
+    fn error(&mut self, span: Span, message: impl Into<String>) {
+        self.push(self.diag(span, message));
+    }
+
+    fn push(&mut self, diagnostic: Diagnostic) {
+        self.diagnostics.push(diagnostic);
+    }
+
+    fn file(&mut self, pair: Pair<Rule>) -> SpecFile {
+        let mut file = SpecFile {
+            source: self.source.clone(),
+            suite: None,
+            imports: Vec::new(),
+            vars: Vec::new(),
+            clients: Vec::new(),
+            steps: Vec::new(),
+        };
+        for item in pair.into_inner() {
+            match item.as_rule() {
+                Rule::suite_decl => {
+                    let name = self.string(last(item.clone()));
+                    if file.suite.is_some() {
+                        self.error(span(&item), "a file names its suite only once");
+                    }
+                    file.suite = Some(Spanned::new(self.literal(&name), name.span));
+                }
+                Rule::import_decl => {
+                    let path = self.string(last(item));
+                    file.imports
+                        .push(Spanned::new(self.literal(&path), path.span));
+                }
+                Rule::vars_block => {
+                    for def in item.into_inner().filter(|p| p.as_rule() == Rule::var_def) {
+                        let mut inner = def.into_inner();
+                        let name = spanned_str(&inner.next().expect("var name"));
+                        let value = self.value(inner.next().expect("var value"));
+                        file.vars.push(VarDef { name, value });
+                    }
+                }
+                Rule::client_block => file.clients.push(self.client(item)),
+                Rule::step_block => file.steps.push(self.step(item)),
+                Rule::unknown_item => {
+                    let word = first_word(item.as_str());
+                    let s = Span::new(span(&item).start, span(&item).start + word.len());
+                    self.push(
+                        self.diag(s, format!("unknown item `{word}`"))
+                            .label("expected `suite`, `import`, `vars`, `client` or `step`")
+                            .suggest(word, ["suite", "import", "vars", "client", "step"]),
+                    );
+                }
+                Rule::EOI => {}
+                rule => unreachable!("unexpected top-level rule {rule:?}"),
+            }
+        }
+        file
+    }
+
+    /// A string used where templates make no sense (suite names, imports).
+    fn literal(&mut self, template: &Template) -> String {
+        template.as_literal().unwrap_or_else(|| {
+            self.error(template.span, "no `{{...}}` templates are allowed here");
+            template_text(template)
+        })
+    }
+
+    fn client(&mut self, pair: Pair<Rule>) -> ClientDef {
+        let block_span = span(&pair);
+        let mut inner = pair.into_inner();
+        inner.next(); // `client`
+        let name = spanned_str(&inner.next().expect("client name"));
+        let mut settings = Vec::new();
+        for entry in inner {
+            match entry.as_rule() {
+                Rule::client_param => {
+                    let mut parts = entry.into_inner();
+                    let key = spanned_str(&parts.next().expect("param keyword"));
+                    let param = Some(self.string(parts.next().expect("param name")));
+                    let value = self.value(parts.next().expect("param value"));
+                    settings.push(ClientSetting { key, param, value });
+                }
+                Rule::client_setting => {
+                    let mut parts = entry.into_inner();
+                    let key = spanned_str(&parts.next().expect("setting name"));
+                    let value = self.value_or_symbol(parts.next().expect("setting value"));
+                    settings.push(ClientSetting {
+                        key,
+                        param: None,
+                        value,
+                    });
+                }
+                rule => unreachable!("unexpected client rule {rule:?}"),
+            }
+        }
+        ClientDef {
+            name,
+            settings,
+            span: block_span,
+        }
+    }
+
+    fn step(&mut self, pair: Pair<Rule>) -> Step {
+        let step_span = span(&pair);
+        let mut inner = pair.into_inner();
+        inner.next(); // `step`
+        let name_t = self.string(inner.next().expect("step name"));
+        let mut step = Step {
+            name: Spanned::new(self.literal(&name_t), name_t.span),
+            always: false,
+            request: None,
+            headers: Vec::new(),
+            query: Vec::new(),
+            body: None,
+            auth: None,
+            options: StepOptions::default(),
+            expects: Vec::new(),
+            captures: Vec::new(),
+            unknown: Vec::new(),
+            span: step_span,
+        };
+        for stmt in inner {
+            let stmt_span = span(&stmt);
+            let rule = stmt.as_rule();
+            let mut parts = stmt.clone().into_inner();
+            match rule {
+                Rule::always => step.always = true,
+                Rule::request_line => {
+                    let method_pair = parts.next().expect("method");
+                    let method = Spanned::new(method_of(method_pair.as_str()), span(&method_pair));
+                    let url = self.value(parts.next().expect("url"));
+                    if step.request.is_some() {
+                        self.push(
+                            self.diag(stmt_span, "a step sends one request")
+                                .help("split it into two steps"),
+                        );
+                    }
+                    step.request = Some(Request { method, url });
+                }
+                Rule::header_stmt => {
+                    parts.next();
+                    let name = self.string(parts.next().expect("header name"));
+                    let value = self.value(parts.next().expect("header value"));
+                    step.headers.push(Header { name, value });
+                }
+                Rule::query_block => {
+                    let pairs = self.pairs(parts.skip(1));
+                    step.query.extend(pairs);
+                }
+                Rule::form_block => {
+                    let pairs = self.pairs(parts.skip(1));
+                    self.set_body(&mut step, Body::Form(pairs), stmt_span);
+                }
+                Rule::json_block => {
+                    let json = self.json(parts.nth(1).expect("json value"));
+                    self.set_body(&mut step, Body::Json(json), stmt_span);
+                }
+                Rule::body_stmt => {
+                    let value = self.value(parts.nth(1).expect("body value"));
+                    self.set_body(&mut step, Body::Raw(value), stmt_span);
+                }
+                Rule::basic_auth_stmt => {
+                    parts.next();
+                    let user = self.value(parts.next().expect("user"));
+                    let password = self.value(parts.next().expect("password"));
+                    self.set_auth(&mut step, Auth::Basic { user, password }, stmt_span);
+                }
+                Rule::bearer_stmt => {
+                    let token = self.value(parts.nth(1).expect("token"));
+                    self.set_auth(&mut step, Auth::Bearer(token), stmt_span);
+                }
+                Rule::auth_stmt => {
+                    let client = spanned_str(&parts.nth(1).expect("client name"));
+                    self.set_auth(&mut step, Auth::Client(client), stmt_span);
+                }
+                Rule::timeout_opt => {
+                    let d = self.duration(&parts.nth(1).expect("duration"));
+                    self.set_once(&mut step.options.timeout, d, stmt_span, "timeout");
+                }
+                Rule::delay_opt => {
+                    let d = self.duration(&parts.nth(1).expect("duration"));
+                    self.set_once(&mut step.options.delay, d, stmt_span, "delay");
+                }
+                Rule::repeat_opt => {
+                    let n = self.count(&parts.nth(1).expect("count"), 1);
+                    self.set_once(&mut step.options.repeat, n, stmt_span, "repeat");
+                }
+                Rule::retry_opt => {
+                    parts.next();
+                    let count = self.count(&parts.next().expect("count"), 0).node;
+                    let backoff = parts.nth(1).map(|d| self.duration(&d).node);
+                    let retry = Retry {
+                        count,
+                        backoff,
+                        span: stmt_span,
+                    };
+                    self.set_once(&mut step.options.retry, retry, stmt_span, "retry");
+                }
+                Rule::follow_opt => {
+                    let on = parts.nth(1).is_none_or(|b| b.as_str() == "true");
+                    self.set_once(
+                        &mut step.options.follow_redirects,
+                        on,
+                        stmt_span,
+                        "follow_redirects",
+                    );
+                }
+                Rule::insecure_opt => step.options.insecure = true,
+                Rule::expect_stmt => {
+                    let expect = self.expect(parts.nth(1).expect("expectation"), stmt_span);
+                    step.expects.push(expect);
+                }
+                Rule::capture_stmt => {
+                    parts.next();
+                    let name = spanned_str(&parts.next().expect("capture name"));
+                    let query = self.query(parts.next().expect("capture query"));
+                    let secret = parts.next().is_some();
+                    step.captures.push(Capture {
+                        name,
+                        query,
+                        secret,
+                        span: stmt_span,
+                    });
+                }
+                Rule::unknown_stmt => {
+                    let word = first_word(stmt.as_str());
+                    let s = Span::new(stmt_span.start, stmt_span.start + word.len());
+                    self.push(
+                        self.diag(s, format!("unknown statement `{word}`"))
+                            .label("not a request, option, expect or capture")
+                            .suggest(word, STEP_KEYWORDS.iter().copied()),
+                    );
+                    step.unknown.push(Spanned::new(word.to_string(), s));
+                }
+                rule => unreachable!("unexpected step rule {rule:?}"),
+            }
+        }
+        if step.request.is_none() {
+            self.push(
+                self.diag(
+                    step.name.span,
+                    format!("step {:?} sends no request", step.name.node),
+                )
+                .help("add a request line such as `GET \"{{api}}/v1/health\"`"),
+            );
+        }
+        step
+    }
+
+    fn set_body(&mut self, step: &mut Step, body: Body, at: Span) {
+        if step.body.is_some() {
+            self.push(
+                self.diag(at, "a step has one body")
+                    .help("use one of `form { }`, `json { }` or `body`"),
+            );
+        }
+        step.body = Some(body);
+    }
+
+    fn set_auth(&mut self, step: &mut Step, auth: Auth, at: Span) {
+        if step.auth.is_some() {
+            self.push(
+                self.diag(at, "a step authenticates one way")
+                    .help("use one of `auth CLIENT`, `bearer` or `basic_auth`"),
+            );
+        }
+        step.auth = Some(auth);
+    }
+
+    fn set_once<T>(&mut self, slot: &mut Option<T>, value: T, at: Span, what: &str) {
+        if slot.is_some() {
+            self.error(at, format!("`{what}` is set twice in this step"));
+        }
+        *slot = Some(value);
+    }
+
+    fn pairs<'a>(
+        &mut self,
+        entries: impl Iterator<Item = Pair<'a, Rule>>,
+    ) -> Vec<super::ast::Pair> {
+        entries
+            .map(|entry| {
+                let mut parts = entry.into_inner();
+                let key = parts.next().expect("pair name");
+                let name = match key.as_rule() {
+                    Rule::ident => Template {
+                        parts: vec![TemplatePart::Text(key.as_str().to_string())],
+                        span: span(&key),
+                    },
+                    _ => self.string(key),
+                };
+                let value = self.value(parts.next().expect("pair value"));
+                super::ast::Pair { name, value }
+            })
+            .collect()
+    }
+
+    fn expect(&mut self, pair: Pair<Rule>, stmt_span: Span) -> Expect {
+        let rule = pair.as_rule();
+        let inner_span = span(&pair);
+        let mut parts = pair.into_inner();
+        match rule {
+            Rule::expect_no => {
+                let no = parts.next().expect("no");
+                let query = self.query(parts.next().expect("query"));
+                Expect {
+                    query,
+                    predicate: Predicate {
+                        negated: true,
+                        op: Op::Exists,
+                        operand: None,
+                        span: span(&no),
+                    },
+                    span: stmt_span,
+                }
+            }
+            Rule::expect_signature => {
+                parts.next();
+                let source = self.string(parts.next().expect("jwt source"));
+                let signature = parts.next().expect("signature");
+                let mut negated = false;
+                let mut last_span = span(&signature);
+                for p in parts {
+                    if p.as_rule() == Rule::negation {
+                        negated = true;
+                    }
+                    last_span = span(&p);
+                }
+                Expect {
+                    query: Query {
+                        kind: QueryKind::JwtSignature { source },
+                        span: Span::new(inner_span.start, span(&signature).end),
+                    },
+                    predicate: Predicate {
+                        negated,
+                        op: Op::Valid,
+                        operand: None,
+                        span: Span::new(span(&signature).end, last_span.end),
+                    },
+                    span: stmt_span,
+                }
+            }
+            Rule::expect_query => {
+                let query = self.query(parts.next().expect("query"));
+                let predicate = self.predicate(parts.next().expect("predicate"));
+                Expect {
+                    query,
+                    predicate,
+                    span: stmt_span,
+                }
+            }
+            rule => unreachable!("unexpected expect rule {rule:?}"),
+        }
+    }
+
+    fn query(&mut self, pair: Pair<Rule>) -> Query {
+        let query_span = span(&pair);
+        let q = pair.into_inner().next().expect("query kind");
+        let rule = q.as_rule();
+        let mut parts = q.into_inner();
+        parts.next(); // keyword
+        let kind = match rule {
+            Rule::q_status => QueryKind::Status,
+            Rule::q_latency => QueryKind::Latency(parts.next().map(|p| {
+                let text = p.as_str();
+                let pct = match text {
+                    "max" => Percentile::Max,
+                    "min" => Percentile::Min,
+                    "mean" => Percentile::Mean,
+                    _ => {
+                        let n: u8 = text[1..].parse().unwrap_or(0);
+                        if n == 0 {
+                            self.push(
+                                self.diag(span(&p), format!("`{text}` is not a percentile"))
+                                    .help("use p1 to p99, min, max or mean"),
+                            );
+                        }
+                        Percentile::P(n)
+                    }
+                };
+                Spanned::new(pct, span(&p))
+            })),
+            Rule::q_body => QueryKind::Body,
+            Rule::q_header => QueryKind::Header(self.string(parts.next().expect("header"))),
+            Rule::q_json => QueryKind::Json(self.literal_arg(parts.next().expect("path"))),
+            Rule::q_regex => QueryKind::Regex(self.literal_arg(parts.next().expect("regex"))),
+            Rule::q_oauth_error => QueryKind::OAuthError,
+            Rule::q_oauth_error_description => QueryKind::OAuthErrorDescription,
+            Rule::q_jwt_claim => {
+                let source = self.string(parts.next().expect("jwt source"));
+                parts.next(); // `claim`
+                let claim = self.literal_arg(parts.next().expect("claim"));
+                QueryKind::JwtClaim { source, claim }
+            }
+            rule => unreachable!("unexpected query rule {rule:?}"),
+        };
+        Query {
+            kind,
+            span: query_span,
+        }
+    }
+
+    fn literal_arg(&mut self, pair: Pair<Rule>) -> Spanned<String> {
+        let t = self.string(pair);
+        Spanned::new(self.literal(&t), t.span)
+    }
+
+    fn predicate(&mut self, pair: Pair<Rule>) -> Predicate {
+        let pred_span = span(&pair);
+        let mut negated = false;
+        let mut op = Op::Exists;
+        let mut operand = None;
+        for p in pair.into_inner() {
+            match p.as_rule() {
+                Rule::negation => negated = true,
+                Rule::pred_exists => op = Op::Exists,
+                Rule::pred_binary => {
+                    let mut parts = p.into_inner();
+                    op = match parts.next().expect("operator").as_str() {
+                        "==" => Op::Eq,
+                        "!=" => Op::Ne,
+                        "<" => Op::Lt,
+                        "<=" => Op::Le,
+                        ">" => Op::Gt,
+                        ">=" => Op::Ge,
+                        "contains" => Op::Contains,
+                        "matches" => Op::Matches,
+                        "startswith" => Op::StartsWith,
+                        _ => Op::EndsWith,
+                    };
+                    operand = Some(self.value_or_symbol(parts.next().expect("operand")));
+                }
+                rule => unreachable!("unexpected predicate rule {rule:?}"),
+            }
+        }
+        Predicate {
+            negated,
+            op,
+            operand,
+            span: pred_span,
+        }
+    }
+
+    fn value_or_symbol(&mut self, pair: Pair<Rule>) -> Value {
+        match pair.as_rule() {
+            Rule::symbol => Value {
+                kind: ValueKind::Symbol(pair.as_str().to_string()),
+                span: span(&pair),
+            },
+            _ => self.value(pair),
+        }
+    }
+
+    fn value(&mut self, pair: Pair<Rule>) -> Value {
+        let value_span = span(&pair);
+        let inner = pair.into_inner().next().expect("value kind");
+        let kind = match inner.as_rule() {
+            Rule::string => ValueKind::Str(self.string(inner)),
+            Rule::number => ValueKind::Number(inner.as_str().parse().unwrap_or(0.0)),
+            Rule::boolean => ValueKind::Bool(inner.as_str() == "true"),
+            Rule::duration => ValueKind::Duration(self.duration(&inner).node),
+            Rule::env_call => {
+                let mut parts = inner.into_inner();
+                parts.next();
+                let name = self.string(parts.next().expect("env name"));
+                let default = parts.next().map(|d| Box::new(self.value(d)));
+                ValueKind::Env { name, default }
+            }
+            Rule::secret_call => {
+                let v = self.value(inner.into_inner().nth(1).expect("secret value"));
+                ValueKind::Secret(Box::new(v))
+            }
+            Rule::file_call => {
+                ValueKind::File(self.string(inner.into_inner().nth(1).expect("file path")))
+            }
+            rule => unreachable!("unexpected value rule {rule:?}"),
+        };
+        Value {
+            kind,
+            span: value_span,
+        }
+    }
+
+    fn duration(&mut self, pair: &Pair<Rule>) -> Spanned<Duration> {
+        let text = pair.as_str();
+        let digits_end = text
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len());
+        let n: u64 = match text[..digits_end].parse() {
+            Ok(n) => n,
+            Err(_) => {
+                self.error(span(pair), "this duration is too large");
+                0
+            }
+        };
+        let d = match &text[digits_end..] {
+            "ms" => Duration::from_millis(n),
+            "s" => Duration::from_secs(n),
+            _ => Duration::from_secs(n.saturating_mul(60)),
+        };
+        Spanned::new(d, span(pair))
+    }
+
+    fn count(&mut self, pair: &Pair<Rule>, min: u32) -> Spanned<u32> {
+        let n = match pair.as_str().parse::<u32>() {
+            Ok(n) if n >= min && n <= 1_000_000 => n,
+            _ => {
+                self.error(
+                    span(pair),
+                    format!("expected a count from {min} to 1000000"),
+                );
+                min
+            }
+        };
+        Spanned::new(n, span(pair))
+    }
+
+    fn string(&mut self, pair: Pair<Rule>) -> Template {
+        let string_span = span(&pair);
+        let inner = pair.into_inner().next().expect("string kind");
+        let triple = inner.as_rule() == Rule::triple_string;
+        let mut parts: Vec<TemplatePart> = Vec::new();
+        let push_text = |parts: &mut Vec<TemplatePart>, s: &str| match parts.last_mut() {
+            Some(TemplatePart::Text(t)) => t.push_str(s),
+            _ => parts.push(TemplatePart::Text(s.to_string())),
+        };
+        for part in inner.into_inner() {
+            match part.as_rule() {
+                Rule::text | Rule::raw_text => push_text(&mut parts, part.as_str()),
+                Rule::escape => match unescape(part.as_str()) {
+                    Some(c) => push_text(&mut parts, c.encode_utf8(&mut [0; 4])),
+                    None => {
+                        self.error(span(&part), "not a valid unicode scalar value");
+                    }
+                },
+                Rule::template => {
+                    let name = part.into_inner().next().expect("template name");
+                    parts.push(TemplatePart::Var(spanned_str(&name)));
+                }
+                rule => unreachable!("unexpected string rule {rule:?}"),
+            }
+        }
+        if triple {
+            dedent(&mut parts);
+        }
+        Template {
+            parts,
+            span: string_span,
+        }
+    }
+
+    fn json(&mut self, pair: Pair<Rule>) -> Json {
+        match pair.as_rule() {
+            Rule::json_object => Json::Object(
+                pair.into_inner()
+                    .map(|member| {
+                        let mut parts = member.into_inner();
+                        let key = self.string(parts.next().expect("json key"));
+                        let value = self.json(parts.next().expect("json value"));
+                        (key, value)
+                    })
+                    .collect(),
+            ),
+            Rule::json_array => Json::Array(pair.into_inner().map(|v| self.json(v)).collect()),
+            Rule::string => Json::Str(self.string(pair)),
+            Rule::template => Json::Raw(spanned_str(
+                &pair.into_inner().next().expect("template name"),
+            )),
+            _ => Json::Literal(pair.as_str().to_string()),
+        }
+    }
+}
+
+/// Every word a step statement may start with, for suggestions.
+pub const STEP_KEYWORDS: &[&str] = &[
+    "GET",
+    "POST",
+    "PUT",
+    "PATCH",
+    "DELETE",
+    "HEAD",
+    "OPTIONS",
+    "header",
+    "query",
+    "form",
+    "json",
+    "body",
+    "basic_auth",
+    "bearer",
+    "auth",
+    "timeout",
+    "retry",
+    "repeat",
+    "delay",
+    "follow_redirects",
+    "insecure",
+    "expect",
+    "capture",
+];
+
+fn last(pair: Pair<Rule>) -> Pair<Rule> {
+    pair.into_inner().last().expect("rule has children")
+}
+
+fn first_word(s: &str) -> &str {
+    let end = s
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .unwrap_or(s.len());
+    &s[..end]
+}
+
+fn method_of(s: &str) -> Method {
+    match s {
+        "GET" => Method::Get,
+        "POST" => Method::Post,
+        "PUT" => Method::Put,
+        "PATCH" => Method::Patch,
+        "DELETE" => Method::Delete,
+        "HEAD" => Method::Head,
+        _ => Method::Options,
+    }
+}
+
+fn unescape(escape: &str) -> Option<char> {
+    Some(match &escape[1..] {
+        "n" => '\n',
+        "t" => '\t',
+        "r" => '\r',
+        "\"" => '"',
+        "\\" => '\\',
+        "{" => '{',
+        hex => char::from_u32(u32::from_str_radix(&hex[2..hex.len() - 1], 16).ok()?)?,
+    })
+}
+
+/// Triple-quoted strings: drop the newline after the opening quotes, the
+/// indentation common to all non-blank lines, and a last line that holds
+/// only the closing quotes' indentation.
+fn dedent(parts: &mut [TemplatePart]) {
+    let mut flat = String::new();
+    for part in parts.iter() {
+        match part {
+            TemplatePart::Text(t) => flat.push_str(t),
+            // Stands in for a hole: not whitespace, one character wide.
+            TemplatePart::Var(_) => flat.push('x'),
+        }
+    }
+    let body = flat.strip_prefix('\n').unwrap_or(&flat);
+    let indent = body
+        .split('\n')
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.len() - l.trim_start_matches([' ', '\t']).len())
+        .min()
+        .unwrap_or(0);
+    let mut at_line_start = true;
+    let mut first = true;
+    let count = parts.len();
+    for (i, part) in parts.iter_mut().enumerate() {
+        let TemplatePart::Text(text) = part else {
+            at_line_start = false;
+            first = false;
+            continue;
+        };
+        let mut src: &str = text;
+        if first {
+            src = src.strip_prefix('\n').unwrap_or(src);
+        }
+        first = false;
+        let mut out = String::with_capacity(src.len());
+        for (n, line) in src.split('\n').enumerate() {
+            if n > 0 {
+                out.push('\n');
+                at_line_start = true;
+            }
+            if at_line_start {
+                let strip = line
+                    .char_indices()
+                    .take_while(|(j, c)| *j < indent && (*c == ' ' || *c == '\t'))
+                    .count();
+                out.push_str(&line[strip..]);
+            } else {
+                out.push_str(line);
+            }
+            at_line_start = false;
+        }
+        if i == count - 1 {
+            if let Some(nl) = out.rfind('\n') {
+                if out[nl + 1..].trim().is_empty() {
+                    out.truncate(nl);
+                }
+            }
+        }
+        *text = out;
+    }
+}

@@ -1,0 +1,163 @@
+//! pest's errors, reworded: rule names become what a user would write.
+
+use std::sync::Arc;
+
+use pest::error::{ErrorVariant, InputLocation};
+
+use super::parser::Rule;
+use crate::diagnostic::Diagnostic;
+use crate::source::{SourceFile, Span};
+
+pub fn convert(source: &Arc<SourceFile>, err: pest::error::Error<Rule>) -> Diagnostic {
+    let pos = match err.location {
+        InputLocation::Pos(p) => p,
+        InputLocation::Span((start, _)) => start,
+    };
+    let found = found_at(&source.text, pos);
+    let span = Span::new(pos, pos + found.len().max(1));
+    let expected = match &err.variant {
+        ErrorVariant::ParsingError { positives, .. } => expected_list(positives),
+        ErrorVariant::CustomError { message } => message.clone(),
+    };
+    let found_text = if found.is_empty() {
+        "end of file".to_string()
+    } else {
+        format!("`{found}`")
+    };
+    let at = Span::new(
+        span.start.min(source.text.len()),
+        span.end.min(source.text.len()),
+    );
+    if let ErrorVariant::ParsingError { positives, .. } = &err.variant {
+        if positives.contains(&Rule::text) && (found.is_empty() || found == "end of line") {
+            let open = source.text[..pos].rfind('"').unwrap_or(pos);
+            return Diagnostic::error("unterminated string")
+                .at(source, Span::new(open, open + 1))
+                .label("this string is not closed on its line")
+                .help("close it with `\"`, or use \"\"\"...\"\"\" for text over several lines");
+        }
+    }
+    let mut diag =
+        Diagnostic::error(format!("expected {expected}, found {found_text}")).at(source, at);
+    // A label repeats the message; only short ones help the eye.
+    if expected.len() <= 40 {
+        diag = diag.label(format!("expected {expected}"));
+    }
+    if let Some(hint) = hint_for(&source.text, pos, &found) {
+        diag = diag.help(hint);
+    }
+    diag
+}
+
+/// The token at `pos`, for "found `x`".
+fn found_at(text: &str, pos: usize) -> String {
+    let rest = &text[pos.min(text.len())..];
+    let Some(first) = rest.chars().next() else {
+        return String::new();
+    };
+    if first.is_alphanumeric() || first == '_' {
+        rest.chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect()
+    } else if first == '\n' || first == '\r' {
+        "end of line".into()
+    } else {
+        first.to_string()
+    }
+}
+
+fn hint_for(text: &str, pos: usize, found: &str) -> Option<String> {
+    let before = text[..pos.min(text.len())].trim_end();
+    let after_operand = before.ends_with(|c: char| c.is_alphanumeric() || c == '"');
+    if found == "=" && after_operand && before.contains("expect") {
+        return Some("comparisons are written `==`".into());
+    }
+    None
+}
+
+fn expected_list(rules: &[Rule]) -> String {
+    let mut names: Vec<&str> = Vec::new();
+    for rule in rules {
+        let name = describe(*rule);
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    match names.len() {
+        0 => "something else".into(),
+        1 => names[0].into(),
+        n => format!("{} or {}", names[..n - 1].join(", "), names[n - 1]),
+    }
+}
+
+fn describe(rule: Rule) -> &'static str {
+    use Rule::*;
+    match rule {
+        EOI => "end of file",
+        file | suite_decl | import_decl | vars_block | client_block | step_block
+        | unknown_item => "`suite`, `import`, `vars`, `client` or `step`",
+        var_def => "a variable definition `name = value`",
+        client_param | client_setting => "a client setting such as `token_url \"...\"`",
+        always | kw_always => "`always`",
+        request_line | header_stmt | query_block | form_block | json_block | body_stmt
+        | basic_auth_stmt | bearer_stmt | auth_stmt | timeout_opt | retry_opt | repeat_opt
+        | delay_opt | follow_opt | insecure_opt | expect_stmt | capture_stmt | unknown_stmt => {
+            "a step statement (a request line, `header`, `expect`, `capture`, ...)"
+        }
+        method => "an HTTP method (GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS)",
+        pair => "`name = value`",
+        expect_no | expect_signature | expect_query | query | q_status | q_latency | q_body
+        | q_header | q_json | q_regex | q_oauth_error | q_oauth_error_description
+        | q_jwt_claim | kw_status | kw_latency | kw_regex | kw_oauth_error
+        | kw_oauth_error_description | kw_jwt | kw_no => {
+            "a query (`status`, `latency`, `body`, `header`, `json`, `regex`, `oauth_error`, `jwt`, ...)"
+        }
+        percentile => "a percentile (p50, p90, p95, p99, max)",
+        predicate | pred_exists | pred_binary | negation | kw_not | kw_exists => {
+            "a predicate (`==`, `!=`, `<`, `<=`, `>`, `>=`, `contains`, `matches`, `startswith`, `endswith`, `exists`)"
+        }
+        operator => "a comparison (`==`, `!=`, `<`, `<=`, `>`, `>=`, `contains`, `matches`, `startswith`, `endswith`)",
+        capture_secret | kw_secret => "`secret`",
+        value | env_call | secret_call | file_call | kw_env | kw_file => {
+            "a value (a string, number, duration, `env(...)`, `secret(...)` or `file(...)`)"
+        }
+        symbol => "a word",
+        duration => "a duration such as `250ms`, `5s` or `1m`",
+        number | json_number => "a number",
+        integer => "a whole number",
+        boolean => "`true` or `false`",
+        string | quoted_string | triple_string => "a string",
+        text | raw_text | escape => "the rest of the string",
+        template => "a template such as `{{name}}`",
+        json_object | json_member | json_array | json_literal => "a JSON value",
+        ident => "a name",
+        kw_suite => "`suite`",
+        kw_import => "`import`",
+        kw_vars => "`vars`",
+        kw_client => "`client`",
+        kw_param => "`param`",
+        kw_step => "`step`",
+        kw_header => "`header`",
+        kw_query => "`query`",
+        kw_form => "`form`",
+        kw_json => "`json`",
+        kw_body => "`body`",
+        kw_basic_auth => "`basic_auth`",
+        kw_bearer => "`bearer`",
+        kw_auth => "`auth`",
+        kw_timeout => "`timeout`",
+        kw_retry => "`retry`",
+        kw_backoff => "`backoff`",
+        kw_repeat => "`repeat`",
+        kw_delay => "`delay`",
+        kw_follow_redirects => "`follow_redirects`",
+        kw_insecure => "`insecure`",
+        kw_expect => "`expect`",
+        kw_capture => "`capture`",
+        kw_claim => "`claim`",
+        kw_signature => "`signature`",
+        kw_valid => "`valid`",
+        WHITESPACE | COMMENT => "whitespace",
+        _ => "something else",
+    }
+}
