@@ -185,11 +185,9 @@ fn digits(n: usize) -> usize {
 
 pub(crate) const RED: &str = "\x1b[1;31m";
 pub(crate) const YELLOW: &str = "\x1b[1;33m";
-#[allow(dead_code)] // used by the console reporter
 pub(crate) const GREEN: &str = "\x1b[1;32m";
 pub(crate) const BLUE: &str = "\x1b[1;34m";
 pub(crate) const BOLD: &str = "\x1b[1m";
-#[allow(dead_code)] // used by the console reporter
 pub(crate) const DIM: &str = "\x1b[2m";
 
 pub(crate) fn paint(color: bool, style: &str, text: &str) -> String {

@@ -5,7 +5,13 @@
 pub mod check;
 pub mod client;
 pub mod diagnostic;
+pub mod http;
 pub mod load;
+pub mod oauth;
+pub mod report;
+pub mod results;
+pub mod run;
+pub mod secrets;
 pub mod source;
 pub mod syntax;
 pub mod value;

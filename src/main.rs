@@ -7,7 +7,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use std::time::Duration;
+
 use oauthspec::check::{check_paths, CheckOptions};
+use oauthspec::report::console::Console;
+use oauthspec::run::{RunOptions, Runner};
 use oauthspec::value::{parse_dotenv, Environment};
 
 #[derive(Parser)]
@@ -49,6 +53,44 @@ enum Command {
         #[command(flatten)]
         vars: VarArgs,
     },
+    /// Run spec files.
+    ///
+    /// Example: oauthspec run specs/ --junit target/junit.xml
+    Run {
+        /// Spec files or directories (recursive on *.oauthspec).
+        #[arg(default_value = "specs")]
+        paths: Vec<PathBuf>,
+        #[command(flatten)]
+        vars: VarArgs,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Timeout per request, unless a step sets its own (e.g. 30s, 500ms).
+    #[arg(long, default_value = "30s", value_parser = parse_duration, env = "OAUTHSPEC_TIMEOUT")]
+    timeout: Duration,
+    /// Spec files run at once (default: the number of CPUs).
+    #[arg(long, short = 'j', env = "OAUTHSPEC_JOBS")]
+    jobs: Option<usize>,
+    /// Print every request of every step (redacted).
+    #[arg(long, short = 'v')]
+    verbose: bool,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let digits = s.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration like 30s or 500ms"))?;
+    match &s[digits.len()..] {
+        "ms" => Ok(Duration::from_millis(n)),
+        "s" | "" => Ok(Duration::from_secs(n)),
+        "m" => Ok(Duration::from_secs(n * 60)),
+        _ => Err(format!("{s:?} is not a duration like 30s or 500ms")),
+    }
 }
 
 #[derive(clap::Args)]
@@ -123,6 +165,68 @@ fn main() -> ExitCode {
             );
             ExitCode::SUCCESS
         }
+        Command::Run { paths, vars, run } => {
+            let check = match vars.options() {
+                Ok(o) => o,
+                Err(e) => return usage_error(&e, color),
+            };
+            let options = RunOptions {
+                check,
+                timeout: run.timeout,
+                jobs: run.jobs.unwrap_or(RunOptions::default().jobs),
+            };
+            let console = Console {
+                color: use_color_stdout(cli.color),
+                verbose: run.verbose,
+            };
+            run_specs(&paths, options, &console, color)
+        }
+    }
+}
+
+/// Checks, then runs, printing each suite as it finishes.
+fn run_specs(paths: &[PathBuf], options: RunOptions, console: &Console, color: bool) -> ExitCode {
+    let project = check_paths(paths, &options.check);
+    for d in project.diagnostics.iter().filter(|d| !d.is_error()) {
+        eprintln!("{}", d.render(color));
+    }
+    if let Err(problems) = Runner::preflight(&project) {
+        for d in &problems {
+            eprintln!("{}", d.render(color));
+        }
+        eprintln!(
+            "error: {} problem(s) in spec files; nothing was run",
+            problems.len()
+        );
+        return ExitCode::from(2);
+    }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(3);
+        }
+    };
+    let runner = Runner::new(options);
+    let result = runtime.block_on(runner.run(&project, |suite| {
+        print!("{}", console.suite(suite));
+    }));
+    let counts = result.counts();
+    print!("{}", console.summary(counts, result.duration));
+    if counts.failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn use_color_stdout(choice: Color) -> bool {
+    match choice {
+        Color::Auto => {
+            std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                && std::io::stdout().is_terminal()
+        }
+        other => use_color(other),
     }
 }
 

@@ -1,0 +1,172 @@
+//! One HTTP layer for steps and token requests: shared connection pools,
+//! latency measured to the last byte, transport errors described plainly.
+
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use reqwest::header::HeaderMap;
+
+/// A complete response.
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    /// From sending the request to the last byte of the body.
+    pub latency: Duration,
+}
+
+impl Exchange {
+    pub fn header_values<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a str> + 'a {
+        let name = name.to_string();
+        self.headers
+            .get_all(name.as_str())
+            .iter()
+            .map(|v| v.to_str().unwrap_or("<not UTF-8>"))
+            .collect::<Vec<_>>()
+            .into_iter()
+    }
+
+    pub fn body_text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// `Retry-After` in seconds (an HTTP date is read as a delay from now).
+    pub fn retry_after(&self) -> Option<Duration> {
+        let value = self.headers.get("retry-after")?.to_str().ok()?.trim();
+        if let Ok(secs) = value.parse::<u64>() {
+            return Some(Duration::from_secs(secs));
+        }
+        let at = httpdate::parse_http_date(value).ok()?;
+        Some(
+            at.duration_since(std::time::SystemTime::now())
+                .unwrap_or_default(),
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransportErrorKind {
+    Connect,
+    Timeout,
+    Tls,
+    Redirect,
+    Body,
+    Other,
+}
+
+#[derive(Debug, Clone)]
+pub struct TransportError {
+    pub kind: TransportErrorKind,
+    pub message: String,
+    pub latency: Duration,
+}
+
+/// Connection pools, one per (follow redirects, accept invalid certs) pair,
+/// built on first use and shared by every spec in the run.
+pub struct Http {
+    clients: [OnceLock<reqwest::Client>; 4],
+}
+
+impl Default for Http {
+    fn default() -> Self {
+        Http::new()
+    }
+}
+
+impl Http {
+    pub fn new() -> Http {
+        Http {
+            clients: Default::default(),
+        }
+    }
+
+    pub fn client(&self, follow_redirects: bool, insecure: bool) -> &reqwest::Client {
+        let index = usize::from(follow_redirects) * 2 + usize::from(insecure);
+        self.clients[index].get_or_init(|| {
+            let redirects = if follow_redirects {
+                reqwest::redirect::Policy::limited(10)
+            } else {
+                reqwest::redirect::Policy::none()
+            };
+            reqwest::Client::builder()
+                .redirect(redirects)
+                .danger_accept_invalid_certs(insecure)
+                .user_agent(concat!("oauthspec/", env!("CARGO_PKG_VERSION")))
+                .pool_idle_timeout(Duration::from_secs(30))
+                .build()
+                .unwrap_or_default()
+        })
+    }
+
+    /// Sends a request and reads the whole body, within `timeout` overall.
+    pub async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+        timeout: Duration,
+    ) -> Result<Exchange, TransportError> {
+        let start = Instant::now();
+        let result = tokio::time::timeout(timeout, async {
+            let response = request.send().await?;
+            let status = response.status().as_u16();
+            let headers = response.headers().clone();
+            let body = response.bytes().await?;
+            Ok::<_, reqwest::Error>((status, headers, body))
+        })
+        .await;
+        let latency = start.elapsed();
+        match result {
+            Ok(Ok((status, headers, body))) => Ok(Exchange {
+                status,
+                headers,
+                body,
+                latency,
+            }),
+            Ok(Err(e)) => Err(describe(&e, latency)),
+            Err(_) => Err(TransportError {
+                kind: TransportErrorKind::Timeout,
+                message: format!("timed out after {}", crate::value::format_duration(timeout)),
+                latency,
+            }),
+        }
+    }
+}
+
+fn describe(e: &reqwest::Error, latency: Duration) -> TransportError {
+    // The innermost cause names the real problem (refused, reset, ...).
+    let mut cause: &dyn std::error::Error = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    let detail = cause.to_string();
+    let lower = detail.to_ascii_lowercase();
+    let kind = if e.is_timeout() {
+        TransportErrorKind::Timeout
+    } else if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake")
+    {
+        TransportErrorKind::Tls
+    } else if e.is_connect() {
+        TransportErrorKind::Connect
+    } else if e.is_redirect() {
+        TransportErrorKind::Redirect
+    } else if e.is_body() || e.is_decode() {
+        TransportErrorKind::Body
+    } else {
+        TransportErrorKind::Other
+    };
+    let what = match kind {
+        TransportErrorKind::Connect => "could not connect",
+        TransportErrorKind::Timeout => "timed out",
+        TransportErrorKind::Tls => "TLS failed",
+        TransportErrorKind::Redirect => "too many redirects",
+        TransportErrorKind::Body => "the response was cut off",
+        TransportErrorKind::Other => "the request failed",
+    };
+    let url = e.url().map(|u| format!(" to {u}")).unwrap_or_default();
+    TransportError {
+        kind,
+        message: format!("{what}{url}: {detail}"),
+        latency,
+    }
+}

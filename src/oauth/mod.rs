@@ -1,0 +1,9 @@
+//! The OAuth engine: managed clients and their one shared token cache,
+//! discovery, `WWW-Authenticate` challenges and JWTs.
+
+pub mod challenge;
+pub mod discovery;
+pub mod jwt;
+pub mod tokens;
+
+pub use tokens::{ResolvedClient, Token, TokenError, TokenManager};

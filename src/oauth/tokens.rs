@@ -1,0 +1,517 @@
+//! Managed clients: one token cache for the whole run.
+//!
+//! A token is requested once per (token endpoint, client_id, grant, scope,
+//! audience, resource) however many specs use it: concurrent first users
+//! wait on the slot's lock while one request is in flight.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use jsonwebtoken::jwk::JwkSet;
+use rand::Rng as _;
+
+use super::discovery::{self, Metadata};
+use crate::client::{AuthMethod, Grant, SigningAlg};
+use crate::http::{Exchange, Http};
+use crate::results::{Attempt, AttemptKind, FailureClass};
+use crate::secrets::Redactor;
+
+/// A client block with its values resolved for one spec.
+#[derive(Debug, Clone, Default)]
+pub struct ResolvedClient {
+    pub name: String,
+    pub token_url: Option<String>,
+    pub discovery: Option<String>,
+    pub grant: Option<Grant>,
+    pub auth_method: Option<AuthMethod>,
+    pub client_id: String,
+    pub client_secret: Option<String>,
+    pub refresh_token: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub scope: Option<String>,
+    pub audience: Option<String>,
+    pub resource: Option<String>,
+    pub private_key: Option<String>,
+    pub key_id: Option<String>,
+    pub alg: Option<SigningAlg>,
+    pub scheme: Option<String>,
+    pub jwks_uri: Option<String>,
+    pub params: Vec<(String, String)>,
+}
+
+impl ResolvedClient {
+    fn grant(&self) -> Grant {
+        self.grant.unwrap_or(Grant::ClientCredentials)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Token {
+    pub access_token: String,
+    /// The Authorization scheme: the client's `scheme`, else `Bearer`.
+    pub scheme: String,
+    pub expires_at: Option<Instant>,
+}
+
+impl Token {
+    pub fn authorization(&self) -> String {
+        format!("{} {}", self.scheme, self.access_token)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct TokenError {
+    pub class: FailureClass,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct CacheKey {
+    endpoint: String,
+    client_id: String,
+    grant: &'static str,
+    scope: Option<String>,
+    audience: Option<String>,
+    resource: Option<String>,
+}
+
+#[derive(Default)]
+struct Slot {
+    token: Option<Token>,
+    /// The newest refresh token: after rotation, the one to use next.
+    refresh_token: Option<String>,
+}
+
+type Shared<T> = Arc<tokio::sync::Mutex<T>>;
+
+/// Values fetched once per run by key; the first caller computes, later
+/// ones wait for it.
+type OnceMap<T> = Mutex<HashMap<String, Shared<Option<Result<T, String>>>>>;
+
+pub struct TokenManager {
+    http: Arc<Http>,
+    redactor: Arc<Redactor>,
+    timeout: Duration,
+    /// Renew this long before `expires_in` runs out.
+    pub skew: Duration,
+    slots: Mutex<HashMap<CacheKey, Shared<Slot>>>,
+    metadata: OnceMap<Metadata>,
+    jwks: OnceMap<JwkSet>,
+    requests: std::sync::atomic::AtomicUsize,
+}
+
+impl TokenManager {
+    pub fn new(http: Arc<Http>, redactor: Arc<Redactor>, timeout: Duration) -> TokenManager {
+        TokenManager {
+            http,
+            redactor,
+            timeout,
+            skew: Duration::from_secs(30),
+            slots: Mutex::default(),
+            metadata: Mutex::default(),
+            jwks: Mutex::default(),
+            requests: Default::default(),
+        }
+    }
+
+    /// How many token requests this run has sent.
+    pub fn requests_sent(&self) -> usize {
+        self.requests.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// A valid token for `client`, from the cache or the token endpoint.
+    /// Token requests made for it are appended to `attempts`.
+    pub async fn token(
+        &self,
+        client: &ResolvedClient,
+        attempts: &mut Vec<Attempt>,
+    ) -> Result<Token, TokenError> {
+        self.register_secrets(client);
+        let endpoint = self.token_endpoint(client).await?;
+        let slot = self.slot(client, &endpoint);
+        let mut slot = slot.lock().await;
+        if let Some(token) = &slot.token {
+            if token.expires_at.is_none_or(|at| Instant::now() < at) {
+                return Ok(token.clone());
+            }
+        }
+        let token = self.request(client, &endpoint, &mut slot, attempts).await?;
+        slot.token = Some(token.clone());
+        Ok(token)
+    }
+
+    /// Drops `rejected` from the cache (a resource answered 401 to it), so
+    /// the next [`token`](Self::token) fetches a new one.
+    pub async fn invalidate(&self, client: &ResolvedClient, rejected: &Token) {
+        let Ok(endpoint) = self.token_endpoint(client).await else {
+            return;
+        };
+        let slot = self.slot(client, &endpoint);
+        let mut slot = slot.lock().await;
+        if slot
+            .token
+            .as_ref()
+            .is_some_and(|t| t.access_token == rejected.access_token)
+        {
+            slot.token = None;
+        }
+    }
+
+    /// The issuer's metadata, fetched once per run.
+    pub async fn metadata(&self, issuer: &str) -> Result<Metadata, String> {
+        once(&self.metadata, issuer, || {
+            discovery::fetch(&self.http, issuer, self.timeout)
+        })
+        .await
+    }
+
+    /// A key set, fetched once per run.
+    pub async fn jwks(&self, uri: &str) -> Result<JwkSet, String> {
+        once(&self.jwks, uri, || async {
+            let x = self
+                .http
+                .send(self.http.client(false, false).get(uri), self.timeout)
+                .await
+                .map_err(|e| e.message)?;
+            if x.status != 200 {
+                return Err(format!("{uri} answered {}", x.status));
+            }
+            serde_json::from_slice(&x.body).map_err(|e| format!("{uri} is not a JWK set: {e}"))
+        })
+        .await
+    }
+
+    async fn token_endpoint(&self, client: &ResolvedClient) -> Result<String, TokenError> {
+        if let Some(url) = &client.token_url {
+            return Ok(url.clone());
+        }
+        let issuer = client.discovery.as_deref().unwrap_or_default();
+        let metadata = self.metadata(issuer).await.map_err(|message| TokenError {
+            class: FailureClass::AuthServer,
+            message: format!("client `{}`: discovery failed: {message}", client.name),
+        })?;
+        metadata.token_endpoint.ok_or_else(|| TokenError {
+            class: FailureClass::AuthServer,
+            message: format!(
+                "client `{}`: the metadata of {issuer} has no token_endpoint",
+                client.name
+            ),
+        })
+    }
+
+    fn slot(&self, client: &ResolvedClient, endpoint: &str) -> Shared<Slot> {
+        let key = CacheKey {
+            endpoint: endpoint.to_string(),
+            client_id: client.client_id.clone(),
+            grant: client.grant().as_str(),
+            scope: client.scope.clone(),
+            audience: client.audience.clone(),
+            resource: client.resource.clone(),
+        };
+        self.slots
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(key)
+            .or_default()
+            .clone()
+    }
+
+    fn register_secrets(&self, client: &ResolvedClient) {
+        for secret in [
+            &client.client_secret,
+            &client.refresh_token,
+            &client.password,
+            &client.private_key,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            self.redactor.add(secret);
+        }
+        if let Some(secret) = &client.client_secret {
+            self.redactor.add_basic(&client.client_id, secret);
+        }
+    }
+
+    async fn request(
+        &self,
+        client: &ResolvedClient,
+        endpoint: &str,
+        slot: &mut Slot,
+        attempts: &mut Vec<Attempt>,
+    ) -> Result<Token, TokenError> {
+        let fail = |class, message: String| TokenError {
+            class,
+            message: format!("client `{}`: {message}", client.name),
+        };
+        let mut form: Vec<(String, String)> =
+            vec![("grant_type".into(), client.grant().as_str().into())];
+        match client.grant() {
+            Grant::ClientCredentials => {}
+            Grant::RefreshToken => {
+                let refresh = slot
+                    .refresh_token
+                    .clone()
+                    .or_else(|| client.refresh_token.clone())
+                    .unwrap_or_default();
+                form.push(("refresh_token".into(), refresh));
+            }
+            Grant::Password => {
+                form.push((
+                    "username".into(),
+                    client.username.clone().unwrap_or_default(),
+                ));
+                form.push((
+                    "password".into(),
+                    client.password.clone().unwrap_or_default(),
+                ));
+            }
+        }
+        for (name, value) in [
+            ("scope", &client.scope),
+            ("audience", &client.audience),
+            ("resource", &client.resource),
+        ] {
+            if let Some(v) = value {
+                form.push((name.into(), v.clone()));
+            }
+        }
+        form.extend(client.params.iter().cloned());
+
+        let http = self.http.client(false, false);
+        let mut request = http.post(endpoint).header("Accept", "application/json");
+        match client.auth_method.unwrap_or(AuthMethod::ClientSecretBasic) {
+            AuthMethod::ClientSecretBasic => {
+                // RFC 6749 §2.3.1: form-encode id and secret before base64.
+                let enc = |s: &str| -> String {
+                    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+                };
+                let secret = client.client_secret.as_deref().unwrap_or_default();
+                let pair = format!("{}:{}", enc(&client.client_id), enc(secret));
+                let value = format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(pair)
+                );
+                request = request.header("Authorization", value);
+            }
+            AuthMethod::ClientSecretPost => {
+                form.push(("client_id".into(), client.client_id.clone()));
+                form.push((
+                    "client_secret".into(),
+                    client.client_secret.clone().unwrap_or_default(),
+                ));
+            }
+            AuthMethod::PrivateKeyJwt => {
+                let assertion = client_assertion(client, endpoint)
+                    .map_err(|m| fail(FailureClass::Credentials, m))?;
+                self.redactor.add(&assertion);
+                form.push(("client_id".into(), client.client_id.clone()));
+                form.push((
+                    "client_assertion_type".into(),
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".into(),
+                ));
+                form.push(("client_assertion".into(), assertion));
+            }
+            AuthMethod::None => form.push(("client_id".into(), client.client_id.clone())),
+        }
+        let body: String = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(&form)
+            .finish();
+        request = request
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(body);
+
+        self.requests
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let result = self.http.send(request, self.timeout).await;
+        attempts.push(Attempt {
+            kind: AttemptKind::Token,
+            method: "POST".into(),
+            url: endpoint.to_string(),
+            status: result.as_ref().ok().map(|x| x.status),
+            latency: match &result {
+                Ok(x) => x.latency,
+                Err(e) => e.latency,
+            },
+            error: result.as_ref().err().map(|e| e.message.clone()),
+        });
+        let exchange = result.map_err(|e| {
+            fail(
+                FailureClass::AuthServer,
+                format!("token endpoint unreachable: {}", e.message),
+            )
+        })?;
+        let parsed = parse_token_response(&exchange).map_err(|(class, m)| fail(class, m))?;
+        self.redactor.add(&parsed.access_token);
+        if let Some(refresh) = parsed.refresh_token {
+            self.redactor.add(&refresh);
+            slot.refresh_token = Some(refresh);
+        }
+        Ok(Token {
+            access_token: parsed.access_token,
+            scheme: client.scheme.clone().unwrap_or_else(|| "Bearer".into()),
+            expires_at: parsed
+                .expires_in
+                .map(|secs| Instant::now() + Duration::from_secs(secs).saturating_sub(self.skew)),
+        })
+    }
+}
+
+/// The value for `key`, computed by the first caller while later ones wait.
+async fn once<T: Clone, F: std::future::Future<Output = Result<T, String>>>(
+    cells: &OnceMap<T>,
+    key: &str,
+    compute: impl FnOnce() -> F,
+) -> Result<T, String> {
+    let cell = cells
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .entry(key.to_string())
+        .or_default()
+        .clone();
+    let mut cell = cell.lock().await;
+    if cell.is_none() {
+        *cell = Some(compute().await);
+    }
+    cell.clone().expect("filled above")
+}
+
+/// A token response as RFC 6749 §5.1 defines it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: String,
+    pub expires_in: Option<u64>,
+    pub refresh_token: Option<String>,
+    pub scope: Option<Vec<String>>,
+}
+
+/// A year: any longer `expires_in` is taken for milliseconds sent as seconds.
+const MAX_EXPIRES_IN: u64 = 365 * 24 * 3600;
+
+/// Reads and validates a token endpoint's answer; on failure, the class
+/// and a message naming the status, the OAuth error or the bad field.
+pub fn parse_token_response(x: &Exchange) -> Result<TokenResponse, (FailureClass, String)> {
+    let json: Option<serde_json::Value> = serde_json::from_slice(&x.body).ok();
+    if let Some((error, description)) = json.as_ref().and_then(|j| {
+        let e = j.get("error")?.as_str()?.to_string();
+        Some((
+            e,
+            j.get("error_description")
+                .and_then(|d| d.as_str())
+                .map(str::to_string),
+        ))
+    }) {
+        let class = match error.as_str() {
+            "invalid_client" | "invalid_grant" | "unauthorized_client" => FailureClass::Credentials,
+            "invalid_scope" => FailureClass::Scope,
+            _ => FailureClass::AuthServer,
+        };
+        let description = description.map(|d| format!(" ({d})")).unwrap_or_default();
+        return Err((
+            class,
+            format!("token endpoint answered {} {error}{description}", x.status),
+        ));
+    }
+    if x.status == 429 || x.status >= 500 {
+        return Err((
+            FailureClass::AuthServer,
+            format!("token endpoint answered {}", x.status),
+        ));
+    }
+    if !(200..300).contains(&x.status) {
+        return Err((
+            FailureClass::AuthServer,
+            format!(
+                "token endpoint answered {} without an OAuth error",
+                x.status
+            ),
+        ));
+    }
+    let malformed = |what: String| {
+        (
+            FailureClass::AuthServer,
+            format!("malformed token response: {what}"),
+        )
+    };
+    let Some(serde_json::Value::Object(obj)) = json else {
+        return Err(malformed("the body is not a JSON object".into()));
+    };
+    let access_token = match obj.get("access_token") {
+        Some(serde_json::Value::String(s)) if !s.is_empty() => s.clone(),
+        Some(_) => return Err(malformed("`access_token` is not a string".into())),
+        None => return Err(malformed("no `access_token`".into())),
+    };
+    let token_type = match obj.get("token_type").and_then(|t| t.as_str()) {
+        Some(t) => t.to_string(),
+        None => return Err(malformed("no `token_type`".into())),
+    };
+    let expires_in = match obj.get("expires_in") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(v) => {
+            let n = v
+                .as_f64()
+                .or_else(|| v.as_str().and_then(|s| s.trim().parse::<f64>().ok()))
+                .ok_or_else(|| malformed(format!("`expires_in` is not a number: {v}")))?;
+            if n < 0.0 {
+                return Err(malformed(format!("`expires_in` is negative: {v}")));
+            }
+            if n > MAX_EXPIRES_IN as f64 {
+                return Err(malformed(format!(
+                    "`expires_in` is {v}, more than a year: milliseconds sent as seconds?"
+                )));
+            }
+            Some(n as u64)
+        }
+    };
+    let refresh_token = obj
+        .get("refresh_token")
+        .and_then(|r| r.as_str())
+        .map(str::to_string);
+    let scope = obj
+        .get("scope")
+        .and_then(|s| s.as_str())
+        .map(|s| s.split_whitespace().map(str::to_string).collect());
+    Ok(TokenResponse {
+        access_token,
+        token_type,
+        expires_in,
+        refresh_token,
+        scope,
+    })
+}
+
+/// An RFC 7523 client assertion: iss = sub = client_id, aud = the token
+/// endpoint, a fresh jti, valid for a minute.
+fn client_assertion(client: &ResolvedClient, endpoint: &str) -> Result<String, String> {
+    use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+    let pem = client.private_key.as_deref().unwrap_or_default().as_bytes();
+    let (alg, key) = match client.alg.unwrap_or(SigningAlg::RS256) {
+        SigningAlg::RS256 => (Algorithm::RS256, EncodingKey::from_rsa_pem(pem)),
+        SigningAlg::ES256 => (Algorithm::ES256, EncodingKey::from_ec_pem(pem)),
+    };
+    let key = key.map_err(|e| format!("`private_key` is not a usable PEM key: {e}"))?;
+    let mut header = Header::new(alg);
+    header.kid = client.key_id.clone();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    let jti: String = rand::thread_rng()
+        .sample_iter(&rand::distributions::Alphanumeric)
+        .take(24)
+        .map(char::from)
+        .collect();
+    let claims = serde_json::json!({
+        "iss": client.client_id,
+        "sub": client.client_id,
+        "aud": endpoint,
+        "iat": now,
+        "exp": now + 60,
+        "jti": jti,
+    });
+    encode(&header, &claims, &key).map_err(|e| format!("cannot sign the client assertion: {e}"))
+}

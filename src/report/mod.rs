@@ -1,0 +1,3 @@
+//! Reporters: what a run found, for people (console) and CI systems.
+
+pub mod console;

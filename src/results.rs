@@ -1,0 +1,198 @@
+//! What a run found: the model every reporter reads.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use crate::source::{SourceFile, Span};
+
+/// Where the flow broke, for a failed step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FailureClass {
+    /// DNS, connect, TLS or timeout talking to the API.
+    Network,
+    /// The token endpoint unreachable, 5xx, 429 or a malformed answer.
+    AuthServer,
+    /// invalid_client, invalid_grant, unauthorized_client.
+    Credentials,
+    /// invalid_scope, insufficient_scope, 403.
+    Scope,
+    /// 401 / invalid_token from a resource, after the one re-fetch.
+    TokenRejected,
+    /// 5xx or an unexpected answer from the API.
+    Resource,
+    /// Any other mismatch.
+    Expectation,
+}
+
+impl FailureClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureClass::Network => "network",
+            FailureClass::AuthServer => "auth_server",
+            FailureClass::Credentials => "credentials",
+            FailureClass::Scope => "scope",
+            FailureClass::TokenRejected => "token_rejected",
+            FailureClass::Resource => "resource",
+            FailureClass::Expectation => "expectation",
+        }
+    }
+
+    /// Whether the failure is an error (the check could not be made) rather
+    /// than a mismatch (the check was made and failed).
+    pub fn is_error(self) -> bool {
+        matches!(self, FailureClass::Network | FailureClass::AuthServer)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RunResult {
+    pub suites: Vec<SuiteResult>,
+    pub started: SystemTime,
+    pub duration: Duration,
+}
+
+impl RunResult {
+    pub fn counts(&self) -> Counts {
+        let mut c = Counts::default();
+        for step in self.suites.iter().flat_map(|s| &s.steps) {
+            match step.outcome {
+                Outcome::Passed => c.passed += 1,
+                Outcome::Failed(_) => c.failed += 1,
+                Outcome::Skipped(_) => c.skipped += 1,
+            }
+        }
+        c
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub passed: usize,
+    pub failed: usize,
+    pub skipped: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct SuiteResult {
+    pub name: String,
+    pub file: PathBuf,
+    pub steps: Vec<StepResult>,
+    pub started: SystemTime,
+    pub duration: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    Passed,
+    Failed(FailureClass),
+    /// With the reason.
+    Skipped(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct StepResult {
+    pub name: String,
+    pub source: Arc<SourceFile>,
+    pub span: Span,
+    pub outcome: Outcome,
+    pub attempts: Vec<Attempt>,
+    pub expectations: Vec<ExpectResult>,
+    /// A problem that kept the step from being checked: a transport error,
+    /// a token that could not be had, a variable never captured. Redacted.
+    pub error: Option<String>,
+    /// Things worth knowing, e.g. "token re-fetched after a 401".
+    pub notes: Vec<String>,
+    /// Captured names; values shown only when not secret.
+    pub captures: Vec<CaptureResult>,
+    /// A redacted excerpt of the last response, for failures.
+    pub response_excerpt: Option<String>,
+    pub duration: Duration,
+}
+
+impl StepResult {
+    pub fn failed_expectations(&self) -> impl Iterator<Item = &ExpectResult> {
+        self.expectations.iter().filter(|e| !e.passed)
+    }
+
+    /// The last HTTP status the step's own request got.
+    pub fn status(&self) -> Option<u16> {
+        self.attempts
+            .iter()
+            .rev()
+            .find(|a| a.kind == AttemptKind::Request)
+            .and_then(|a| a.status)
+    }
+
+    /// Latency of the step's requests: the mean over repeats.
+    pub fn latency(&self) -> Option<Duration> {
+        let samples: Vec<Duration> = self
+            .attempts
+            .iter()
+            .filter(|a| a.kind == AttemptKind::Request && a.status.is_some())
+            .map(|a| a.latency)
+            .collect();
+        if samples.is_empty() {
+            return None;
+        }
+        Some(samples.iter().sum::<Duration>() / samples.len() as u32)
+    }
+
+    /// A one-line summary of why the step failed.
+    pub fn failure_message(&self) -> Option<String> {
+        if let Some(e) = &self.error {
+            return Some(e.clone());
+        }
+        self.failed_expectations().next().map(ExpectResult::summary)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptKind {
+    /// The step's own request.
+    Request,
+    /// A token request made for the step's `auth CLIENT`.
+    Token,
+}
+
+/// One HTTP exchange, as the reports show it (redacted).
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub kind: AttemptKind,
+    pub method: String,
+    pub url: String,
+    pub status: Option<u16>,
+    pub latency: Duration,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ExpectResult {
+    /// The expectation as written, e.g. `json "$.id" == "ord_1001"`.
+    pub text: String,
+    pub source: Arc<SourceFile>,
+    pub span: Span,
+    pub passed: bool,
+    pub expected: String,
+    pub actual: String,
+}
+
+impl ExpectResult {
+    pub fn location(&self) -> String {
+        self.source.location(self.span.start)
+    }
+
+    pub fn summary(&self) -> String {
+        format!(
+            "expect {}: expected {}, got {}",
+            self.text, self.expected, self.actual
+        )
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct CaptureResult {
+    pub name: String,
+    /// `None` when secret.
+    pub value: Option<String>,
+}

@@ -1,0 +1,169 @@
+//! Running checked specs: steps in order within a spec, specs concurrently.
+
+mod expect;
+mod plan;
+mod step;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use futures_util::StreamExt as _;
+
+use crate::check::{CheckOptions, Checked, Project};
+use crate::diagnostic::Diagnostic;
+use crate::http::Http;
+use crate::load::Spec;
+use crate::oauth::TokenManager;
+use crate::results::{Outcome, RunResult, StepResult, SuiteResult};
+use crate::secrets::Redactor;
+use crate::value::{EvalError, Evaluator, Resolved, Scope};
+
+pub use expect::truncate;
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub check: CheckOptions,
+    /// Per request, unless a step sets `timeout`.
+    pub timeout: Duration,
+    /// Spec files run at once.
+    pub jobs: usize,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            check: CheckOptions::default(),
+            timeout: Duration::from_secs(30),
+            jobs: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        }
+    }
+}
+
+/// Shared by every spec of a run: connection pools, tokens, secrets.
+pub struct Runner {
+    pub http: Arc<Http>,
+    pub tokens: Arc<TokenManager>,
+    pub redactor: Arc<Redactor>,
+    pub options: RunOptions,
+}
+
+impl Runner {
+    pub fn new(options: RunOptions) -> Runner {
+        let http = Arc::new(Http::new());
+        let redactor = Arc::new(Redactor::new());
+        let tokens = Arc::new(TokenManager::new(
+            http.clone(),
+            redactor.clone(),
+            options.timeout,
+        ));
+        Runner {
+            http,
+            tokens,
+            redactor,
+            options,
+        }
+    }
+
+    /// Refuses a project with spec errors or missing environment variables
+    /// (all of them listed), so nothing is sent.
+    pub fn preflight(project: &Project) -> Result<(), Vec<Diagnostic>> {
+        let mut problems: Vec<Diagnostic> = project
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .cloned()
+            .collect();
+        problems.extend(project.missing_env.iter().map(|m| m.diagnostic(true)));
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// Runs every suite; `on_suite` sees each one as soon as it and all
+    /// before it are done, so output order never depends on timing.
+    pub async fn run(
+        &self,
+        project: &Project,
+        mut on_suite: impl FnMut(&SuiteResult),
+    ) -> RunResult {
+        let started = SystemTime::now();
+        let clock = Instant::now();
+        let suites: Vec<&(Spec, Checked)> =
+            project.specs.iter().filter(|(s, _)| s.is_suite()).collect();
+        let mut stream = futures_util::stream::iter(suites)
+            .map(|(spec, checked)| self.run_spec(spec, checked))
+            .buffered(self.options.jobs.max(1));
+        let mut results = Vec::new();
+        while let Some(suite) = stream.next().await {
+            on_suite(&suite);
+            results.push(suite);
+        }
+        RunResult {
+            suites: results,
+            started,
+            duration: clock.elapsed(),
+        }
+    }
+
+    async fn run_spec(&self, spec: &Spec, checked: &Checked) -> SuiteResult {
+        let started = SystemTime::now();
+        let clock = Instant::now();
+        let file = &spec.file;
+        let mut ctx = step::SpecRun {
+            runner: self,
+            spec,
+            checked,
+            scope: Scope::new(),
+            clients: HashMap::new(),
+        };
+        let vars_problem = ctx.resolve_vars().err();
+        let plans = plan::compile(file);
+        let mut steps: Vec<StepResult> = Vec::with_capacity(file.steps.len());
+        let mut failed: Option<String> = vars_problem;
+        for (step, plan) in file.steps.iter().zip(&plans) {
+            if let Some(reason) = failed.as_ref().filter(|_| !step.always) {
+                steps.push(step::skipped(file, step, reason));
+                continue;
+            }
+            let result = ctx.run_step(step, plan).await;
+            if matches!(result.outcome, Outcome::Failed(_)) && failed.is_none() {
+                failed = Some(format!("step {:?} failed", step.name.node));
+            }
+            steps.push(result);
+        }
+        SuiteResult {
+            name: spec.suite_name(),
+            file: file.source.path.clone(),
+            steps,
+            started,
+            duration: clock.elapsed(),
+        }
+    }
+}
+
+/// Resolves the `vars` of a spec and its imports, `--var` winning.
+fn resolve_vars(spec: &Spec, options: &CheckOptions, scope: &mut Scope) -> Result<(), EvalError> {
+    for (name, value) in &options.cli_vars {
+        scope.insert(name.clone(), Resolved::plain(value.clone()));
+    }
+    for file in spec.files() {
+        let base_dir = file.source.path.parent().unwrap_or(Path::new(""));
+        for def in &file.vars {
+            if options.cli_vars.contains_key(&def.name.node) {
+                continue;
+            }
+            let resolved = Evaluator {
+                env: &options.env,
+                scope,
+                base_dir,
+            }
+            .value(&def.value)?;
+            scope.insert(def.name.node.clone(), resolved);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,765 @@
+//! Running one step: resolve, authenticate, send (with retry, repeat and
+//! one token re-fetch after a 401), judge, capture, classify.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use rand::Rng as _;
+
+use super::expect::{self, Actual, OperandKind, Prepared, ResponseView};
+use super::plan::{CompiledQuery, StepPlan};
+use super::Runner;
+use crate::check::{is_json_path, Checked};
+use crate::client::{ClientConfig, Endpoint};
+use crate::http::{Exchange, TransportError};
+use crate::load::Spec;
+use crate::oauth::{ResolvedClient, Token};
+use crate::results::{
+    Attempt, AttemptKind, CaptureResult, ExpectResult, FailureClass, Outcome, StepResult,
+};
+use crate::secrets::looks_secret;
+use crate::syntax::ast::*;
+use crate::value::{EvalError, Evaluator, Resolved, Scope};
+
+pub(super) struct SpecRun<'a> {
+    pub runner: &'a Runner,
+    pub spec: &'a Spec,
+    pub checked: &'a Checked,
+    pub scope: Scope,
+    pub clients: HashMap<String, ResolvedClient>,
+}
+
+/// A step's request with every value resolved.
+struct Prepared_ {
+    method: reqwest::Method,
+    url: String,
+    query: Vec<(String, String)>,
+    headers: Vec<(String, String)>,
+    body: Option<Vec<u8>>,
+    auth: AuthPlan,
+}
+
+enum AuthPlan {
+    None,
+    Header(String),
+    Client(String),
+}
+
+pub(super) fn skipped(file: &SpecFile, step: &Step, reason: &str) -> StepResult {
+    StepResult {
+        outcome: Outcome::Skipped(format!("skipped: {reason}")),
+        ..blank(file, step)
+    }
+}
+
+fn blank(file: &SpecFile, step: &Step) -> StepResult {
+    StepResult {
+        name: step.name.node.clone(),
+        source: file.source.clone(),
+        span: step.name.span,
+        outcome: Outcome::Passed,
+        attempts: Vec::new(),
+        expectations: Vec::new(),
+        error: None,
+        notes: Vec::new(),
+        captures: Vec::new(),
+        response_excerpt: None,
+        duration: Duration::ZERO,
+    }
+}
+
+impl SpecRun<'_> {
+    pub fn resolve_vars(&mut self) -> Result<(), String> {
+        super::resolve_vars(self.spec, &self.runner.options.check, &mut self.scope)
+            .map_err(|e| format!("the spec's vars could not be resolved: {}", e.message()))?;
+        for value in self.scope.values().filter(|v| v.secret) {
+            self.runner.redactor.add(&value.text);
+        }
+        Ok(())
+    }
+
+    fn base_dir(&self) -> &Path {
+        self.spec.file.source.path.parent().unwrap_or(Path::new(""))
+    }
+
+    fn eval(&self, value: &Value) -> Result<Resolved, EvalError> {
+        let resolved = Evaluator {
+            env: &self.runner.options.check.env,
+            scope: &self.scope,
+            base_dir: self.base_dir(),
+        }
+        .value(value)?;
+        if resolved.secret {
+            self.runner.redactor.add(&resolved.text);
+        }
+        Ok(resolved)
+    }
+
+    fn template(&self, template: &Template) -> Result<Resolved, EvalError> {
+        Evaluator {
+            env: &self.runner.options.check.env,
+            scope: &self.scope,
+            base_dir: self.base_dir(),
+        }
+        .template(template)
+    }
+
+    pub async fn run_step(&mut self, step: &Step, plan: &StepPlan) -> StepResult {
+        let clock = Instant::now();
+        let file = self.spec.file.clone();
+        let mut result = blank(&file, step);
+        let outcome = self.execute(step, plan, &mut result).await;
+        result.outcome = outcome;
+        result.duration = clock.elapsed();
+        result
+    }
+
+    async fn execute(&mut self, step: &Step, plan: &StepPlan, result: &mut StepResult) -> Outcome {
+        let prepared = match self.prepare(step) {
+            Ok(p) => p,
+            Err(e) => {
+                result.error = Some(self.undefined_message(&e));
+                return Outcome::Failed(FailureClass::Expectation);
+            }
+        };
+        if let Some(delay) = &step.options.delay {
+            tokio::time::sleep(delay.node).await;
+        }
+        let repeat = step.options.repeat.as_ref().map_or(1, |r| r.node);
+        let mut judged: Vec<Option<ExpectResult>> = vec![None; step.expects.len()];
+        let mut samples = Vec::with_capacity(repeat as usize);
+        let mut last: Option<Exchange> = None;
+        let mut token: Option<Token> = None;
+        let mut refetched = false;
+        for _ in 0..repeat {
+            if let AuthPlan::Client(name) = &prepared.auth {
+                if token.is_none() {
+                    match self.client_token(name, &mut result.attempts).await {
+                        Ok(t) => token = Some(t),
+                        Err((class, message)) => {
+                            result.error = Some(self.redact(&message));
+                            return Outcome::Failed(class);
+                        }
+                    }
+                }
+            }
+            let mut exchange = self
+                .send(step, &prepared, token.as_ref(), &mut result.attempts)
+                .await;
+            // A managed token the resource rejects is fetched again once.
+            if let (Ok(x), AuthPlan::Client(name), Some(rejected)) =
+                (&exchange, &prepared.auth, &token)
+            {
+                if x.status == 401 && !refetched {
+                    refetched = true;
+                    let client = self.clients.get(name).cloned().unwrap_or_default();
+                    self.runner.tokens.invalidate(&client, rejected).await;
+                    match self.client_token(name, &mut result.attempts).await {
+                        Ok(fresh) => {
+                            result.notes.push(format!(
+                                "the resource answered 401 to client `{name}`'s token; fetched a new one and retried once"
+                            ));
+                            token = Some(fresh);
+                            exchange = self
+                                .send(step, &prepared, token.as_ref(), &mut result.attempts)
+                                .await;
+                        }
+                        Err((class, message)) => {
+                            result.error = Some(self.redact(&message));
+                            return Outcome::Failed(class);
+                        }
+                    }
+                }
+            }
+            let x = match exchange {
+                Ok(x) => x,
+                Err(e) => {
+                    result.error = Some(self.redact(&e.message));
+                    return Outcome::Failed(FailureClass::Network);
+                }
+            };
+            samples.push(x.latency);
+            let view = ResponseView::new(&x);
+            for (i, (expect, compiled)) in step.expects.iter().zip(&plan.expects).enumerate() {
+                let per_sample = !matches!(
+                    expect.query.kind,
+                    QueryKind::Latency(Some(_)) | QueryKind::JwtSignature { .. }
+                );
+                // Keep the first failure over repeats, else the latest pass.
+                if per_sample && judged[i].as_ref().is_none_or(|j| j.passed) {
+                    judged[i] =
+                        Some(self.judge(&file_of(self.spec), expect, compiled, &view, None));
+                }
+            }
+            last = Some(x);
+        }
+        let Some(last) = last else {
+            return Outcome::Passed;
+        };
+        let view = ResponseView::new(&last);
+        for (i, (expect, compiled)) in step.expects.iter().zip(&plan.expects).enumerate() {
+            match &expect.query.kind {
+                QueryKind::Latency(Some(p)) => {
+                    let actual = Actual::Duration(expect::percentile(&samples, p.node));
+                    judged[i] = Some(self.judge(
+                        &file_of(self.spec),
+                        expect,
+                        compiled,
+                        &view,
+                        Some(actual),
+                    ));
+                }
+                QueryKind::JwtSignature { source } => {
+                    let actual = self.signature(source, compiled, &view, step).await;
+                    judged[i] = Some(self.judge(
+                        &file_of(self.spec),
+                        expect,
+                        compiled,
+                        &view,
+                        Some(actual),
+                    ));
+                }
+                _ => {}
+            }
+        }
+        result.expectations = judged.into_iter().flatten().collect();
+        self.capture(step, plan, &view, result);
+        if result.expectations.iter().all(|e| e.passed) {
+            return Outcome::Passed;
+        }
+        result.response_excerpt = Some(self.excerpt(&last));
+        Outcome::Failed(classify(step, result, &view))
+    }
+
+    fn prepare(&self, step: &Step) -> Result<Prepared_, EvalError> {
+        let request = step
+            .request
+            .as_ref()
+            .expect("checked: every step has a request");
+        let url = self.eval(&request.url)?.text;
+        let mut query = Vec::new();
+        for pair in &step.query {
+            query.push((
+                self.template(&pair.name)?.text,
+                self.eval(&pair.value)?.text,
+            ));
+        }
+        let mut headers = Vec::new();
+        for header in &step.headers {
+            let name = self.template(&header.name)?.text;
+            let value = self.eval(&header.value)?;
+            if name.eq_ignore_ascii_case("authorization") {
+                self.runner.redactor.add(&value.text);
+            }
+            headers.push((name, value.text));
+        }
+        let has_content_type = headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("content-type"));
+        let body = match &step.body {
+            None => None,
+            Some(Body::Form(pairs)) => {
+                let mut form = url::form_urlencoded::Serializer::new(String::new());
+                for pair in pairs {
+                    form.append_pair(
+                        &self.template(&pair.name)?.text,
+                        &self.eval(&pair.value)?.text,
+                    );
+                }
+                if !has_content_type {
+                    headers.push((
+                        "Content-Type".into(),
+                        "application/x-www-form-urlencoded".into(),
+                    ));
+                }
+                Some(form.finish().into_bytes())
+            }
+            Some(Body::Json(json)) => {
+                let mut text = String::new();
+                self.render_json(json, &mut text)?;
+                if !has_content_type {
+                    headers.push(("Content-Type".into(), "application/json".into()));
+                }
+                Some(text.into_bytes())
+            }
+            Some(Body::Raw(value)) => Some(self.eval(value)?.text.into_bytes()),
+        };
+        let auth = match &step.auth {
+            None => AuthPlan::None,
+            Some(Auth::Basic { user, password }) => {
+                let user = self.eval(user)?.text;
+                let password = self.eval(password)?.text;
+                self.runner.redactor.add_basic(&user, &password);
+                let encoded =
+                    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+                AuthPlan::Header(format!("Basic {encoded}"))
+            }
+            Some(Auth::Bearer(token)) => {
+                let token = self.eval(token)?.text;
+                self.runner.redactor.add(&token);
+                AuthPlan::Header(format!("Bearer {token}"))
+            }
+            Some(Auth::Client(name)) => AuthPlan::Client(name.node.clone()),
+        };
+        Ok(Prepared_ {
+            method: reqwest::Method::from_bytes(request.method.node.as_str().as_bytes())
+                .unwrap_or(reqwest::Method::GET),
+            url,
+            query,
+            headers,
+            body,
+            auth,
+        })
+    }
+
+    fn render_json(&self, json: &Json, out: &mut String) -> Result<(), EvalError> {
+        match json {
+            Json::Object(members) => {
+                out.push('{');
+                for (i, (key, value)) in members.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(
+                        &serde_json::to_string(&self.template(key)?.text).unwrap_or_default(),
+                    );
+                    out.push(':');
+                    self.render_json(value, out)?;
+                }
+                out.push('}');
+            }
+            Json::Array(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    self.render_json(item, out)?;
+                }
+                out.push(']');
+            }
+            Json::Str(t) => {
+                out.push_str(&serde_json::to_string(&self.template(t)?.text).unwrap_or_default())
+            }
+            Json::Literal(l) => out.push_str(l),
+            Json::Raw(name) => {
+                let value = self
+                    .scope
+                    .get(&name.node)
+                    .ok_or_else(|| EvalError::UndefinedVar {
+                        name: name.node.clone(),
+                        span: name.span,
+                    })?;
+                // JSON text goes in as JSON; anything else as a string.
+                match serde_json::from_str::<serde_json::Value>(&value.text) {
+                    Ok(v) => out.push_str(&v.to_string()),
+                    Err(_) => out.push_str(&serde_json::to_string(&value.text).unwrap_or_default()),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn undefined_message(&self, e: &EvalError) -> String {
+        let location = self.spec.file.source.location(e.span().start);
+        match e {
+            EvalError::UndefinedVar { name, .. } => {
+                format!("variable `{name}` has no value at {location}: the step that captures it did not run or capture it")
+            }
+            other => format!("{} at {location}", other.message()),
+        }
+    }
+
+    /// The managed client's token, resolving the client on first use.
+    async fn client_token(
+        &mut self,
+        name: &str,
+        attempts: &mut Vec<Attempt>,
+    ) -> Result<Token, (FailureClass, String)> {
+        if !self.clients.contains_key(name) {
+            let config = self
+                .checked
+                .clients
+                .get(name)
+                .expect("checked: the client exists")
+                .clone();
+            let resolved = self.resolve_client(&config).map_err(|e| {
+                (
+                    FailureClass::Credentials,
+                    format!("client `{name}`: {}", e.message()),
+                )
+            })?;
+            self.clients.insert(name.to_string(), resolved);
+        }
+        let client = &self.clients[name];
+        self.runner
+            .tokens
+            .token(client, attempts)
+            .await
+            .map_err(|e| (e.class, e.message))
+    }
+
+    fn resolve_client(&self, c: &Arc<ClientConfig>) -> Result<ResolvedClient, EvalError> {
+        let opt = |v: &Option<Value>| -> Result<Option<String>, EvalError> {
+            v.as_ref().map(|v| self.eval(v).map(|r| r.text)).transpose()
+        };
+        let (token_url, discovery) = match &c.endpoint {
+            Endpoint::TokenUrl(v) => (Some(self.eval(v)?.text), None),
+            Endpoint::Discovery(v) => (None, Some(self.eval(v)?.text)),
+        };
+        let mut params = Vec::new();
+        for (name, value) in &c.params {
+            params.push((self.template(name)?.text, self.eval(value)?.text));
+        }
+        Ok(ResolvedClient {
+            name: c.name.node.clone(),
+            token_url,
+            discovery,
+            grant: Some(c.grant),
+            auth_method: Some(c.auth_method),
+            client_id: opt(&c.client_id)?.unwrap_or_default(),
+            client_secret: opt(&c.client_secret)?,
+            refresh_token: opt(&c.refresh_token)?,
+            username: opt(&c.username)?,
+            password: opt(&c.password)?,
+            scope: opt(&c.scope)?,
+            audience: opt(&c.audience)?,
+            resource: opt(&c.resource)?,
+            private_key: opt(&c.private_key)?,
+            key_id: opt(&c.key_id)?,
+            alg: Some(c.alg),
+            scheme: opt(&c.scheme)?,
+            jwks_uri: opt(&c.jwks_uri)?,
+            params,
+        })
+    }
+
+    /// Sends the request, retrying transport errors, 429 and 5xx as the
+    /// step's `retry` allows; every attempt is recorded.
+    async fn send(
+        &self,
+        step: &Step,
+        prepared: &Prepared_,
+        token: Option<&Token>,
+        attempts: &mut Vec<Attempt>,
+    ) -> Result<Exchange, TransportError> {
+        let http = &self.runner.http;
+        let client = http.client(
+            step.options.follow_redirects.unwrap_or(false),
+            step.options.insecure,
+        );
+        let timeout = step
+            .options
+            .timeout
+            .as_ref()
+            .map_or(self.runner.options.timeout, |t| t.node);
+        let (retries, backoff) = step
+            .options
+            .retry
+            .as_ref()
+            .map_or((0, Duration::ZERO), |r| {
+                (r.count, r.backoff.unwrap_or(Duration::from_millis(100)))
+            });
+        let shown_url = self.redact(&prepared.url);
+        let mut attempt = 0;
+        loop {
+            let mut request = client.request(prepared.method.clone(), &prepared.url);
+            if !prepared.query.is_empty() {
+                request = request.query(&prepared.query);
+            }
+            for (name, value) in &prepared.headers {
+                request = request.header(name, value);
+            }
+            match (&prepared.auth, token) {
+                (AuthPlan::Header(value), _) => request = request.header("Authorization", value),
+                (AuthPlan::Client(_), Some(token)) => {
+                    request = request.header("Authorization", token.authorization())
+                }
+                _ => {}
+            }
+            if let Some(body) = &prepared.body {
+                request = request.body(body.clone());
+            }
+            let result = http.send(request, timeout).await;
+            attempts.push(Attempt {
+                kind: AttemptKind::Request,
+                method: prepared.method.to_string(),
+                url: shown_url.clone(),
+                status: result.as_ref().ok().map(|x| x.status),
+                latency: match &result {
+                    Ok(x) => x.latency,
+                    Err(e) => e.latency,
+                },
+                error: result.as_ref().err().map(|e| self.redact(&e.message)),
+            });
+            let retryable = match &result {
+                Ok(x) => x.status == 429 || x.status >= 500,
+                Err(_) => true,
+            };
+            if !retryable || attempt >= retries {
+                return result;
+            }
+            // Retry-After wins; else exponential backoff with jitter.
+            let wait = result
+                .as_ref()
+                .ok()
+                .filter(|x| x.status == 429 || x.status == 503)
+                .and_then(Exchange::retry_after)
+                .unwrap_or_else(|| {
+                    let base = backoff.saturating_mul(1 << attempt.min(16));
+                    base.mul_f64(rand::thread_rng().gen_range(0.5..=1.0))
+                })
+                .min(Duration::from_secs(60));
+            tokio::time::sleep(wait).await;
+            attempt += 1;
+        }
+    }
+
+    fn judge(
+        &self,
+        file: &Arc<crate::source::SourceFile>,
+        expect: &Expect,
+        compiled: &CompiledQuery,
+        view: &ResponseView,
+        actual: Option<Actual>,
+    ) -> ExpectResult {
+        let text = file.text[expect.span.start..expect.span.end]
+            .trim_start_matches("expect")
+            .trim()
+            .to_string();
+        let failed = |actual: String| ExpectResult {
+            text: text.clone(),
+            source: file.clone(),
+            span: expect.span,
+            passed: false,
+            expected: String::new(),
+            actual,
+        };
+        let arg = match self.query_arg(&expect.query.kind) {
+            Ok(a) => a,
+            Err(e) => return failed(self.undefined_message(&e)),
+        };
+        let actual = actual.unwrap_or_else(|| {
+            expect::read(
+                view,
+                &expect.query.kind,
+                &Prepared {
+                    path: compiled.path.as_ref(),
+                    regex: compiled.regex.as_ref(),
+                    arg: arg.as_deref(),
+                },
+            )
+        });
+        let operand = match expect
+            .predicate
+            .operand
+            .as_ref()
+            .map(|o| self.eval(o))
+            .transpose()
+        {
+            Ok(o) => o,
+            Err(e) => return failed(self.undefined_message(&e)),
+        };
+        let kind = match expect.predicate.operand.as_ref().map(|o| &o.kind) {
+            Some(ValueKind::Number(_)) => OperandKind::Number,
+            Some(ValueKind::Bool(_)) => OperandKind::Bool,
+            Some(ValueKind::Duration(d)) => OperandKind::Duration(*d),
+            _ => OperandKind::Text,
+        };
+        let (passed, expected) = expect::judge(&actual, &expect.predicate, operand.as_ref(), kind);
+        ExpectResult {
+            text: self.redact(&text),
+            source: file.clone(),
+            span: expect.span,
+            passed,
+            expected: self.redact(&expected),
+            actual: self.redact(&actual.display()),
+        }
+    }
+
+    /// The resolved text argument of a query: a header name, or a JWT
+    /// source written as a template.
+    fn query_arg(&self, kind: &QueryKind) -> Result<Option<String>, EvalError> {
+        Ok(match kind {
+            QueryKind::Header(name) => Some(self.template(name)?.text),
+            QueryKind::JwtClaim { source, .. } | QueryKind::JwtSignature { source }
+                if !is_json_path(source) =>
+            {
+                Some(self.template(source)?.text)
+            }
+            _ => None,
+        })
+    }
+
+    /// `jwt SOURCE signature valid`: verified against the JWKS of the
+    /// step's client, else of the token's issuer (found by discovery).
+    async fn signature(
+        &self,
+        source: &Template,
+        compiled: &CompiledQuery,
+        view: &ResponseView<'_>,
+        step: &Step,
+    ) -> Actual {
+        let arg = if is_json_path(source) {
+            None
+        } else {
+            match self.template(source) {
+                Ok(r) => Some(r.text),
+                Err(e) => return Actual::Missing(self.undefined_message(&e)),
+            }
+        };
+        let token = match expect::jwt_token(view, compiled.path.as_ref(), arg.as_deref()) {
+            Ok(t) => t,
+            Err(missing) => return missing,
+        };
+        let jwks_uri = match self.jwks_uri(&token, step).await {
+            Ok(uri) => uri,
+            Err(e) => return Actual::Missing(e),
+        };
+        let jwks = match self.runner.tokens.jwks(&jwks_uri).await {
+            Ok(j) => j,
+            Err(e) => return Actual::Missing(e),
+        };
+        match crate::oauth::jwt::verify(&token, &jwks) {
+            Ok(()) => Actual::Value(serde_json::Value::Bool(true)),
+            Err(e) => Actual::Missing(e),
+        }
+    }
+
+    async fn jwks_uri(&self, token: &str, step: &Step) -> Result<String, String> {
+        if let Some(Auth::Client(name)) = &step.auth {
+            if let Some(client) = self.clients.get(&name.node) {
+                if let Some(uri) = &client.jwks_uri {
+                    return Ok(uri.clone());
+                }
+                if let Some(issuer) = &client.discovery {
+                    if let Some(uri) = self.runner.tokens.metadata(issuer).await?.jwks_uri {
+                        return Ok(uri);
+                    }
+                }
+            }
+        }
+        let claims = crate::oauth::jwt::claims(token)?;
+        let issuer = claims
+            .get("iss")
+            .and_then(|i| i.as_str())
+            .ok_or("the JWT has no `iss` claim to find its keys by")?;
+        self.runner
+            .tokens
+            .metadata(issuer)
+            .await?
+            .jwks_uri
+            .ok_or_else(|| format!("the metadata of {issuer} has no jwks_uri"))
+    }
+
+    fn capture(
+        &mut self,
+        step: &Step,
+        plan: &StepPlan,
+        view: &ResponseView,
+        result: &mut StepResult,
+    ) {
+        let file = file_of(self.spec);
+        for (capture, compiled) in step.captures.iter().zip(&plan.captures) {
+            let arg = self.query_arg(&capture.query.kind).ok().flatten();
+            let actual = expect::read(
+                view,
+                &capture.query.kind,
+                &Prepared {
+                    path: compiled.path.as_ref(),
+                    regex: compiled.regex.as_ref(),
+                    arg: arg.as_deref(),
+                },
+            );
+            let Some(text) = actual.capture_text() else {
+                result.expectations.push(ExpectResult {
+                    text: format!(
+                        "capture {} = {}",
+                        capture.name.node,
+                        capture.query.kind.describe()
+                    ),
+                    source: file.clone(),
+                    span: capture.span,
+                    passed: false,
+                    expected: "a value".into(),
+                    actual: actual.display(),
+                });
+                continue;
+            };
+            let path = match &capture.query.kind {
+                QueryKind::Json(p) => Some(p.node.as_str()),
+                _ => None,
+            };
+            let secret = capture.secret || looks_secret(&capture.name.node, path, &text);
+            if secret {
+                self.runner.redactor.add(&text);
+            }
+            result.captures.push(CaptureResult {
+                name: capture.name.node.clone(),
+                value: (!secret).then(|| self.redact(&text)),
+            });
+            self.scope
+                .insert(capture.name.node.clone(), Resolved { text, secret });
+        }
+    }
+
+    fn excerpt(&self, x: &Exchange) -> String {
+        let body = expect::truncate(x.body_text().trim(), 500);
+        self.redact(&format!("HTTP {}\n{body}", x.status))
+    }
+
+    fn redact(&self, text: &str) -> String {
+        self.runner.redactor.redact(text).into_owned()
+    }
+}
+
+fn file_of(spec: &Spec) -> Arc<crate::source::SourceFile> {
+    spec.file.source.clone()
+}
+
+/// Where the flow broke, for a step whose expectations failed. The
+/// response's own signals count unless the step expected its status.
+fn classify(step: &Step, result: &StepResult, view: &ResponseView) -> FailureClass {
+    let status_anticipated = step
+        .expects
+        .iter()
+        .zip(&result.expectations)
+        .any(|(e, r)| matches!(e.query.kind, QueryKind::Status) && r.passed);
+    let is_token_request = matches!(&step.body, Some(Body::Form(pairs))
+        if pairs.iter().any(|p| p.name.as_literal().as_deref() == Some("grant_type")));
+    let status = view.exchange.status;
+    if !status_anticipated {
+        if let Some((error, _)) = view.oauth_error() {
+            match error.as_str() {
+                "invalid_client" | "invalid_grant" | "unauthorized_client" => {
+                    return FailureClass::Credentials
+                }
+                "invalid_scope" | "insufficient_scope" => return FailureClass::Scope,
+                "invalid_token" => return FailureClass::TokenRejected,
+                _ => {}
+            }
+        }
+        match status {
+            401 if is_token_request => return FailureClass::Credentials,
+            401 => return FailureClass::TokenRejected,
+            403 => return FailureClass::Scope,
+            429 | 500..=599 if is_token_request => return FailureClass::AuthServer,
+            500..=599 => return FailureClass::Resource,
+            _ => {}
+        }
+    }
+    let error_in_body = step.expects.iter().zip(&result.expectations).any(|(e, r)| {
+        !r.passed
+            && matches!(e.query.kind, QueryKind::OAuthError)
+            && e.predicate.negated
+            && e.predicate.op == Op::Exists
+    });
+    match (error_in_body, is_token_request) {
+        (true, true) => FailureClass::AuthServer,
+        (true, false) => FailureClass::Resource,
+        _ => FailureClass::Expectation,
+    }
+}

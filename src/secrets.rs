@@ -1,0 +1,189 @@
+//! Secrets are known for the whole run and never shown: every output goes
+//! through [`Redactor::redact`], which hides each secret in every encoding a
+//! request or report may carry it in.
+
+use std::borrow::Cow;
+use std::sync::RwLock;
+
+use aho_corasick::{AhoCorasick, MatchKind};
+use base64::Engine as _;
+
+/// Shorter values would blank out ordinary text; they are not redacted.
+pub const MIN_SECRET_LEN: usize = 4;
+
+pub const MASK: &str = "***";
+
+#[derive(Default)]
+pub struct Redactor {
+    inner: RwLock<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    patterns: Vec<String>,
+    matcher: Option<AhoCorasick>,
+}
+
+impl Redactor {
+    pub fn new() -> Redactor {
+        Redactor::default()
+    }
+
+    /// Registers a secret in its raw, URL-encoded, JSON-escaped and base64
+    /// forms.
+    pub fn add(&self, secret: &str) {
+        if secret.len() < MIN_SECRET_LEN {
+            return;
+        }
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let b64url = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let json = serde_json::to_string(secret).unwrap_or_default();
+        let forms = [
+            secret.to_string(),
+            url::form_urlencoded::byte_serialize(secret.as_bytes()).collect(),
+            percent_encode_path(secret),
+            json[1..json.len().saturating_sub(1).max(1)].to_string(),
+            b64.encode(secret),
+            b64url.encode(secret),
+        ];
+        let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        let before = inner.patterns.len();
+        for form in forms {
+            if form.len() >= MIN_SECRET_LEN && !inner.patterns.contains(&form) {
+                inner.patterns.push(form);
+            }
+        }
+        if inner.patterns.len() != before {
+            inner.matcher = AhoCorasick::builder()
+                .match_kind(MatchKind::LeftmostLongest)
+                .build(&inner.patterns)
+                .ok();
+        }
+    }
+
+    /// HTTP Basic credentials: the pair is secret as a whole too, in both
+    /// the RFC 6749 §2.3.1 (form-encoded first) and the plain encoding.
+    pub fn add_basic(&self, user: &str, password: &str) {
+        self.add(password);
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let form =
+            |s: &str| -> String { url::form_urlencoded::byte_serialize(s.as_bytes()).collect() };
+        self.add(&b64.encode(format!("{user}:{password}")));
+        self.add(&b64.encode(format!("{}:{}", form(user), form(password))));
+    }
+
+    pub fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        match &inner.matcher {
+            Some(m) if m.is_match(text) => {
+                Cow::Owned(m.replace_all(text, &vec![MASK; inner.patterns.len()]))
+            }
+            _ => Cow::Borrowed(text),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.inner
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .patterns
+            .is_empty()
+    }
+}
+
+/// Percent-encoding as in a URL query or path (space as %20).
+fn percent_encode_path(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Whether a captured value should be secret without being marked so:
+/// token-shaped names and values.
+pub fn looks_secret(name: &str, path: Option<&str>, value: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    let token_name = ["token", "secret", "password", "assertion"]
+        .iter()
+        .any(|w| lower.contains(w));
+    let token_path = path.is_some_and(|p| {
+        let p = p.to_ascii_lowercase();
+        ["access_token", "refresh_token", "id_token", "client_secret"]
+            .iter()
+            .any(|w| {
+                p.ends_with(w) || p.ends_with(&format!("{w}']")) || p.ends_with(&format!("{w}\"]"))
+            })
+    });
+    token_name || token_path || looks_like_jwt(value)
+}
+
+fn looks_like_jwt(value: &str) -> bool {
+    let parts: Vec<&str> = value.split('.').collect();
+    parts.len() == 3
+        && value.starts_with("eyJ")
+        && parts.iter().all(|p| {
+            p.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_encoding_is_hidden() {
+        let r = Redactor::new();
+        r.add("s3cr3t/+&=\"x");
+        let raw = "s3cr3t/+&=\"x";
+        let form: String = url::form_urlencoded::byte_serialize(raw.as_bytes()).collect();
+        let json = serde_json::to_string(raw).unwrap();
+        let b64 = base64::engine::general_purpose::STANDARD.encode(raw);
+        for text in [raw.to_string(), form, json, b64] {
+            let out = r.redact(&text);
+            assert!(
+                !out.contains(&text.trim_matches('"').to_string()),
+                "{text} → {out}"
+            );
+            assert!(out.contains(MASK));
+        }
+    }
+
+    #[test]
+    fn basic_credentials_are_hidden() {
+        let r = Redactor::new();
+        r.add_basic("demo client", "pa:ss word");
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let header = format!("Basic {}", b64.encode("demo+client:pa%3Ass+word"));
+        assert_eq!(r.redact(&header), "Basic ***");
+    }
+
+    #[test]
+    fn short_values_are_left_alone() {
+        let r = Redactor::new();
+        r.add("ab");
+        assert!(r.is_empty());
+        assert_eq!(r.redact("abc"), "abc");
+    }
+
+    #[test]
+    fn token_shaped_captures_are_secret() {
+        assert!(looks_secret("token", None, "x"));
+        assert!(looks_secret("x", Some("$.access_token"), "x"));
+        assert!(looks_secret(
+            "x",
+            None,
+            "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln"
+        ));
+        assert!(!looks_secret(
+            "first_order",
+            Some("$.orders[0].id"),
+            "ord_1001"
+        ));
+    }
+}
