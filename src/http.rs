@@ -15,6 +15,9 @@ pub struct Exchange {
     pub body: Bytes,
     /// From sending the request to the last byte of the body.
     pub latency: Duration,
+    /// Request and response as text, when transcripts are on (`-v`).
+    /// Not redacted: callers redact before showing it.
+    pub transcript: Option<String>,
 }
 
 impl Exchange {
@@ -61,24 +64,23 @@ pub struct TransportError {
     pub kind: TransportErrorKind,
     pub message: String,
     pub latency: Duration,
+    pub transcript: Option<String>,
 }
 
 /// Connection pools, one per (follow redirects, accept invalid certs) pair,
 /// built on first use and shared by every spec in the run.
+#[derive(Default)]
 pub struct Http {
     clients: [OnceLock<reqwest::Client>; 4],
-}
-
-impl Default for Http {
-    fn default() -> Self {
-        Http::new()
-    }
+    /// Keep request/response text for `-v`.
+    pub transcripts: bool,
 }
 
 impl Http {
-    pub fn new() -> Http {
+    pub fn new(transcripts: bool) -> Http {
         Http {
             clients: Default::default(),
+            transcripts,
         }
     }
 
@@ -106,9 +108,15 @@ impl Http {
         request: reqwest::RequestBuilder,
         timeout: Duration,
     ) -> Result<Exchange, TransportError> {
+        let (client, request) = request.build_split();
+        let request = match request {
+            Ok(r) => r,
+            Err(e) => return Err(describe(&e, Duration::ZERO)),
+        };
+        let mut transcript = self.transcripts.then(|| request_text(&request));
         let start = Instant::now();
         let result = tokio::time::timeout(timeout, async {
-            let response = request.send().await?;
+            let response = client.execute(request).await?;
             let status = response.status().as_u16();
             let headers = response.headers().clone();
             let body = response.bytes().await?;
@@ -117,19 +125,83 @@ impl Http {
         .await;
         let latency = start.elapsed();
         match result {
-            Ok(Ok((status, headers, body))) => Ok(Exchange {
-                status,
-                headers,
-                body,
-                latency,
+            Ok(Ok((status, headers, body))) => {
+                if let Some(t) = &mut transcript {
+                    t.push_str(&response_text(status, &headers, &body));
+                }
+                Ok(Exchange {
+                    status,
+                    headers,
+                    body,
+                    latency,
+                    transcript,
+                })
+            }
+            Ok(Err(e)) => Err(TransportError {
+                transcript,
+                ..describe(&e, latency)
             }),
-            Ok(Err(e)) => Err(describe(&e, latency)),
             Err(_) => Err(TransportError {
                 kind: TransportErrorKind::Timeout,
                 message: format!("timed out after {}", crate::value::format_duration(timeout)),
                 latency,
+                transcript,
             }),
         }
+    }
+}
+
+/// The transcript of an exchange or a failed one.
+pub fn transcript_of(result: &Result<Exchange, TransportError>) -> Option<&str> {
+    match result {
+        Ok(x) => x.transcript.as_deref(),
+        Err(e) => e.transcript.as_deref(),
+    }
+}
+
+/// How much of a body a transcript shows.
+const TRANSCRIPT_BODY: usize = 2000;
+
+fn request_text(r: &reqwest::Request) -> String {
+    let mut out = format!("> {} {}\n", r.method(), r.url());
+    for (name, value) in r.headers() {
+        out.push_str(&format!(
+            "> {name}: {}\n",
+            String::from_utf8_lossy(value.as_bytes())
+        ));
+    }
+    if let Some(body) = r.body().and_then(|b| b.as_bytes()) {
+        out.push_str(">\n");
+        for line in body_excerpt(body).lines() {
+            out.push_str(&format!("> {line}\n"));
+        }
+    }
+    out
+}
+
+fn response_text(status: u16, headers: &HeaderMap, body: &[u8]) -> String {
+    let mut out = format!("< HTTP {status}\n");
+    for (name, value) in headers {
+        out.push_str(&format!(
+            "< {name}: {}\n",
+            String::from_utf8_lossy(value.as_bytes())
+        ));
+    }
+    if !body.is_empty() {
+        out.push_str("<\n");
+        for line in body_excerpt(body).lines() {
+            out.push_str(&format!("< {line}\n"));
+        }
+    }
+    out
+}
+
+fn body_excerpt(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&body[..body.len().min(TRANSCRIPT_BODY)]).into_owned();
+    if body.len() > TRANSCRIPT_BODY {
+        format!("{text}\n… ({} bytes in all)", body.len())
+    } else {
+        text
     }
 }
 
@@ -168,5 +240,6 @@ fn describe(e: &reqwest::Error, latency: Duration) -> TransportError {
         kind,
         message: format!("{what}{url}: {detail}"),
         latency,
+        transcript: None,
     }
 }

@@ -11,6 +11,7 @@ pub mod oauth;
 pub mod report;
 pub mod results;
 pub mod run;
+pub mod sandbox;
 pub mod secrets;
 pub mod source;
 pub mod syntax;

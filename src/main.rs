@@ -12,6 +12,7 @@ use std::time::Duration;
 use oauthspec::check::{check_paths, CheckOptions};
 use oauthspec::report::console::Console;
 use oauthspec::run::{RunOptions, Runner};
+use oauthspec::sandbox::{parse_fault, Sandbox, SandboxConfig};
 use oauthspec::value::{parse_dotenv, Environment};
 
 #[derive(Parser)]
@@ -64,6 +65,33 @@ enum Command {
         vars: VarArgs,
         #[command(flatten)]
         run: RunArgs,
+    },
+    /// Run the examples against the built-in sandbox, started in-process.
+    ///
+    /// Example: oauthspec demo --fault token:status=503
+    Demo {
+        /// The specs to run.
+        #[arg(default_value = "specs/examples")]
+        paths: Vec<PathBuf>,
+        /// Inject a sandbox fault, e.g. token:latency=800ms (repeatable).
+        #[arg(long, value_name = "FAULT")]
+        fault: Vec<String>,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Serve the built-in OAuth 2.0 authorization server and demo API.
+    ///
+    /// Example: oauthspec sandbox --port 9000 --fault token:status=503,times=2
+    Sandbox {
+        /// Port on 127.0.0.1 (0 picks a free one).
+        #[arg(long, default_value_t = 9000)]
+        port: u16,
+        /// Clients, users and lifetimes (TOML); see docs/sandbox.md.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Inject a fault, e.g. token:latency=800ms (repeatable).
+        #[arg(long, value_name = "FAULT")]
+        fault: Vec<String>,
     },
 }
 
@@ -136,6 +164,13 @@ fn use_color(choice: Color) -> bool {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let color = use_color(cli.color);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(3);
+        }
+    };
     match cli.command {
         Command::Check { paths, vars } => {
             let options = match vars.options() {
@@ -170,22 +205,116 @@ fn main() -> ExitCode {
                 Ok(o) => o,
                 Err(e) => return usage_error(&e, color),
             };
-            let options = RunOptions {
-                check,
-                timeout: run.timeout,
-                jobs: run.jobs.unwrap_or(RunOptions::default().jobs),
+            let console = Console {
+                color: use_color_stdout(cli.color),
+                verbose: run.verbose,
+            };
+            runtime.block_on(run_specs(&paths, run.options(check), &console, color))
+        }
+        Command::Demo { paths, fault, run } => {
+            let faults = match fault
+                .iter()
+                .map(|f| parse_fault(f))
+                .collect::<Result<Vec<_>, _>>()
+            {
+                Ok(f) => f,
+                Err(e) => return usage_error(&format!("--fault: {e}"), color),
             };
             let console = Console {
                 color: use_color_stdout(cli.color),
                 verbose: run.verbose,
             };
-            run_specs(&paths, options, &console, color)
+            runtime.block_on(async {
+                let sandbox = match Sandbox::start(SandboxConfig::default(), 0).await {
+                    Ok(s) => s,
+                    Err(e) => {
+                        eprintln!("error: cannot start the sandbox: {e}");
+                        return ExitCode::from(3);
+                    }
+                };
+                for f in faults {
+                    sandbox.add_fault(f);
+                }
+                let base = sandbox.base_url();
+                println!("sandbox listening on {base}\n");
+                // The examples read these; the demo points them at its sandbox.
+                let mut env = Environment::process();
+                for (name, value) in [
+                    ("OAUTH_ISSUER", base.as_str()),
+                    ("ORDERS_API", base.as_str()),
+                    ("ORDERS_CLIENT_ID", "demo-client"),
+                    ("ORDERS_CLIENT_SECRET", "demo-secret"),
+                ] {
+                    env.fixed.insert(name.into(), value.into());
+                }
+                let check = CheckOptions {
+                    env,
+                    cli_vars: HashMap::new(),
+                };
+                let code = run_specs(&paths, run.options(check), &console, color).await;
+                sandbox.shutdown().await;
+                code
+            })
+        }
+        Command::Sandbox {
+            port,
+            config,
+            fault,
+        } => {
+            let config = match &config {
+                Some(path) => SandboxConfig::from_toml_file(path),
+                None => Ok(SandboxConfig::default()),
+            };
+            let config = match config {
+                Ok(c) => c,
+                Err(e) => return usage_error(&e, color),
+            };
+            let faults = match fault
+                .iter()
+                .map(|f| parse_fault(f))
+                .collect::<Result<Vec<_>, _>>()
+            {
+                Ok(f) => f,
+                Err(e) => return usage_error(&format!("--fault: {e}"), color),
+            };
+            runtime.block_on(async {
+                let sandbox = match Sandbox::start(config, port).await {
+                    Ok(s) => s,
+                    Err(e) => {
+                        eprintln!("error: cannot listen on 127.0.0.1:{port}: {e}");
+                        return ExitCode::from(3);
+                    }
+                };
+                for f in faults {
+                    sandbox.add_fault(f);
+                }
+                println!("listening on {}", sandbox.base_url());
+                let _ = tokio::signal::ctrl_c().await;
+                sandbox.shutdown().await;
+                ExitCode::SUCCESS
+            })
+        }
+    }
+}
+
+impl RunArgs {
+    fn options(&self, check: CheckOptions) -> RunOptions {
+        RunOptions {
+            check,
+            timeout: self.timeout,
+            jobs: self.jobs.unwrap_or(RunOptions::default().jobs),
+            transcripts: self.verbose,
         }
     }
 }
 
 /// Checks, then runs, printing each suite as it finishes.
-fn run_specs(paths: &[PathBuf], options: RunOptions, console: &Console, color: bool) -> ExitCode {
+async fn run_specs(
+    paths: &[PathBuf],
+    options: RunOptions,
+    console: &Console,
+    color: bool,
+) -> ExitCode {
     let project = check_paths(paths, &options.check);
     for d in project.diagnostics.iter().filter(|d| !d.is_error()) {
         eprintln!("{}", d.render(color));
@@ -200,17 +329,10 @@ fn run_specs(paths: &[PathBuf], options: RunOptions, console: &Console, color: b
         );
         return ExitCode::from(2);
     }
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(3);
-        }
-    };
     let runner = Runner::new(options);
-    let result = runtime.block_on(runner.run(&project, |suite| {
-        print!("{}", console.suite(suite));
-    }));
+    let result = runner
+        .run(&project, |suite| print!("{}", console.suite(suite)))
+        .await;
     let counts = result.counts();
     print!("{}", console.summary(counts, result.duration));
     if counts.failed > 0 {

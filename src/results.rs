@@ -164,6 +164,8 @@ pub struct Attempt {
     pub status: Option<u16>,
     pub latency: Duration,
     pub error: Option<String>,
+    /// Redacted request and response text, with `-v`.
+    pub transcript: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -182,10 +184,21 @@ impl ExpectResult {
         self.source.location(self.span.start)
     }
 
+    /// The statement as written: `expect ...` or `capture ...`.
+    pub fn statement(&self) -> String {
+        if self.text.starts_with("capture ") {
+            self.text.clone()
+        } else {
+            format!("expect {}", self.text)
+        }
+    }
+
     pub fn summary(&self) -> String {
         format!(
-            "expect {}: expected {}, got {}",
-            self.text, self.expected, self.actual
+            "{}: expected {}, got {}",
+            self.statement(),
+            self.expected,
+            self.actual
         )
     }
 }

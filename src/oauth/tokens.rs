@@ -14,7 +14,7 @@ use rand::Rng as _;
 
 use super::discovery::{self, Metadata};
 use crate::client::{AuthMethod, Grant, SigningAlg};
-use crate::http::{Exchange, Http};
+use crate::http::{transcript_of, Exchange, Http};
 use crate::results::{Attempt, AttemptKind, FailureClass};
 use crate::secrets::Redactor;
 
@@ -336,7 +336,11 @@ impl TokenManager {
                 Ok(x) => x.latency,
                 Err(e) => e.latency,
             },
-            error: result.as_ref().err().map(|e| e.message.clone()),
+            error: result
+                .as_ref()
+                .err()
+                .map(|e| self.redactor.redact(&e.message).into_owned()),
+            transcript: transcript_of(&result).map(|t| self.redactor.redact(t).into_owned()),
         });
         let exchange = result.map_err(|e| {
             fail(

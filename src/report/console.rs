@@ -69,11 +69,14 @@ impl Console {
                 let _ = writeln!(
                     out,
                     "       {} {} {} {status} {}{kind}",
-                    paint(c, DIM, ">"),
+                    paint(c, DIM, "*"),
                     a.method,
                     a.url,
                     ms(a.latency)
                 );
+                if let Some(t) = &a.transcript {
+                    out.push_str(&indent(t, "         "));
+                }
             }
         }
         if !matches!(step.outcome, Outcome::Failed(_)) {
@@ -83,7 +86,7 @@ impl Console {
             let _ = writeln!(out, "       {} {error}", paint(c, RED, "error:"));
         }
         for e in step.failed_expectations() {
-            let d = Diagnostic::error(format!("expect {}", e.text))
+            let d = Diagnostic::error(e.statement())
                 .at(&e.source, e.span)
                 .label(format!("expected {}, got {}", e.expected, e.actual));
             out.push_str(&indent(&d.render(c), "       "));

@@ -266,7 +266,7 @@ fn holds(actual: &Actual, op: Op, operand: &str, kind: OperandKind) -> bool {
     };
     match op {
         Op::Exists => true,
-        Op::Valid => false,
+        Op::Valid => value == &Json::Bool(true),
         Op::Eq => equals(value, operand, kind),
         Op::Ne => !equals(value, operand, kind),
         Op::Lt | Op::Le | Op::Gt | Op::Ge => {

@@ -29,6 +29,8 @@ pub struct RunOptions {
     pub timeout: Duration,
     /// Spec files run at once.
     pub jobs: usize,
+    /// Keep redacted request/response transcripts (`-v`).
+    pub transcripts: bool,
 }
 
 impl Default for RunOptions {
@@ -37,6 +39,7 @@ impl Default for RunOptions {
             check: CheckOptions::default(),
             timeout: Duration::from_secs(30),
             jobs: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            transcripts: false,
         }
     }
 }
@@ -51,7 +54,7 @@ pub struct Runner {
 
 impl Runner {
     pub fn new(options: RunOptions) -> Runner {
-        let http = Arc::new(Http::new());
+        let http = Arc::new(Http::new(options.transcripts));
         let redactor = Arc::new(Redactor::new());
         let tokens = Arc::new(TokenManager::new(
             http.clone(),

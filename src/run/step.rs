@@ -14,7 +14,7 @@ use super::plan::{CompiledQuery, StepPlan};
 use super::Runner;
 use crate::check::{is_json_path, Checked};
 use crate::client::{ClientConfig, Endpoint};
-use crate::http::{Exchange, TransportError};
+use crate::http::{transcript_of, Exchange, TransportError};
 use crate::load::Spec;
 use crate::oauth::{ResolvedClient, Token};
 use crate::results::{
@@ -494,6 +494,7 @@ impl SpecRun<'_> {
                     Err(e) => e.latency,
                 },
                 error: result.as_ref().err().map(|e| self.redact(&e.message)),
+                transcript: transcript_of(&result).map(|t| self.redact(t)),
             });
             let retryable = match &result {
                 Ok(x) => x.status == 429 || x.status >= 500,

@@ -264,12 +264,14 @@ impl Builder {
                     parts.next();
                     let name = spanned_str(&parts.next().expect("capture name"));
                     let query = self.query(parts.next().expect("capture query"));
-                    let secret = parts.next().is_some();
+                    let secret = parts.next();
+                    // The span ends at the last token, not at a trailing comment.
+                    let end = secret.as_ref().map_or(query.span.end, |s| span(s).end);
                     step.captures.push(Capture {
                         name,
                         query,
-                        secret,
-                        span: stmt_span,
+                        secret: secret.is_some(),
+                        span: Span::new(stmt_span.start, end),
                     });
                 }
                 Rule::unknown_stmt => {
@@ -578,9 +580,19 @@ impl Builder {
             match part.as_rule() {
                 Rule::text | Rule::raw_text => push_text(&mut parts, part.as_str()),
                 Rule::escape => match unescape(part.as_str()) {
-                    Some(c) => push_text(&mut parts, c.encode_utf8(&mut [0; 4])),
-                    None => {
-                        self.error(span(&part), "not a valid unicode scalar value");
+                    Ok(c) => push_text(&mut parts, c.encode_utf8(&mut [0; 4])),
+                    Err(message) => {
+                        let mut d = self.diag(span(&part), message);
+                        if !part.as_str().starts_with("\\u{") {
+                            let help = format!(
+                                "for a backslash write `\\\\`, e.g. \"\\{}\" in a regex",
+                                part.as_str()
+                            );
+                            d = d.help(help);
+                        }
+                        self.push(d);
+                        // Kept as written so later checks do not cascade.
+                        push_text(&mut parts, part.as_str());
                     }
                 },
                 Rule::template => {
@@ -671,15 +683,25 @@ fn method_of(s: &str) -> Method {
     }
 }
 
-fn unescape(escape: &str) -> Option<char> {
-    Some(match &escape[1..] {
+fn unescape(escape: &str) -> Result<char, String> {
+    Ok(match &escape[1..] {
         "n" => '\n',
         "t" => '\t',
         "r" => '\r',
         "\"" => '"',
         "\\" => '\\',
         "{" => '{',
-        hex => char::from_u32(u32::from_str_radix(&hex[2..hex.len() - 1], 16).ok()?)?,
+        hex if hex.starts_with("u{") && hex.len() > 3 => {
+            u32::from_str_radix(&hex[2..hex.len() - 1], 16)
+                .ok()
+                .and_then(char::from_u32)
+                .ok_or_else(|| format!("`{escape}` is not a unicode scalar value"))?
+        }
+        _ => {
+            return Err(format!(
+                "unknown escape `{escape}`: strings know \\\" \\\\ \\n \\t \\r \\{{ and \\u{{...}}"
+            ))
+        }
     })
 }
 

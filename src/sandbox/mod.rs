@@ -1,0 +1,199 @@
+//! The built-in sandbox: an OAuth 2.0 authorization server plus a protected
+//! demo API, with fault injection, for trying and testing specs locally.
+//! See `docs/sandbox.md` for the endpoints, defaults and fault grammar.
+
+mod api;
+mod client_auth;
+mod config;
+mod conn;
+mod control;
+mod discovery;
+mod fault_store;
+mod faults;
+mod introspect;
+mod keys;
+mod middleware;
+mod oauth_error;
+mod params;
+mod state;
+mod stats;
+mod store;
+mod token;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use axum::middleware::from_fn_with_state;
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use config::{
+    AuthMethod, ClientConfig, GrantType, SandboxConfig, UserConfig, DEFAULT_AUDIENCE,
+    DEFAULT_REFRESH_TOKEN_LIFETIME, DEFAULT_TOKEN_LIFETIME,
+};
+pub use fault_store::FaultInfo;
+pub use faults::{parse_fault, Fault, FaultKind, Group};
+pub use stats::Stats;
+
+use conn::{ConnHandle, SandboxListener};
+use keys::SigningKey;
+use middleware::{group_layer, GroupState};
+use state::AppState;
+
+/// How long `shutdown` waits for in-flight requests (e.g. one held by a
+/// long latency fault) before cutting them off.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// A running sandbox. Dropping it stops the server too, without waiting.
+pub struct Sandbox {
+    base_url: String,
+    state: Arc<AppState>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Sandbox {
+    /// Binds 127.0.0.1:port (0 = ephemeral) and serves in a spawned tokio task.
+    pub async fn start(config: SandboxConfig, port: u16) -> std::io::Result<Sandbox> {
+        let invalid = |e: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, e);
+        config.validate().map_err(invalid)?;
+        // Bind first so a busy port is reported before the key is made.
+        let listener = TcpListener::bind(("127.0.0.1", port)).await?;
+        let base_url = format!("http://127.0.0.1:{}", listener.local_addr()?.port());
+        let signing = tokio::task::spawn_blocking(SigningKey::generate)
+            .await
+            .map_err(std::io::Error::other)?
+            .map_err(std::io::Error::other)?;
+        let state = Arc::new(AppState::new(config, base_url.clone(), signing).map_err(invalid)?);
+
+        let app = router(state.clone()).into_make_service_with_connect_info::<ConnHandle>();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let server =
+                axum::serve(SandboxListener::new(listener), app).with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                });
+            // Serving only ends with an I/O error on the listener itself;
+            // there is nobody to report it to but the next request's failure.
+            let _ = server.await;
+        });
+        Ok(Sandbox {
+            base_url,
+            state,
+            stop: Some(stop),
+            task: Some(task),
+        })
+    }
+
+    /// `http://127.0.0.1:PORT`, also the issuer.
+    pub fn base_url(&self) -> String {
+        self.base_url.clone()
+    }
+
+    /// Same data as `GET /sandbox/stats`.
+    pub fn stats(&self) -> Stats {
+        self.state.stats.snapshot()
+    }
+
+    pub fn reset_stats(&self) {
+        self.state.stats.reset();
+    }
+
+    pub fn add_fault(&self, fault: Fault) {
+        self.state.faults.add(fault);
+    }
+
+    pub fn clear_faults(&self) {
+        self.state.faults.clear();
+    }
+
+    /// Active faults with their remaining uses.
+    pub fn faults(&self) -> Vec<FaultInfo> {
+        self.state.faults.list()
+    }
+
+    /// Graceful stop: no new connections, in-flight requests get
+    /// `SHUTDOWN_GRACE` to finish.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(mut task) = self.task.take() {
+            if tokio::time::timeout(SHUTDOWN_GRACE, &mut task)
+                .await
+                .is_err()
+            {
+                task.abort();
+            }
+        }
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+fn router(state: Arc<AppState>) -> Router {
+    let grouped = |group: Group, routes: Router<Arc<AppState>>| {
+        routes.route_layer(from_fn_with_state(
+            GroupState {
+                app: state.clone(),
+                group,
+            },
+            group_layer,
+        ))
+    };
+
+    let discovery = Router::new()
+        .route(
+            "/.well-known/openid-configuration",
+            get(discovery::metadata),
+        )
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(discovery::metadata),
+        );
+    let jwks = Router::new().route("/oauth2/jwks", get(discovery::jwks));
+    let token = Router::new().route("/oauth2/token", post(token::token_endpoint));
+    let introspect =
+        Router::new().route("/oauth2/introspect", post(introspect::introspect_endpoint));
+    let revoke = Router::new().route("/oauth2/revoke", post(introspect::revoke_endpoint));
+    let api = Router::new()
+        .route("/v1/health", get(api::health))
+        .route("/v1/orders", get(api::list_orders))
+        .route("/v1/orders/{id}", get(api::get_order))
+        .route("/v1/orders/{id}/hold", delete(api::release_hold))
+        .route("/v1/admin/stats", get(api::admin_stats));
+    let control = Router::new()
+        .route(
+            "/sandbox/faults",
+            get(control::list_faults)
+                .post(control::add_faults)
+                .delete(control::clear_faults),
+        )
+        .route("/sandbox/stats", get(control::stats))
+        .route("/sandbox/stats/reset", post(control::reset_stats));
+
+    Router::new()
+        .merge(grouped(Group::Discovery, discovery))
+        .merge(grouped(Group::Jwks, jwks))
+        .merge(grouped(Group::Token, token))
+        .merge(grouped(Group::Introspect, introspect))
+        .merge(grouped(Group::Revoke, revoke))
+        .merge(grouped(Group::Api, api))
+        .merge(control)
+        .fallback(|| async {
+            let body = json!({ "error": "not_found", "error_description": "no such endpoint" });
+            (StatusCode::NOT_FOUND, Json(body))
+        })
+        .with_state(state)
+}
