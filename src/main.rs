@@ -106,6 +106,13 @@ struct RunArgs {
     /// Print every request of every step (redacted).
     #[arg(long, short = 'v')]
     verbose: bool,
+    /// Keep tokens in FILE across runs (mode 0600): access tokens until
+    /// they expire, and the newest refresh token.
+    #[arg(long, value_name = "FILE", env = "OAUTHSPEC_TOKEN_CACHE")]
+    token_cache: Option<PathBuf>,
+    /// Renew tokens this long before they expire.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    token_skew: Duration,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -304,6 +311,8 @@ impl RunArgs {
             timeout: self.timeout,
             jobs: self.jobs.unwrap_or(RunOptions::default().jobs),
             transcripts: self.verbose,
+            token_cache: self.token_cache.clone(),
+            token_skew: self.token_skew,
         }
     }
 }
@@ -329,7 +338,10 @@ async fn run_specs(
         );
         return ExitCode::from(2);
     }
-    let runner = Runner::new(options);
+    let runner = match Runner::new(options) {
+        Ok(r) => r,
+        Err(e) => return usage_error(&e, color),
+    };
     let result = runner
         .run(&project, |suite| print!("{}", console.suite(suite)))
         .await;

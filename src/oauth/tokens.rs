@@ -5,8 +5,9 @@
 //! wait on the slot's lock while one request is in flight.
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use jsonwebtoken::jwk::JwkSet;
@@ -53,7 +54,14 @@ pub struct Token {
     pub access_token: String,
     /// The Authorization scheme: the client's `scheme`, else `Bearer`.
     pub scheme: String,
-    pub expires_at: Option<Instant>,
+    /// When to stop using it: `expires_in` less the skew.
+    pub expires_at: Option<SystemTime>,
+}
+
+impl Token {
+    fn fresh(&self) -> bool {
+        self.expires_at.is_none_or(|at| SystemTime::now() < at)
+    }
 }
 
 impl Token {
@@ -68,14 +76,31 @@ pub struct TokenError {
     pub message: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 struct CacheKey {
     endpoint: String,
     client_id: String,
-    grant: &'static str,
+    grant: String,
     scope: Option<String>,
     audience: Option<String>,
     resource: Option<String>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct CacheFile {
+    version: u32,
+    entries: Vec<CacheEntry>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct CacheEntry {
+    #[serde(flatten)]
+    key: CacheKey,
+    access_token: Option<String>,
+    scheme: String,
+    /// Unix seconds.
+    expires_at: Option<u64>,
+    refresh_token: Option<String>,
 }
 
 #[derive(Default)]
@@ -101,6 +126,8 @@ pub struct TokenManager {
     metadata: OnceMap<Metadata>,
     jwks: OnceMap<JwkSet>,
     requests: std::sync::atomic::AtomicUsize,
+    /// `--token-cache`: where tokens outlive the run.
+    cache_file: Option<PathBuf>,
 }
 
 impl TokenManager {
@@ -114,7 +141,88 @@ impl TokenManager {
             metadata: Mutex::default(),
             jwks: Mutex::default(),
             requests: Default::default(),
+            cache_file: None,
         }
+    }
+
+    /// Keeps access tokens (until they expire) and the newest refresh
+    /// tokens in `path` across runs, so re-runs stay under token rate
+    /// limits and a rotated refresh token is never lost. A missing file is
+    /// an empty cache; an unreadable one is an error.
+    pub fn with_cache_file(mut self, path: &Path) -> Result<TokenManager, String> {
+        let entries: Vec<CacheEntry> = match std::fs::read(path) {
+            Ok(bytes) => {
+                let file: CacheFile = serde_json::from_slice(&bytes)
+                    .map_err(|e| format!("token cache {} is unreadable: {e}", path.display()))?;
+                file.entries
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(format!("cannot read token cache {}: {e}", path.display())),
+        };
+        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        for entry in entries {
+            for secret in [&entry.access_token, &entry.refresh_token]
+                .into_iter()
+                .flatten()
+            {
+                self.redactor.add(secret);
+            }
+            let token = entry.access_token.map(|access_token| Token {
+                access_token,
+                scheme: entry.scheme.clone(),
+                expires_at: entry
+                    .expires_at
+                    .map(|s| UNIX_EPOCH + Duration::from_secs(s)),
+            });
+            let slot = Slot {
+                token: token.filter(Token::fresh),
+                refresh_token: entry.refresh_token,
+            };
+            slots.insert(entry.key, Arc::new(tokio::sync::Mutex::new(slot)));
+        }
+        drop(slots);
+        self.cache_file = Some(path.to_path_buf());
+        Ok(self)
+    }
+
+    /// Writes the cache file (mode 0600, atomically), when there is one.
+    async fn save_cache(&self) -> Result<(), String> {
+        let Some(path) = &self.cache_file else {
+            return Ok(());
+        };
+        let slots: Vec<(CacheKey, Shared<Slot>)> = self
+            .slots
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let mut entries = Vec::new();
+        for (key, slot) in slots {
+            // A slot being filled right now is saved by its own fetch.
+            let Ok(slot) = slot.try_lock() else { continue };
+            let token = slot.token.as_ref().filter(|t| t.fresh());
+            if token.is_none() && slot.refresh_token.is_none() {
+                continue;
+            }
+            entries.push(CacheEntry {
+                key,
+                access_token: token.map(|t| t.access_token.clone()),
+                scheme: token.map_or_else(|| "Bearer".into(), |t| t.scheme.clone()),
+                expires_at: token
+                    .and_then(|t| t.expires_at)
+                    .and_then(|at| at.duration_since(UNIX_EPOCH).ok())
+                    .map(|d| d.as_secs()),
+                refresh_token: slot.refresh_token.clone(),
+            });
+        }
+        let json = serde_json::to_vec_pretty(&CacheFile {
+            version: 1,
+            entries,
+        })
+        .map_err(|e| e.to_string())?;
+        crate::fsutil::write_private(path, &json)
+            .map_err(|e| format!("cannot write token cache {}: {e}", path.display()))
     }
 
     /// How many token requests this run has sent.
@@ -134,12 +242,19 @@ impl TokenManager {
         let slot = self.slot(client, &endpoint);
         let mut slot = slot.lock().await;
         if let Some(token) = &slot.token {
-            if token.expires_at.is_none_or(|at| Instant::now() < at) {
+            if token.fresh() {
                 return Ok(token.clone());
             }
         }
         let token = self.request(client, &endpoint, &mut slot, attempts).await?;
         slot.token = Some(token.clone());
+        drop(slot);
+        if let Err(message) = self.save_cache().await {
+            return Err(TokenError {
+                class: FailureClass::AuthServer,
+                message,
+            });
+        }
         Ok(token)
     }
 
@@ -206,7 +321,7 @@ impl TokenManager {
         let key = CacheKey {
             endpoint: endpoint.to_string(),
             client_id: client.client_id.clone(),
-            grant: client.grant().as_str(),
+            grant: client.grant().as_str().into(),
             scope: client.scope.clone(),
             audience: client.audience.clone(),
             resource: client.resource.clone(),
@@ -357,9 +472,9 @@ impl TokenManager {
         Ok(Token {
             access_token: parsed.access_token,
             scheme: client.scheme.clone().unwrap_or_else(|| "Bearer".into()),
-            expires_at: parsed
-                .expires_in
-                .map(|secs| Instant::now() + Duration::from_secs(secs).saturating_sub(self.skew)),
+            expires_at: parsed.expires_in.map(|secs| {
+                SystemTime::now() + Duration::from_secs(secs).saturating_sub(self.skew)
+            }),
         })
     }
 }

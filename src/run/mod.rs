@@ -31,6 +31,10 @@ pub struct RunOptions {
     pub jobs: usize,
     /// Keep redacted request/response transcripts (`-v`).
     pub transcripts: bool,
+    /// `--token-cache`: tokens kept across runs.
+    pub token_cache: Option<std::path::PathBuf>,
+    /// Renew a token this long before it expires.
+    pub token_skew: Duration,
 }
 
 impl Default for RunOptions {
@@ -40,6 +44,8 @@ impl Default for RunOptions {
             timeout: Duration::from_secs(30),
             jobs: std::thread::available_parallelism().map_or(2, |n| n.get()),
             transcripts: false,
+            token_cache: None,
+            token_skew: Duration::from_secs(30),
         }
     }
 }
@@ -53,20 +59,21 @@ pub struct Runner {
 }
 
 impl Runner {
-    pub fn new(options: RunOptions) -> Runner {
+    /// Fails only when `--token-cache` names an unreadable file.
+    pub fn new(options: RunOptions) -> Result<Runner, String> {
         let http = Arc::new(Http::new(options.transcripts));
         let redactor = Arc::new(Redactor::new());
-        let tokens = Arc::new(TokenManager::new(
-            http.clone(),
-            redactor.clone(),
-            options.timeout,
-        ));
-        Runner {
+        let mut tokens = TokenManager::new(http.clone(), redactor.clone(), options.timeout);
+        tokens.skew = options.token_skew;
+        if let Some(path) = &options.token_cache {
+            tokens = tokens.with_cache_file(path)?;
+        }
+        Ok(Runner {
             http,
-            tokens,
+            tokens: Arc::new(tokens),
             redactor,
             options,
-        }
+        })
     }
 
     /// Refuses a project with spec errors or missing environment variables

@@ -69,7 +69,7 @@ pub async fn run_with(paths: &[PathBuf], options: RunOptions) -> (RunResult, Run
         let text: Vec<String> = problems.iter().map(|d| d.render(false)).collect();
         panic!("spec errors:\n{}", text.join("\n"));
     }
-    let runner = Runner::new(options);
+    let runner = Runner::new(options).expect("the runner starts");
     let result = runner.run(&project, |_| {}).await;
     (result, runner)
 }

@@ -1,0 +1,401 @@
+//! The OAuth engine against the sandbox: grants, client authentication,
+//! discovery, the shared token cache, renewal, rotation, and token faults.
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::*;
+use oauthspec::results::{FailureClass, Outcome};
+use oauthspec::sandbox::{
+    parse_fault, AuthMethod, ClientConfig, GrantType, Sandbox, SandboxConfig,
+};
+
+fn client_block(base: &str, extra: &str) -> String {
+    format!(
+        "client orders {{\n  token_url \"{base}/oauth2/token\"\n  client_id \"demo-client\"\n  client_secret secret(\"demo-secret\")\n{extra}}}\n"
+    )
+}
+
+fn orders_step(base: &str, name: &str) -> String {
+    format!("step \"{name}\" {{\n  GET \"{base}/v1/orders\"\n  auth orders\n  expect status == 200\n}}\n")
+}
+
+fn outcome_class(result: &oauthspec::results::RunResult, name: &str) -> Option<FailureClass> {
+    match step(result, name).outcome {
+        Outcome::Failed(c) => Some(c),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn client_secret_post_and_password_grants() {
+    let sandbox = sandbox().await;
+    let base = sandbox.base_url();
+    let spec = format!(
+        r#"client post {{
+  token_url "{base}/oauth2/token"
+  client_id "demo-client"
+  client_secret "demo-secret"
+  auth_method client_secret_post
+  scope "orders:read"
+}}
+client alice {{
+  token_url "{base}/oauth2/token"
+  grant password
+  client_id "public-client"
+  auth_method none
+  username "alice"
+  password secret("alice-password")
+}}
+step "post" {{
+  GET "{base}/v1/orders"
+  auth post
+  expect status == 200
+}}
+step "password" {{
+  GET "{base}/v1/orders"
+  auth alice
+  expect status == 200
+}}
+"#
+    );
+    let result = run_text(&base, &spec).await;
+    for s in &result.suites[0].steps {
+        assert!(passed(s), "{}: {:?} {:?}", s.name, s.error, failures(s));
+    }
+    let stats = sandbox.stats();
+    assert_eq!(stats.grant("client_credentials"), 1);
+    assert_eq!(stats.grant("password"), 1);
+}
+
+/// A password-grant refresh token, fetched outside oauthspec.
+async fn refresh_token(base: &str) -> String {
+    let response = reqwest::Client::new()
+        .post(format!("{base}/oauth2/token"))
+        .form(&[
+            ("grant_type", "password"),
+            ("client_id", "public-client"),
+            ("username", "alice"),
+            ("password", "alice-password"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let response: serde_json::Value = serde_json::from_slice(&response).unwrap();
+    response["refresh_token"].as_str().unwrap().to_string()
+}
+
+fn refresh_spec(base: &str) -> String {
+    format!(
+        r#"client zoho {{
+  token_url "{base}/oauth2/token"
+  grant refresh_token
+  client_id "public-client"
+  auth_method none
+  refresh_token secret(env("ZOHO_REFRESH_TOKEN"))
+  scheme "Zoho-oauthtoken"
+}}
+step "orders" {{
+  GET "{base}/v1/orders"
+  auth zoho
+  expect status == 200
+}}
+"#
+    )
+}
+
+#[tokio::test]
+async fn rotated_refresh_tokens_are_used_from_then_on() {
+    let sandbox = sandbox().await;
+    let base = sandbox.base_url();
+    let first = refresh_token(&base).await;
+    // The resource rejects the first token once: the second token request
+    // must present the rotated refresh token, or the sandbox refuses it.
+    sandbox.add_fault(parse_fault("api:invalid_token,times=1").unwrap());
+    let specs = Specs::new();
+    let path = specs.write("zoho.oauthspec", &refresh_spec(&base));
+    let mut options = options(&base);
+    options
+        .check
+        .env
+        .fixed
+        .insert("ZOHO_REFRESH_TOKEN".into(), first.clone());
+    let (result, _) = run_with(&[path], options).await;
+    let orders = step(&result, "orders");
+    assert!(passed(orders), "{:?} {:?}", orders.error, failures(orders));
+    assert_eq!(sandbox.stats().grant("refresh_token"), 2);
+    // Custom scheme on the wire: the sandbox accepts Zoho-oauthtoken.
+    assert!(orders.attempts.iter().any(|a| a
+        .transcript
+        .as_deref()
+        .unwrap_or("")
+        .contains("authorization: Zoho-oauthtoken ***")));
+}
+
+#[tokio::test]
+async fn the_token_cache_file_keeps_tokens_and_the_newest_refresh_token() {
+    let sandbox = sandbox().await;
+    let base = sandbox.base_url();
+    let first = refresh_token(&base).await;
+    sandbox.reset_stats();
+    let specs = Specs::new();
+    let path = specs.write("zoho.oauthspec", &refresh_spec(&base));
+    let cache: PathBuf = specs.path().join("cache/tokens.json");
+    let run = |path: PathBuf| {
+        let mut options = options(&base);
+        options
+            .check
+            .env
+            .fixed
+            .insert("ZOHO_REFRESH_TOKEN".into(), first.clone());
+        options.token_cache = Some(cache.clone());
+        async move { run_with(&[path], options).await.0 }
+    };
+    let result = run(path.clone()).await;
+    assert!(passed(step(&result, "orders")));
+    assert_eq!(sandbox.stats().token, 1);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&cache).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // A second run reuses the cached access token: no token request.
+    let result = run(path.clone()).await;
+    assert!(passed(step(&result, "orders")));
+    assert_eq!(sandbox.stats().token, 1);
+    // A third run whose token is rejected must refresh with the rotated
+    // refresh token kept in the file (the first one is spent).
+    sandbox.add_fault(parse_fault("api:invalid_token,times=1").unwrap());
+    let result = run(path).await;
+    let orders = step(&result, "orders");
+    assert!(passed(orders), "{:?} {:?}", orders.error, failures(orders));
+    assert_eq!(sandbox.stats().token, 2);
+    let text = std::fs::read_to_string(&cache).unwrap();
+    assert!(
+        !text.contains(&first),
+        "the spent refresh token is replaced"
+    );
+    assert!(!specs.path().join("cache").read_dir().unwrap().any(|e| e
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .ends_with(".tmp")));
+}
+
+#[tokio::test]
+async fn expired_tokens_are_renewed() {
+    let config = SandboxConfig {
+        token_lifetime: 2,
+        ..SandboxConfig::default()
+    };
+    let sandbox = Sandbox::start(config, 0).await.unwrap();
+    let base = sandbox.base_url();
+    let spec = format!(
+        "{}{}step \"wait\" {{\n  GET \"{base}/v1/health\"\n  delay 1100ms\n}}\n{}",
+        client_block(&base, ""),
+        orders_step(&base, "first"),
+        orders_step(&base, "second")
+    );
+    let specs = Specs::new();
+    let path = specs.write("t.oauthspec", &spec);
+    let mut options = options(&base);
+    options.token_skew = std::time::Duration::from_secs(1);
+    let (result, _) = run_with(&[path], options).await;
+    assert!(passed(step(&result, "second")));
+    assert_eq!(
+        sandbox.stats().token,
+        2,
+        "renewed once the 2 s token had 1 s left"
+    );
+}
+
+#[tokio::test]
+async fn discovery_is_fetched_once_and_checks_the_issuer() {
+    let sandbox = sandbox().await;
+    let base = sandbox.base_url();
+    let spec = format!(
+        r#"client orders {{
+  discovery "{{{{issuer}}}}"
+  client_id "demo-client"
+  client_secret "demo-secret"
+}}
+vars {{ issuer = "{base}" }}
+step "one" {{
+  GET "{base}/v1/orders"
+  auth orders
+  expect status == 200
+  expect jwt "$.orders[0].id" claim "x" not exists
+}}
+"#
+    );
+    // vars after the client: reorder so `issuer` is defined first.
+    let spec = spec.replacen(&format!("vars {{ issuer = \"{base}\" }}\n"), "", 1);
+    let spec = format!("vars {{ issuer = \"{base}\" }}\n{spec}");
+    let specs = Specs::new();
+    let a = specs.write("a.oauthspec", &spec);
+    let b = specs.write("b.oauthspec", &spec);
+    let (result, _) = run_with(&[a, b], options(&base)).await;
+    for suite in &result.suites {
+        let s = &suite.steps[0];
+        assert!(passed(s) || !failures(s).is_empty(), "{:?}", s.error);
+        assert!(s.error.is_none(), "{:?}", s.error);
+    }
+    assert_eq!(sandbox.stats().discovery, 1);
+    assert_eq!(sandbox.stats().token, 1);
+
+    // Asked as `localhost`, the sandbox's metadata names 127.0.0.1: refused.
+    let other = base.replace("127.0.0.1", "localhost");
+    let spec = format!(
+        "client orders {{\n  discovery \"{other}\"\n  client_id \"demo-client\"\n  client_secret \"demo-secret\"\n}}\n{}",
+        orders_step(&base, "mismatch")
+    );
+    let result = run_text(&base, &spec).await;
+    let s = step(&result, "mismatch");
+    assert_eq!(
+        outcome_class(&result, "mismatch"),
+        Some(FailureClass::AuthServer)
+    );
+    let error = s.error.as_deref().unwrap();
+    assert!(
+        error.contains("discovery failed") && error.contains("names issuer"),
+        "{error}"
+    );
+}
+
+async fn private_key_case(alg: &str) {
+    let (private_pem, public_pem) = match alg {
+        "RS256" => {
+            use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
+            let key = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).unwrap();
+            (
+                key.to_pkcs8_pem(LineEnding::LF).unwrap().to_string(),
+                key.to_public_key()
+                    .to_public_key_pem(LineEnding::LF)
+                    .unwrap(),
+            )
+        }
+        _ => {
+            use p256::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
+            let key = p256::SecretKey::random(&mut rand::rngs::OsRng);
+            (
+                key.to_pkcs8_pem(LineEnding::LF).unwrap().to_string(),
+                key.public_key().to_public_key_pem(LineEnding::LF).unwrap(),
+            )
+        }
+    };
+    let mut config = SandboxConfig::default();
+    config.clients.push(ClientConfig {
+        id: "jwt-client".into(),
+        secret: None,
+        public_key_pem: Some(public_pem),
+        grants: vec![GrantType::ClientCredentials],
+        scopes: vec!["orders:read".into()],
+        auth_methods: vec![AuthMethod::PrivateKeyJwt],
+    });
+    let sandbox = Sandbox::start(config, 0).await.unwrap();
+    let base = sandbox.base_url();
+    let specs = Specs::new();
+    specs.write("key.pem", &private_pem);
+    let path = specs.write(
+        "jwt.oauthspec",
+        &format!(
+            "client orders {{\n  token_url \"{base}/oauth2/token\"\n  client_id \"jwt-client\"\n  auth_method private_key_jwt\n  private_key secret(file(\"key.pem\"))\n  alg {alg}\n  key_id \"k1\"\n}}\n{}{}",
+            orders_step(&base, "first"),
+            orders_step(&base, "second")
+        ),
+    );
+    // A rejected token forces a second assertion: its jti must be fresh.
+    sandbox.add_fault(parse_fault("api:invalid_token,times=1").unwrap());
+    let (result, _) = run_with(&[path], options(&base)).await;
+    for name in ["first", "second"] {
+        let s = step(&result, name);
+        assert!(passed(s), "{alg} {name}: {:?} {:?}", s.error, failures(s));
+    }
+    assert_eq!(sandbox.stats().tokens_issued, 2);
+}
+
+#[tokio::test]
+async fn private_key_jwt_rs256() {
+    private_key_case("RS256").await;
+}
+
+#[tokio::test]
+async fn private_key_jwt_es256() {
+    private_key_case("ES256").await;
+}
+
+/// Each token-endpoint fault fails the step that needed the token with the
+/// class and a message naming the client.
+#[tokio::test]
+async fn token_endpoint_faults_are_classified() {
+    let cases: &[(&str, FailureClass, &str)] = &[
+        (
+            "token:expires_in_ms",
+            FailureClass::AuthServer,
+            "expires_in",
+        ),
+        (
+            "token:malformed_json",
+            FailureClass::AuthServer,
+            "malformed token response",
+        ),
+        ("token:error_200", FailureClass::AuthServer, "access denied"),
+        (
+            "token:status=429,retry_after=1",
+            FailureClass::AuthServer,
+            "429",
+        ),
+        ("token:status=503", FailureClass::AuthServer, "503"),
+        ("token:close", FailureClass::AuthServer, "unreachable"),
+        ("token:latency=2s", FailureClass::AuthServer, "timed out"),
+        (
+            "token:rotate_secret=demo-client:new-secret",
+            FailureClass::Credentials,
+            "invalid_client",
+        ),
+        (
+            "token:remove_scope=demo-client:orders:read",
+            FailureClass::Scope,
+            "invalid_scope",
+        ),
+    ];
+    for (fault, class, needle) in cases {
+        // Milliseconds are implausible as seconds once they pass a year:
+        // a 12-hour token sent in milliseconds does.
+        let config = SandboxConfig {
+            token_lifetime: 12 * 3600,
+            ..SandboxConfig::default()
+        };
+        let sandbox = Sandbox::start(config, 0).await.unwrap();
+        let base = sandbox.base_url();
+        sandbox.add_fault(parse_fault(fault).unwrap());
+        let spec = format!(
+            "{}{}",
+            client_block(&base, "  scope \"orders:read\"\n"),
+            orders_step(&base, "orders")
+        );
+        let specs = Specs::new();
+        let path = specs.write("t.oauthspec", &spec);
+        let mut options = options(&base);
+        options.timeout = std::time::Duration::from_millis(500);
+        let (result, _) = run_with(&[path], options).await;
+        let s = step(&result, "orders");
+        assert_eq!(
+            outcome_class(&result, "orders"),
+            Some(*class),
+            "{fault}: {:?}",
+            s.error
+        );
+        let error = s.error.as_deref().unwrap_or_default();
+        assert!(
+            error.contains("client `orders`") && error.contains(needle),
+            "{fault}: {error}"
+        );
+        assert!(!error.contains("demo-secret"));
+    }
+}
