@@ -69,6 +69,7 @@ pub fn check_spec(spec: &Spec, options: &CheckOptions) -> Checked {
         // Statically known variable values; None when only the run can know.
         known: HashMap::new(),
         reported_env: HashSet::new(),
+        client_sites: HashMap::new(),
     };
     for (name, value) in &options.cli_vars {
         checker
@@ -102,6 +103,8 @@ struct Checker<'a> {
     out: Checked,
     known: HashMap<String, Option<Resolved>>,
     reported_env: HashSet<String>,
+    /// Where each client name was first defined, valid or not.
+    client_sites: HashMap<String, String>,
 }
 
 impl Checker<'_> {
@@ -132,8 +135,8 @@ impl Checker<'_> {
 
     fn clients(&mut self, file: &Arc<SpecFile>) {
         for def in &file.clients {
-            if let Some(other) = self.out.clients.get(&def.name.node) {
-                let first = other.source.location(other.name.span.start);
+            if let Some(first) = self.client_sites.get(&def.name.node) {
+                let first = first.clone();
                 self.error(
                     Diagnostic::error(format!("client `{}` is defined twice", def.name.node))
                         .at(&file.source, def.name.span)
@@ -141,6 +144,10 @@ impl Checker<'_> {
                 );
                 continue;
             }
+            self.client_sites.insert(
+                def.name.node.clone(),
+                file.source.location(def.name.span.start),
+            );
             match client::from_def(def, &file.source) {
                 Ok(config) => {
                     for value in config.values() {
@@ -161,15 +168,15 @@ impl Checker<'_> {
     fn steps(&mut self, file: &Arc<SpecFile>) {
         let mut names: HashMap<&str, Span> = HashMap::new();
         // Captures in step order: name → the step that captures it.
-        let captures_later: HashMap<&str, &str> = file
-            .steps
-            .iter()
-            .flat_map(|s| {
-                s.captures
-                    .iter()
-                    .map(move |c| (c.name.node.as_str(), s.name.node.as_str()))
-            })
-            .collect();
+        let mut captures_later: HashMap<&str, &str> = HashMap::new();
+        for step in &file.steps {
+            for c in &step.captures {
+                // The first step that captures a name is the one to name.
+                captures_later
+                    .entry(c.name.node.as_str())
+                    .or_insert(step.name.node.as_str());
+            }
+        }
         for step in &file.steps {
             if let Some(first) = names.insert(&step.name.node, step.name.span) {
                 self.error(
@@ -298,9 +305,17 @@ impl Checker<'_> {
                     self.error(invalid_regex(file, re.span, &e));
                 }
             }
-            QueryKind::JwtClaim { source, .. } | QueryKind::JwtSignature { source } => {
-                if let Some(path) = source.as_literal().filter(|_| is_json_path(source)) {
-                    self.json_path(file, &path, source.span);
+            QueryKind::JwtClaim { source, .. } | QueryKind::JwtSignature { source }
+                if is_json_path(source) =>
+            {
+                match source.as_literal() {
+                    Some(path) => self.json_path(file, &path, source.span),
+                    None => self.error(
+                        Diagnostic::error("no `{{...}}` templates are allowed here")
+                            .at(&file.source, source.span)
+                            .label("a source starting with `$` is a JSONPath into the body")
+                            .help("to read a JWT from a variable, write \"{{name}}\""),
+                    ),
                 }
             }
             QueryKind::Latency(Some(p)) if step.options.repeat.is_none() => {

@@ -32,6 +32,37 @@ pub fn parse(source: &Arc<SourceFile>) -> (Option<SpecFile>, Vec<Diagnostic>) {
     (Some(file), builder.diagnostics)
 }
 
+/// Children of a pair without its punctuation, which exists in the grammar
+/// only so errors can name it.
+trait Parts<'i> {
+    fn parts(
+        self,
+    ) -> std::iter::Filter<pest::iterators::Pairs<'i, Rule>, fn(&Pair<'i, Rule>) -> bool>;
+}
+
+impl<'i> Parts<'i> for Pair<'i, Rule> {
+    fn parts(
+        self,
+    ) -> std::iter::Filter<pest::iterators::Pairs<'i, Rule>, fn(&Pair<'i, Rule>) -> bool> {
+        fn keep(pair: &Pair<'_, Rule>) -> bool {
+            !matches!(
+                pair.as_rule(),
+                Rule::eq
+                    | Rule::comma
+                    | Rule::colon
+                    | Rule::open_brace
+                    | Rule::close_brace
+                    | Rule::open_paren
+                    | Rule::close_paren
+                    | Rule::open_bracket
+                    | Rule::close_bracket
+            )
+        }
+        self.into_inner()
+            .filter(keep as fn(&Pair<'i, Rule>) -> bool)
+    }
+}
+
 struct Builder {
     source: Arc<SourceFile>,
     diagnostics: Vec<Diagnostic>,
@@ -67,7 +98,7 @@ impl Builder {
             clients: Vec::new(),
             steps: Vec::new(),
         };
-        for item in pair.into_inner() {
+        for item in pair.parts() {
             match item.as_rule() {
                 Rule::suite_decl => {
                     let name = self.string(last(item.clone()));
@@ -82,8 +113,8 @@ impl Builder {
                         .push(Spanned::new(self.literal(&path), path.span));
                 }
                 Rule::vars_block => {
-                    for def in item.into_inner().filter(|p| p.as_rule() == Rule::var_def) {
-                        let mut inner = def.into_inner();
+                    for def in item.parts().filter(|p| p.as_rule() == Rule::var_def) {
+                        let mut inner = def.parts();
                         let name = spanned_str(&inner.next().expect("var name"));
                         let value = self.value(inner.next().expect("var value"));
                         file.vars.push(VarDef { name, value });
@@ -117,21 +148,21 @@ impl Builder {
 
     fn client(&mut self, pair: Pair<Rule>) -> ClientDef {
         let block_span = span(&pair);
-        let mut inner = pair.into_inner();
+        let mut inner = pair.parts();
         inner.next(); // `client`
         let name = spanned_str(&inner.next().expect("client name"));
         let mut settings = Vec::new();
         for entry in inner {
             match entry.as_rule() {
                 Rule::client_param => {
-                    let mut parts = entry.into_inner();
+                    let mut parts = entry.parts();
                     let key = spanned_str(&parts.next().expect("param keyword"));
                     let param = Some(self.string(parts.next().expect("param name")));
                     let value = self.value(parts.next().expect("param value"));
                     settings.push(ClientSetting { key, param, value });
                 }
                 Rule::client_setting => {
-                    let mut parts = entry.into_inner();
+                    let mut parts = entry.parts();
                     let key = spanned_str(&parts.next().expect("setting name"));
                     let value = self.value_or_symbol(parts.next().expect("setting value"));
                     settings.push(ClientSetting {
@@ -152,7 +183,7 @@ impl Builder {
 
     fn step(&mut self, pair: Pair<Rule>) -> Step {
         let step_span = span(&pair);
-        let mut inner = pair.into_inner();
+        let mut inner = pair.parts();
         inner.next(); // `step`
         let name_t = self.string(inner.next().expect("step name"));
         let mut step = Step {
@@ -172,7 +203,7 @@ impl Builder {
         for stmt in inner {
             let stmt_span = span(&stmt);
             let rule = stmt.as_rule();
-            let mut parts = stmt.clone().into_inner();
+            let mut parts = stmt.clone().parts();
             match rule {
                 Rule::always => step.always = true,
                 Rule::request_line => {
@@ -255,7 +286,11 @@ impl Builder {
                         "follow_redirects",
                     );
                 }
-                Rule::insecure_opt => step.options.insecure = true,
+                Rule::insecure_opt => {
+                    let mut slot = step.options.insecure.then_some(());
+                    self.set_once(&mut slot, (), stmt_span, "insecure");
+                    step.options.insecure = true;
+                }
                 Rule::expect_stmt => {
                     let expect = self.expect(parts.nth(1).expect("expectation"), stmt_span);
                     step.expects.push(expect);
@@ -332,7 +367,7 @@ impl Builder {
     ) -> Vec<super::ast::Pair> {
         entries
             .map(|entry| {
-                let mut parts = entry.into_inner();
+                let mut parts = entry.parts();
                 let key = parts.next().expect("pair name");
                 let name = match key.as_rule() {
                     Rule::ident => Template {
@@ -350,7 +385,7 @@ impl Builder {
     fn expect(&mut self, pair: Pair<Rule>, stmt_span: Span) -> Expect {
         let rule = pair.as_rule();
         let inner_span = span(&pair);
-        let mut parts = pair.into_inner();
+        let mut parts = pair.parts();
         match rule {
             Rule::expect_no => {
                 let no = parts.next().expect("no");
@@ -407,9 +442,9 @@ impl Builder {
 
     fn query(&mut self, pair: Pair<Rule>) -> Query {
         let query_span = span(&pair);
-        let q = pair.into_inner().next().expect("query kind");
+        let q = pair.parts().next().expect("query kind");
         let rule = q.as_rule();
-        let mut parts = q.into_inner();
+        let mut parts = q.parts();
         parts.next(); // keyword
         let kind = match rule {
             Rule::q_status => QueryKind::Status,
@@ -462,12 +497,12 @@ impl Builder {
         let mut negated = false;
         let mut op = Op::Exists;
         let mut operand = None;
-        for p in pair.into_inner() {
+        for p in pair.parts() {
             match p.as_rule() {
                 Rule::negation => negated = true,
                 Rule::pred_exists => op = Op::Exists,
                 Rule::pred_binary => {
-                    let mut parts = p.into_inner();
+                    let mut parts = p.parts();
                     op = match parts.next().expect("operator").as_str() {
                         "==" => Op::Eq,
                         "!=" => Op::Ne,
@@ -505,25 +540,25 @@ impl Builder {
 
     fn value(&mut self, pair: Pair<Rule>) -> Value {
         let value_span = span(&pair);
-        let inner = pair.into_inner().next().expect("value kind");
+        let inner = pair.parts().next().expect("value kind");
         let kind = match inner.as_rule() {
             Rule::string => ValueKind::Str(self.string(inner)),
             Rule::number => ValueKind::Number(inner.as_str().parse().unwrap_or(0.0)),
             Rule::boolean => ValueKind::Bool(inner.as_str() == "true"),
             Rule::duration => ValueKind::Duration(self.duration(&inner).node),
             Rule::env_call => {
-                let mut parts = inner.into_inner();
+                let mut parts = inner.parts();
                 parts.next();
                 let name = self.string(parts.next().expect("env name"));
                 let default = parts.next().map(|d| Box::new(self.value(d)));
                 ValueKind::Env { name, default }
             }
             Rule::secret_call => {
-                let v = self.value(inner.into_inner().nth(1).expect("secret value"));
+                let v = self.value(inner.parts().nth(1).expect("secret value"));
                 ValueKind::Secret(Box::new(v))
             }
             Rule::file_call => {
-                ValueKind::File(self.string(inner.into_inner().nth(1).expect("file path")))
+                ValueKind::File(self.string(inner.parts().nth(1).expect("file path")))
             }
             rule => unreachable!("unexpected value rule {rule:?}"),
         };
@@ -569,14 +604,14 @@ impl Builder {
 
     fn string(&mut self, pair: Pair<Rule>) -> Template {
         let string_span = span(&pair);
-        let inner = pair.into_inner().next().expect("string kind");
+        let inner = pair.parts().next().expect("string kind");
         let triple = inner.as_rule() == Rule::triple_string;
         let mut parts: Vec<TemplatePart> = Vec::new();
         let push_text = |parts: &mut Vec<TemplatePart>, s: &str| match parts.last_mut() {
             Some(TemplatePart::Text(t)) => t.push_str(s),
             _ => parts.push(TemplatePart::Text(s.to_string())),
         };
-        for part in inner.into_inner() {
+        for part in inner.parts() {
             match part.as_rule() {
                 Rule::text | Rule::raw_text => push_text(&mut parts, part.as_str()),
                 Rule::escape => match unescape(part.as_str()) {
@@ -596,7 +631,7 @@ impl Builder {
                     }
                 },
                 Rule::template => {
-                    let name = part.into_inner().next().expect("template name");
+                    let name = part.parts().next().expect("template name");
                     parts.push(TemplatePart::Var(spanned_str(&name)));
                 }
                 rule => unreachable!("unexpected string rule {rule:?}"),
@@ -614,20 +649,18 @@ impl Builder {
     fn json(&mut self, pair: Pair<Rule>) -> Json {
         match pair.as_rule() {
             Rule::json_object => Json::Object(
-                pair.into_inner()
+                pair.parts()
                     .map(|member| {
-                        let mut parts = member.into_inner();
+                        let mut parts = member.parts();
                         let key = self.string(parts.next().expect("json key"));
                         let value = self.json(parts.next().expect("json value"));
                         (key, value)
                     })
                     .collect(),
             ),
-            Rule::json_array => Json::Array(pair.into_inner().map(|v| self.json(v)).collect()),
+            Rule::json_array => Json::Array(pair.parts().map(|v| self.json(v)).collect()),
             Rule::string => Json::Str(self.string(pair)),
-            Rule::template => Json::Raw(spanned_str(
-                &pair.into_inner().next().expect("template name"),
-            )),
+            Rule::template => Json::Raw(spanned_str(&pair.parts().next().expect("template name"))),
             _ => Json::Literal(pair.as_str().to_string()),
         }
     }
@@ -661,7 +694,7 @@ pub const STEP_KEYWORDS: &[&str] = &[
 ];
 
 fn last(pair: Pair<Rule>) -> Pair<Rule> {
-    pair.into_inner().last().expect("rule has children")
+    pair.parts().last().expect("rule has children")
 }
 
 fn first_word(s: &str) -> &str {

@@ -29,8 +29,15 @@ pub fn convert(source: &Arc<SourceFile>, err: pest::error::Error<Rule>) -> Diagn
         span.end.min(source.text.len()),
     );
     if let ErrorVariant::ParsingError { positives, .. } = &err.variant {
+        if positives.contains(&Rule::raw_text) && found.is_empty() {
+            let open = source.text[..pos].rfind("\"\"\"").unwrap_or(pos);
+            return Diagnostic::error("unterminated string")
+                .at(source, Span::new(open, open + 3))
+                .label("this multi-line string is never closed")
+                .help("close it with `\"\"\"`");
+        }
         if positives.contains(&Rule::text) && (found.is_empty() || found == "end of line") {
-            let open = source.text[..pos].rfind('"').unwrap_or(pos);
+            let open = opening_quote(&source.text, pos);
             return Diagnostic::error("unterminated string")
                 .at(source, Span::new(open, open + 1))
                 .label("this string is not closed on its line")
@@ -47,6 +54,30 @@ pub fn convert(source: &Arc<SourceFile>, err: pest::error::Error<Rule>) -> Diagn
         diag = diag.help(hint);
     }
     diag
+}
+
+/// The quote that opened the string still open at `pos`: scanning its line,
+/// escaped quotes and closed strings are skipped.
+fn opening_quote(text: &str, pos: usize) -> usize {
+    let line_start = text[..pos].rfind('\n').map_or(0, |i| i + 1);
+    let mut open = None;
+    let mut chars = text[line_start..pos].char_indices();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '\\' if open.is_some() => {
+                chars.next();
+            }
+            '"' => {
+                open = if open.is_some() {
+                    None
+                } else {
+                    Some(line_start + i)
+                }
+            }
+            _ => {}
+        }
+    }
+    open.unwrap_or(pos)
 }
 
 /// The token at `pos`, for "found `x`".
@@ -157,6 +188,15 @@ fn describe(rule: Rule) -> &'static str {
         kw_claim => "`claim`",
         kw_signature => "`signature`",
         kw_valid => "`valid`",
+        eq => "`=`",
+        comma => "`,`",
+        colon => "`:`",
+        open_brace => "`{`",
+        close_brace => "`}`",
+        open_paren => "`(`",
+        close_paren => "`)`",
+        open_bracket => "`[`",
+        close_bracket => "`]`",
         WHITESPACE | COMMENT => "whitespace",
         _ => "something else",
     }
