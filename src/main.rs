@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use oauthspec::check::{check_paths, CheckOptions};
 use oauthspec::report::console::Console;
+use oauthspec::report::tap::TapVersion;
+use oauthspec::report::ReportPaths;
 use oauthspec::run::{RunOptions, Runner};
 use oauthspec::sandbox::{parse_fault, Sandbox, SandboxConfig};
 use oauthspec::value::{parse_dotenv, Environment};
@@ -113,6 +115,21 @@ struct RunArgs {
     /// Renew tokens this long before they expire.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     token_skew: Duration,
+    /// Write a JUnit XML report.
+    #[arg(long, value_name = "FILE", env = "OAUTHSPEC_JUNIT")]
+    junit: Option<PathBuf>,
+    /// Write a TAP report.
+    #[arg(long, value_name = "FILE", env = "OAUTHSPEC_TAP")]
+    tap: Option<PathBuf>,
+    /// TAP version: 14, or 13 for older consumers such as prove.
+    #[arg(long, default_value = "14", value_name = "13|14")]
+    tap_version: TapVersion,
+    /// Write a JSON report (schema oauthspec-report/1).
+    #[arg(long, value_name = "FILE", env = "OAUTHSPEC_JSON")]
+    json: Option<PathBuf>,
+    /// Write a self-contained HTML report into DIR (index.html).
+    #[arg(long, value_name = "DIR", env = "OAUTHSPEC_HTML")]
+    html: Option<PathBuf>,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -216,7 +233,13 @@ fn main() -> ExitCode {
                 color: use_color_stdout(cli.color),
                 verbose: run.verbose,
             };
-            runtime.block_on(run_specs(&paths, run.options(check), &console, color))
+            runtime.block_on(run_specs(
+                &paths,
+                run.options(check),
+                &run.reports(),
+                &console,
+                color,
+            ))
         }
         Command::Demo { paths, fault, run } => {
             let faults = match fault
@@ -258,7 +281,16 @@ fn main() -> ExitCode {
                     env,
                     cli_vars: HashMap::new(),
                 };
-                let code = run_specs(&paths, run.options(check), &console, color).await;
+                // The demo always leaves reports to look at.
+                let mut reports = run.reports();
+                let demo_dir = PathBuf::from("target/oauthspec-demo");
+                reports
+                    .junit
+                    .get_or_insert_with(|| demo_dir.join("junit.xml"));
+                reports
+                    .tap
+                    .get_or_insert_with(|| demo_dir.join("report.tap"));
+                let code = run_specs(&paths, run.options(check), &reports, &console, color).await;
                 sandbox.shutdown().await;
                 code
             })
@@ -305,6 +337,16 @@ fn main() -> ExitCode {
 }
 
 impl RunArgs {
+    fn reports(&self) -> ReportPaths {
+        ReportPaths {
+            junit: self.junit.clone(),
+            tap: self.tap.clone(),
+            tap_version: self.tap_version,
+            json: self.json.clone(),
+            html: self.html.clone(),
+        }
+    }
+
     fn options(&self, check: CheckOptions) -> RunOptions {
         RunOptions {
             check,
@@ -321,6 +363,7 @@ impl RunArgs {
 async fn run_specs(
     paths: &[PathBuf],
     options: RunOptions,
+    reports: &ReportPaths,
     console: &Console,
     color: bool,
 ) -> ExitCode {
@@ -347,6 +390,13 @@ async fn run_specs(
         .await;
     let counts = result.counts();
     print!("{}", console.summary(counts, result.duration));
+    if let Err(e) = reports.write_all(&result) {
+        eprintln!(
+            "{}",
+            oauthspec::diagnostic::Diagnostic::error(e).render(color)
+        );
+        return ExitCode::from(3);
+    }
     if counts.failed > 0 {
         ExitCode::from(1)
     } else {

@@ -1,3 +1,47 @@
 //! Reporters: what a run found, for people (console) and CI systems.
 
 pub mod console;
+pub mod html;
+pub mod json;
+pub mod junit;
+pub mod tap;
+
+use std::path::PathBuf;
+
+use crate::results::RunResult;
+
+/// The report files a run writes, any combination.
+#[derive(Debug, Clone, Default)]
+pub struct ReportPaths {
+    pub junit: Option<PathBuf>,
+    pub tap: Option<PathBuf>,
+    pub tap_version: tap::TapVersion,
+    pub json: Option<PathBuf>,
+    /// A directory: the page is `index.html` in it.
+    pub html: Option<PathBuf>,
+}
+
+impl ReportPaths {
+    /// Writes every requested report (each atomically, each fresh). All are
+    /// attempted; the error names every one that failed.
+    pub fn write_all(&self, result: &RunResult) -> Result<(), String> {
+        let mut problems = Vec::new();
+        let mut attempt =
+            |path: &Option<PathBuf>, write: &dyn Fn(&std::path::Path) -> std::io::Result<()>| {
+                if let Some(path) = path {
+                    if let Err(e) = write(path) {
+                        problems.push(format!("cannot write report {}: {e}", path.display()));
+                    }
+                }
+            };
+        attempt(&self.junit, &|p| junit::write(result, p));
+        attempt(&self.tap, &|p| tap::write(result, self.tap_version, p));
+        attempt(&self.json, &|p| json::write(result, p));
+        attempt(&self.html, &|p| html::write(result, p));
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.join("\n"))
+        }
+    }
+}

@@ -34,16 +34,15 @@ pub fn parse(source: &Arc<SourceFile>) -> (Option<SpecFile>, Vec<Diagnostic>) {
 
 /// Children of a pair without its punctuation, which exists in the grammar
 /// only so errors can name it.
+type Children<'i> =
+    std::iter::Filter<pest::iterators::Pairs<'i, Rule>, fn(&Pair<'i, Rule>) -> bool>;
+
 trait Parts<'i> {
-    fn parts(
-        self,
-    ) -> std::iter::Filter<pest::iterators::Pairs<'i, Rule>, fn(&Pair<'i, Rule>) -> bool>;
+    fn parts(self) -> Children<'i>;
 }
 
 impl<'i> Parts<'i> for Pair<'i, Rule> {
-    fn parts(
-        self,
-    ) -> std::iter::Filter<pest::iterators::Pairs<'i, Rule>, fn(&Pair<'i, Rule>) -> bool> {
+    fn parts(self) -> Children<'i> {
         fn keep(pair: &Pair<'_, Rule>) -> bool {
             !matches!(
                 pair.as_rule(),
