@@ -104,6 +104,60 @@ fn percent_encode_path(s: &str) -> String {
     out
 }
 
+/// Field names whose values are credentials wherever they appear: in a
+/// response body, a form, or a JSON document.
+pub fn is_secret_field(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    name.ends_with("token")
+        || matches!(
+            name.as_str(),
+            "client_secret" | "password" | "client_assertion" | "assertion" | "code_verifier"
+        )
+}
+
+impl Redactor {
+    /// Registers every credential a body carries: the values of token- and
+    /// secret-named fields of a JSON or form-encoded body. Called on each
+    /// response before anything shows it, so a token is hidden from its
+    /// first appearance, captured or not.
+    pub fn add_fields_of(&self, body: &[u8]) {
+        let lower = body.to_ascii_lowercase();
+        let mentions = |w: &[u8]| lower.windows(w.len()).any(|x| x == w);
+        if !(mentions(b"token")
+            || mentions(b"secret")
+            || mentions(b"password")
+            || mentions(b"assertion"))
+        {
+            return;
+        }
+        match serde_json::from_slice::<serde_json::Value>(body) {
+            Ok(json) => self.add_json_fields(&json),
+            Err(_) => {
+                for (name, value) in url::form_urlencoded::parse(body) {
+                    if is_secret_field(&name) {
+                        self.add(&value);
+                    }
+                }
+            }
+        }
+    }
+
+    fn add_json_fields(&self, json: &serde_json::Value) {
+        match json {
+            serde_json::Value::Object(map) => {
+                for (name, value) in map {
+                    match value {
+                        serde_json::Value::String(s) if is_secret_field(name) => self.add(s),
+                        other => self.add_json_fields(other),
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|i| self.add_json_fields(i)),
+            _ => {}
+        }
+    }
+}
+
 /// Whether a captured value should be secret without being marked so:
 /// token-shaped names and values.
 pub fn looks_secret(name: &str, path: Option<&str>, value: &str) -> bool {
@@ -169,6 +223,22 @@ mod tests {
         r.add("ab");
         assert!(r.is_empty());
         assert_eq!(r.redact("abc"), "abc");
+    }
+
+    #[test]
+    fn credentials_in_bodies_are_registered() {
+        let r = Redactor::new();
+        r.add_fields_of(
+            br#"{"access_token":"tok-123","nested":{"refresh_token":"ref-456"},"scope":"a b"}"#,
+        );
+        r.add_fields_of(b"access_token=gho_abcdef&token_type=bearer");
+        assert_eq!(
+            r.redact("tok-123 ref-456 gho_abcdef scope"),
+            "*** *** *** scope"
+        );
+        let quiet = Redactor::new();
+        quiet.add_fields_of(br#"{"orders":[{"id":"ord_1001"}]}"#);
+        assert!(quiet.is_empty());
     }
 
     #[test]

@@ -442,6 +442,9 @@ impl TokenManager {
         self.requests
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let result = self.http.send(request, self.timeout).await;
+        if let Ok(x) = &result {
+            self.redactor.add_fields_of(&x.body);
+        }
         attempts.push(Attempt {
             kind: AttemptKind::Token,
             method: "POST".into(),

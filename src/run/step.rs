@@ -20,7 +20,7 @@ use crate::oauth::{ResolvedClient, Token};
 use crate::results::{
     Attempt, AttemptKind, CaptureResult, ExpectResult, FailureClass, Outcome, StepResult,
 };
-use crate::secrets::looks_secret;
+use crate::secrets::{is_secret_field, looks_secret};
 use crate::syntax::ast::*;
 use crate::value::{EvalError, Evaluator, Resolved, Scope};
 
@@ -264,10 +264,12 @@ impl SpecRun<'_> {
             Some(Body::Form(pairs)) => {
                 let mut form = url::form_urlencoded::Serializer::new(String::new());
                 for pair in pairs {
-                    form.append_pair(
-                        &self.template(&pair.name)?.text,
-                        &self.eval(&pair.value)?.text,
-                    );
+                    let name = self.template(&pair.name)?.text;
+                    let value = self.eval(&pair.value)?.text;
+                    if is_secret_field(&name) {
+                        self.runner.redactor.add(&value);
+                    }
+                    form.append_pair(&name, &value);
                 }
                 if !has_content_type {
                     headers.push((
@@ -484,6 +486,9 @@ impl SpecRun<'_> {
                 request = request.body(body.clone());
             }
             let result = http.send(request, timeout).await;
+            if let Ok(x) = &result {
+                self.runner.redactor.add_fields_of(&x.body);
+            }
             attempts.push(Attempt {
                 kind: AttemptKind::Request,
                 method: prepared.method.to_string(),

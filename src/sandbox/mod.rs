@@ -100,6 +100,16 @@ impl Sandbox {
         self.state.stats.snapshot()
     }
 
+    /// Every access and refresh token issued so far, so tests can prove
+    /// none of them appears in any output.
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.state
+            .issued
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     pub fn reset_stats(&self) {
         self.state.stats.reset();
     }

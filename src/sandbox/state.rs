@@ -21,6 +21,8 @@ pub(crate) struct AppState {
     pub faults: FaultStore,
     pub stats: StatsStore,
     pub orders: Mutex<Vec<Order>>,
+    /// Every access and refresh token issued, for leak tests.
+    pub issued: Mutex<Vec<String>>,
 }
 
 impl AppState {
@@ -46,7 +48,15 @@ impl AppState {
             faults,
             stats: StatsStore::default(),
             orders: Mutex::new(crate::sandbox::api::demo_orders()),
+            issued: Mutex::default(),
         })
+    }
+
+    pub fn record_issued(&self, token: &str) {
+        self.issued
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(token.to_string());
     }
 
     pub fn endpoint(&self, path: &str) -> String {

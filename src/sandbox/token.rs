@@ -275,8 +275,10 @@ fn issue(state: &AppState, config: &ClientConfig, grant: Grant) -> Result<Respon
                 state: RefreshState::Active,
             },
         );
+        state.record_issued(&refresh_token);
         body["refresh_token"] = Value::String(refresh_token);
     }
+    state.record_issued(&access_token);
     state.stats.count_token_issued();
     Ok(oauth_json(StatusCode::OK, body))
 }

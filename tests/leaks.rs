@@ -1,0 +1,157 @@
+//! No secret reaches any output: the console with -v, and every report
+//! format, in every encoding a secret can travel in.
+
+mod common;
+
+use std::process::Command;
+
+use base64::Engine as _;
+
+/// The forms a secret may take on the way out.
+fn encodings(secret: &str) -> Vec<String> {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let b64url = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let json = serde_json::to_string(secret).unwrap();
+    vec![
+        secret.to_string(),
+        url::form_urlencoded::byte_serialize(secret.as_bytes()).collect(),
+        json[1..json.len() - 1].to_string(),
+        b64.encode(secret),
+        b64url.encode(secret),
+    ]
+}
+
+const EXTRA_SPEC: &str = r#"
+suite "secrets everywhere"
+import "clients.oauthspec"
+
+vars {
+  api_key = secret("k3y-that-must-not-show")
+  user_password = secret("alice-password")
+}
+
+client alice {
+  token_url "{{issuer}}/oauth2/token"
+  grant password
+  client_id "public-client"
+  auth_method none
+  username "alice"
+  password "{{user_password}}"
+}
+
+step "password grant, shown in a failure" {
+  POST "{{issuer}}/oauth2/token"
+  form {
+    grant_type = "password"
+    client_id = "public-client"
+    username = "alice"
+    password = "{{user_password}}"
+  }
+  header "X-Api-Key" = "{{api_key}}"
+  expect status == 299
+  capture refresh = json "$.refresh_token"
+}
+
+step "managed clients" always {
+  GET "{{issuer}}/v1/orders?key={{api_key}}"
+  auth alice
+  header "X-Api-Key" = "{{api_key}}"
+  expect status == 299
+}
+
+step "admin client" always {
+  GET "{{issuer}}/v1/admin/stats"
+  auth admin
+  expect status == 200
+  expect body contains "{{api_key}}"
+}
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_secret_in_any_output_in_any_encoding() {
+    let sandbox = common::sandbox().await;
+    let base = sandbox.base_url();
+    let specs = common::Specs::new();
+    let dir = specs.path();
+    for name in ["orders-smoke.oauthspec", "clients.oauthspec"] {
+        std::fs::copy(format!("specs/examples/{name}"), dir.join(name)).unwrap();
+    }
+    specs.write("secrets.oauthspec", EXTRA_SPEC);
+    let out = dir.join("out");
+    let output = Command::new(env!("CARGO_BIN_EXE_oauthspec"))
+        .arg("run")
+        .arg(dir)
+        .arg("-v")
+        .args(["--color", "never"])
+        .arg("--junit")
+        .arg(out.join("junit.xml"))
+        .arg("--tap")
+        .arg(out.join("report.tap"))
+        .arg("--json")
+        .arg(out.join("report.json"))
+        .arg("--html")
+        .arg(out.join("html"))
+        .arg("--token-cache")
+        .arg(out.join("tokens.json"))
+        .env("OAUTH_ISSUER", &base)
+        .env("ORDERS_CLIENT_ID", "demo-client")
+        .env("ORDERS_CLIENT_SECRET", "demo-secret")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "some steps fail on purpose");
+    let mut artifacts = vec![
+        (
+            "stdout".to_string(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+        ),
+        (
+            "stderr".to_string(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        ),
+    ];
+    for file in ["junit.xml", "report.tap", "report.json", "html/index.html"] {
+        let text = std::fs::read_to_string(out.join(file)).unwrap();
+        artifacts.push((file.to_string(), text));
+    }
+    let stdout = &artifacts[0].1;
+    // The run really carried secrets: transcripts, failures, excerpts.
+    assert!(stdout.contains("authorization: Basic ***"), "{stdout}");
+    assert!(stdout.contains("authorization: Bearer ***"), "{stdout}");
+    assert!(stdout.contains("x-api-key: ***"), "{stdout}");
+    assert!(stdout.contains("\"access_token\":\"***\""), "{stdout}");
+
+    let tokens = sandbox.issued_tokens();
+    assert!(tokens.len() >= 5, "{tokens:?}");
+    let mut secrets: Vec<String> = tokens;
+    secrets.extend(
+        [
+            "demo-secret",
+            "admin-secret",
+            "alice-password",
+            "k3y-that-must-not-show",
+            "demo-client:demo-secret",
+            "admin-client:admin-secret",
+        ]
+        .map(String::from),
+    );
+    for secret in &secrets {
+        for form in encodings(secret) {
+            for (name, text) in &artifacts {
+                assert!(
+                    !text.contains(&form),
+                    "{name} shows a secret ({secret:?} as {form:?})"
+                );
+            }
+        }
+    }
+    // The token cache holds tokens by design, but only its owner may read it.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(out.join("tokens.json"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}
