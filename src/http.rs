@@ -16,7 +16,7 @@ pub struct Exchange {
     /// From sending the request to the last byte of the body.
     pub latency: Duration,
     /// Request and response as text, when transcripts are on (`-v`).
-    /// Not redacted: callers redact before showing it.
+    /// Not redacted and not cut: see [`crate::secrets::Redactor::show_lines`].
     pub transcript: Option<String>,
 }
 
@@ -159,9 +159,6 @@ pub fn transcript_of(result: &Result<Exchange, TransportError>) -> Option<&str> 
     }
 }
 
-/// How much of a body a transcript shows.
-const TRANSCRIPT_BODY: usize = 2000;
-
 fn request_text(r: &reqwest::Request) -> String {
     let mut out = format!("> {} {}\n", r.method(), r.url());
     for (name, value) in r.headers() {
@@ -196,13 +193,13 @@ fn response_text(status: u16, headers: &HeaderMap, body: &[u8]) -> String {
     out
 }
 
+/// How much of each transcript line (a body is usually one) is shown.
+pub const TRANSCRIPT_LINE: usize = 2000;
+
+/// Whole bodies: a transcript is cut only after it is redacted, so that no
+/// cut can split a secret and leave half of it to be shown.
 fn body_excerpt(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(&body[..body.len().min(TRANSCRIPT_BODY)]).into_owned();
-    if body.len() > TRANSCRIPT_BODY {
-        format!("{text}\n… ({} bytes in all)", body.len())
-    } else {
-        text
-    }
+    String::from_utf8_lossy(body).into_owned()
 }
 
 fn describe(e: &reqwest::Error, latency: Duration) -> TransportError {

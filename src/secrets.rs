@@ -82,12 +82,37 @@ impl Redactor {
         }
     }
 
+    /// Redacted, then cut to `max` characters: cutting first could split a
+    /// secret and leave part of it unmatched.
+    pub fn show(&self, text: &str, max: usize) -> String {
+        truncate(&self.redact(text), max)
+    }
+
+    /// Redacted, then every line cut to `max` characters (transcripts).
+    pub fn show_lines(&self, text: &str, max: usize) -> String {
+        let redacted = self.redact(text);
+        let mut out = String::with_capacity(redacted.len().min(64 * 1024));
+        for line in redacted.lines() {
+            out.push_str(&truncate(line, max));
+            out.push('\n');
+        }
+        out
+    }
+
     pub fn is_empty(&self) -> bool {
         self.inner
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .patterns
             .is_empty()
+    }
+}
+
+/// The first `max` characters of `s`, with `…` when cut.
+pub fn truncate(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        None => s.to_string(),
+        Some((cut, _)) => format!("{}…", &s[..cut]),
     }
 }
 
@@ -161,19 +186,13 @@ impl Redactor {
 /// Whether a captured value should be secret without being marked so:
 /// token-shaped names and values.
 pub fn looks_secret(name: &str, path: Option<&str>, value: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
-    let token_name = ["token", "secret", "password", "assertion"]
-        .iter()
-        .any(|w| lower.contains(w));
-    let token_path = path.is_some_and(|p| {
-        let p = p.to_ascii_lowercase();
-        ["access_token", "refresh_token", "id_token", "client_secret"]
-            .iter()
-            .any(|w| {
-                p.ends_with(w) || p.ends_with(&format!("{w}']")) || p.ends_with(&format!("{w}\"]"))
-            })
+    let last_segment = path.map(|p| {
+        p.rsplit(['.', '[', '\'', '"'])
+            .find(|s| !s.is_empty() && *s != "]")
+            .unwrap_or(p)
+            .trim_end_matches([']', '\'', '"'])
     });
-    token_name || token_path || looks_like_jwt(value)
+    is_secret_field(name) || last_segment.is_some_and(is_secret_field) || looks_like_jwt(value)
 }
 
 fn looks_like_jwt(value: &str) -> bool {
@@ -215,6 +234,15 @@ mod tests {
         let b64 = base64::engine::general_purpose::STANDARD;
         let header = format!("Basic {}", b64.encode("demo+client:pa%3Ass+word"));
         assert_eq!(r.redact(&header), "Basic ***");
+    }
+
+    #[test]
+    fn cutting_happens_after_redaction() {
+        let r = Redactor::new();
+        r.add("abcdefghij");
+        // Cut first, "xxabcdefg…" would show most of the secret.
+        assert_eq!(r.show("xxabcdefghijyy", 9), "xx***yy");
+        assert_eq!(r.show_lines("abcdefghij\nsecond line", 4), "***\nseco…\n");
     }
 
     #[test]

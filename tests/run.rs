@@ -84,6 +84,7 @@ step "token" {{
   expect no oauth_error_description
   expect jwt "$.access_token" claim "scope" contains "orders:read"
   expect jwt "$.access_token" claim "scope" not contains "orders:admin"
+  expect jwt "$.access_token" claim "scope" == "orders:read"
   expect jwt "$.access_token" claim "client_id" == "demo-client"
   expect jwt "$.access_token" claim "exp" > 1700000000
   expect jwt "$.access_token" signature valid

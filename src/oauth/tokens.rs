@@ -458,7 +458,8 @@ impl TokenManager {
                 .as_ref()
                 .err()
                 .map(|e| self.redactor.redact(&e.message).into_owned()),
-            transcript: transcript_of(&result).map(|t| self.redactor.redact(t).into_owned()),
+            transcript: transcript_of(&result)
+                .map(|t| self.redactor.show_lines(t, crate::http::TRANSCRIPT_LINE)),
         });
         let exchange = result.map_err(|e| {
             fail(

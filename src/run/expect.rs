@@ -58,7 +58,7 @@ impl Actual {
     pub fn display(&self) -> String {
         match self {
             Actual::Missing(why) => format!("nothing ({why})"),
-            Actual::Value(v) => truncate(&v.to_string(), 200),
+            Actual::Value(v) => v.to_string(),
             Actual::Duration(d) => format!("{}ms", d.as_millis()),
         }
     }
@@ -72,14 +72,6 @@ impl Actual {
             Actual::Duration(d) => Some(d.as_millis().to_string()),
         }
     }
-}
-
-pub fn truncate(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        return s.to_string();
-    }
-    let cut: String = s.chars().take(max).collect();
-    format!("{cut}…")
 }
 
 /// A query's parts prepared before the request: compiled once per step,
@@ -171,10 +163,7 @@ pub fn jwt_token(
     }
     match json_path(view, compiled_path) {
         Actual::Value(Json::String(s)) => Ok(s),
-        Actual::Value(other) => Err(Actual::Missing(format!(
-            "not a JWT string: {}",
-            truncate(&other.to_string(), 60)
-        ))),
+        Actual::Value(other) => Err(Actual::Missing(format!("not a JWT string: {other}"))),
         missing => Err(missing),
     }
 }
@@ -300,6 +289,15 @@ fn equals(value: &Json, operand: &str, kind: OperandKind) -> bool {
         OperandKind::Bool => value.as_bool().map(|b| b.to_string()) == Some(operand.to_string()),
         _ => match value {
             Json::String(s) => s == operand,
+            // A set read from a space-separated claim (`scope`): the same
+            // words in any order.
+            Json::Array(items) if !operand.trim_start().starts_with('[') => {
+                let mut have: Vec<&str> = items.iter().filter_map(Json::as_str).collect();
+                let mut want: Vec<&str> = operand.split_whitespace().collect();
+                have.sort_unstable();
+                want.sort_unstable();
+                have.len() == items.len() && have == want
+            }
             // A written string may hold JSON (e.g. "[1,2]" or a captured
             // object); else compare the text forms.
             other => serde_json::from_str::<Json>(operand)
@@ -351,6 +349,14 @@ mod tests {
 
     #[test]
     fn comparisons() {
+        let scope = Actual::Value(serde_json::json!(["orders:read", "orders:write"]));
+        assert!(holds(
+            &scope,
+            Op::Eq,
+            "orders:write orders:read",
+            OperandKind::Text
+        ));
+        assert!(!holds(&scope, Op::Eq, "orders:read", OperandKind::Text));
         let v = |j: Json| Actual::Value(j);
         assert!(holds(
             &v(Json::from(200)),

@@ -20,8 +20,6 @@ use crate::results::{Outcome, RunResult, StepResult, SuiteResult};
 use crate::secrets::Redactor;
 use crate::value::{EvalError, Evaluator, Resolved, Scope};
 
-pub use expect::truncate;
-
 #[derive(Debug, Clone)]
 pub struct RunOptions {
     pub check: CheckOptions,

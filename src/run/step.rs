@@ -14,7 +14,7 @@ use super::plan::{CompiledQuery, StepPlan};
 use super::Runner;
 use crate::check::{is_json_path, Checked};
 use crate::client::{ClientConfig, Endpoint};
-use crate::http::{transcript_of, Exchange, TransportError};
+use crate::http::{transcript_of, Exchange, TransportError, TRANSCRIPT_LINE};
 use crate::load::Spec;
 use crate::oauth::{ResolvedClient, Token};
 use crate::results::{
@@ -499,7 +499,8 @@ impl SpecRun<'_> {
                     Err(e) => e.latency,
                 },
                 error: result.as_ref().err().map(|e| self.redact(&e.message)),
-                transcript: transcript_of(&result).map(|t| self.redact(t)),
+                transcript: transcript_of(&result)
+                    .map(|t| self.runner.redactor.show_lines(t, TRANSCRIPT_LINE)),
             });
             let retryable = match &result {
                 Ok(x) => x.status == 429 || x.status >= 500,
@@ -582,7 +583,7 @@ impl SpecRun<'_> {
             span: expect.span,
             passed,
             expected: self.redact(&expected),
-            actual: self.redact(&actual.display()),
+            actual: self.runner.redactor.show(&actual.display(), 200),
         }
     }
 
@@ -691,7 +692,7 @@ impl SpecRun<'_> {
                     span: capture.span,
                     passed: false,
                     expected: "a value".into(),
-                    actual: actual.display(),
+                    actual: self.runner.redactor.show(&actual.display(), 200),
                 });
                 continue;
             };
@@ -713,8 +714,12 @@ impl SpecRun<'_> {
     }
 
     fn excerpt(&self, x: &Exchange) -> String {
-        let body = expect::truncate(x.body_text().trim(), 500);
-        self.redact(&format!("HTTP {}\n{body}", x.status))
+        let redactor = &self.runner.redactor;
+        format!(
+            "HTTP {}\n{}",
+            x.status,
+            redactor.show(x.body_text().trim(), 500)
+        )
     }
 
     fn redact(&self, text: &str) -> String {
