@@ -262,6 +262,14 @@ fn main() -> ExitCode {
                         return ExitCode::from(3);
                     }
                 };
+                // Fetched before any fault makes the token endpoint fail.
+                let refresh_token = match sandbox.demo_refresh_token().await {
+                    Ok(t) => t,
+                    Err(e) => {
+                        eprintln!("error: the sandbox gave no refresh token: {e}");
+                        return ExitCode::from(3);
+                    }
+                };
                 for f in faults {
                     sandbox.add_fault(f);
                 }
@@ -274,6 +282,7 @@ fn main() -> ExitCode {
                     ("ORDERS_API", base.as_str()),
                     ("ORDERS_CLIENT_ID", "demo-client"),
                     ("ORDERS_CLIENT_SECRET", "demo-secret"),
+                    ("ORDERS_REFRESH_TOKEN", refresh_token.as_str()),
                 ] {
                     env.fixed.insert(name.into(), value.into());
                 }

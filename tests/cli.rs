@@ -27,16 +27,38 @@ fn demo_runs_the_examples_against_the_sandbox() {
     let (code, stdout, stderr) = output(oauthspec().arg("demo"));
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     assert!(stdout.contains("orders api smoke"), "{stdout}");
-    assert!(
-        stdout.lines().any(|l| l == "7 passed, 0 failed, 0 skipped"),
+    let examples = std::fs::read_dir("specs/examples").unwrap().count();
+    let summary = stdout
+        .lines()
+        .find(|l| l.ends_with(" passed, 0 failed, 0 skipped"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    let passed: usize = summary.split(' ').next().unwrap().parse().unwrap();
+    assert!(passed >= 20, "{summary}");
+    // Every example file with steps ran as a suite (clients.oauthspec has none).
+    assert_eq!(
+        stdout.matches("specs/examples/").count(),
+        examples - 1,
         "{stdout}"
     );
+    // The demo leaves its reports behind.
+    let junit = std::fs::read_to_string("target/oauthspec-demo/junit.xml").unwrap();
+    assert!(junit.contains(&format!("tests=\"{passed}\"")), "{junit}");
+    let tap = std::fs::read_to_string("target/oauthspec-demo/report.tap").unwrap();
+    assert!(tap.starts_with("TAP version 14"));
     assert!(!stdout.contains("demo-secret"));
 }
 
 #[test]
 fn demo_with_a_broken_authorization_server_fails_and_says_where() {
-    let (code, stdout, _) = output(oauthspec().args(["demo", "--fault", "token:status=503"]));
+    // Its own report paths: the plain demo test reads the default ones.
+    let dir = tempfile::tempdir().unwrap();
+    let (code, stdout, _) = output(
+        oauthspec()
+            .args(["demo", "--fault", "token:status=503", "--junit"])
+            .arg(dir.path().join("junit.xml"))
+            .arg("--tap")
+            .arg(dir.path().join("report.tap")),
+    );
     assert_eq!(code, 1, "{stdout}");
     assert!(stdout.contains("[auth_server]"), "{stdout}");
     assert!(
@@ -121,4 +143,68 @@ async fn run_exits_0_when_all_pass_and_1_when_a_step_fails() {
         "{stdout}"
     );
     assert!(stdout.contains("expected == 500, got 200"), "{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn values_resolve_vars_then_vars_file_then_env_then_var_then_captures() {
+    let sandbox = common::sandbox().await;
+    let base = sandbox.base_url();
+    let specs = common::Specs::new();
+    let spec = specs.write(
+        "order.oauthspec",
+        &format!(
+            r#"vars {{
+  a = "from-vars"
+  b = "from-vars"
+  c = env("C_ENV", "from-default")
+  d = env("D_ENV", "from-default")
+  e = env("E_ENV", "from-default")
+}}
+step "first" {{
+  GET "{base}/v1/health?a={{{{a}}}}&b={{{{b}}}}&c={{{{c}}}}&d={{{{d}}}}&e={{{{e}}}}"
+  expect status == 200
+  capture b = json "$.status"
+}}
+step "second" {{
+  GET "{base}/v1/health?b={{{{b}}}}"
+  expect status == 200
+}}
+"#
+        ),
+    );
+    let vars_file = specs.write(
+        "vars.env",
+        "# dotenv\nC_ENV=from-vars-file\nexport D_ENV='from-vars-file'\n",
+    );
+    let (code, stdout, stderr) = output(
+        oauthspec()
+            .args(["run", "-v", "--var", "b=from-cli", "--vars-file"])
+            .arg(&vars_file)
+            .arg(&spec)
+            .env("D_ENV", "from-env")
+            .env_remove("C_ENV")
+            .env_remove("E_ENV"),
+    );
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    // vars < --vars-file < environment < --var < captures.
+    assert!(
+        stdout.contains("?a=from-vars&b=from-cli&c=from-vars-file&d=from-env&e=from-default"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("/v1/health?b=ok"),
+        "the capture wins: {stdout}"
+    );
+}
+
+#[test]
+fn colour_follows_the_flag_and_no_color() {
+    let (_, _, plain) = output(oauthspec().args(["check", "--color", "never", "does/not/exist"]));
+    assert!(!plain.contains('\x1b'), "{plain:?}");
+    let (_, _, coloured) =
+        output(oauthspec().args(["check", "--color", "always", "does/not/exist"]));
+    assert!(coloured.contains("\x1b[1;31merror"), "{coloured:?}");
+    // auto: no colour when not a terminal, and none with NO_COLOR either way.
+    let (_, _, auto) = output(oauthspec().args(["check", "does/not/exist"]));
+    assert!(!auto.contains('\x1b'), "{auto:?}");
 }

@@ -25,6 +25,7 @@ impl Console {
         for step in &suite.steps {
             out.push_str(&self.step(step));
         }
+        out.push('\n');
         out
     }
 
@@ -102,7 +103,7 @@ impl Console {
     /// The closing line, alone on its line as CI log readers expect.
     pub fn summary(&self, counts: Counts, duration: Duration) -> String {
         format!(
-            "\n{} passed, {} failed, {} skipped\n{}\n",
+            "{} passed, {} failed, {} skipped\n{}\n",
             counts.passed,
             counts.failed,
             counts.skipped,

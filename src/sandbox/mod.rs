@@ -100,6 +100,30 @@ impl Sandbox {
         self.state.stats.snapshot()
     }
 
+    /// A refresh token for the default user (`alice` through
+    /// `public-client`), obtained by the password grant: what the demo hands
+    /// the refresh-token example.
+    pub async fn demo_refresh_token(&self) -> Result<String, String> {
+        let response = reqwest::Client::new()
+            .post(format!("{}/oauth2/token", self.base_url))
+            .form(&[
+                ("grant_type", "password"),
+                ("client_id", "public-client"),
+                ("username", "alice"),
+                ("password", "alice-password"),
+            ])
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let body: serde_json::Value =
+            serde_json::from_slice(&response.bytes().await.map_err(|e| e.to_string())?)
+                .map_err(|e| e.to_string())?;
+        body["refresh_token"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| format!("no refresh token in {body}"))
+    }
+
     /// Every access and refresh token issued so far, so tests can prove
     /// none of them appears in any output.
     pub fn issued_tokens(&self) -> Vec<String> {
