@@ -13,6 +13,7 @@ use oauthspec::check::{check_paths, CheckOptions};
 use oauthspec::report::console::Console;
 use oauthspec::report::tap::TapVersion;
 use oauthspec::report::ReportPaths;
+use oauthspec::results::RunResult;
 use oauthspec::run::{RunOptions, Runner};
 use oauthspec::sandbox::{parse_fault, Sandbox, SandboxConfig};
 use oauthspec::value::{parse_dotenv, Environment};
@@ -394,11 +395,31 @@ async fn run_specs(
         Ok(r) => r,
         Err(e) => return usage_error(&e, color),
     };
-    let result = runner
-        .run(&project, |suite| print!("{}", console.suite(suite)))
-        .await;
+    // Suites as they finish, so an interrupted run still reports them.
+    let finished = std::sync::Mutex::new(Vec::new());
+    let started = std::time::SystemTime::now();
+    let clock = std::time::Instant::now();
+    let run = runner.run(&project, |suite| {
+        print!("{}", console.suite(suite));
+        finished
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(suite.clone());
+    });
+    let (result, interrupted) = tokio::select! {
+        result = run => (result, None),
+        signal = interrupt() => {
+            // Dropping the run above cancelled the requests in flight.
+            let suites = std::mem::take(&mut *finished.lock().unwrap_or_else(|e| e.into_inner()));
+            let result = RunResult { suites, started, duration: clock.elapsed() };
+            (result, Some(signal))
+        }
+    };
     let counts = result.counts();
     print!("{}", console.summary(counts, result.duration));
+    if let Some((name, _)) = interrupted {
+        eprintln!("interrupted by {name}: reports hold the suites that finished");
+    }
     if let Err(e) = reports.write_all(&result) {
         eprintln!(
             "{}",
@@ -406,10 +427,34 @@ async fn run_specs(
         );
         return ExitCode::from(3);
     }
-    if counts.failed > 0 {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
+    match interrupted {
+        Some((_, code)) => ExitCode::from(code),
+        None if counts.failed > 0 => ExitCode::from(1),
+        None => ExitCode::SUCCESS,
+    }
+}
+
+/// Waits for Ctrl-C or SIGTERM; yields the signal's name and the exit code
+/// a shell gives a process it ends (128 + the signal number).
+async fn interrupt() -> (&'static str, u8) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut int), Ok(mut term)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = int.recv() => ("SIGINT", 130),
+            _ = term.recv() => ("SIGTERM", 143),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        ("Ctrl-C", 130)
     }
 }
 

@@ -208,3 +208,63 @@ fn colour_follows_the_flag_and_no_color() {
     let (_, _, auto) = output(oauthspec().args(["check", "does/not/exist"]));
     assert!(!auto.contains('\x1b'), "{auto:?}");
 }
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn an_interrupted_run_reports_what_finished_and_exits_128_plus_the_signal() {
+    use oauthspec::sandbox::parse_fault;
+    let sandbox = common::sandbox().await;
+    let base = sandbox.base_url();
+    // The second suite hangs on a slow discovery endpoint.
+    sandbox.add_fault(parse_fault("discovery:latency=60s").unwrap());
+    let specs = common::Specs::new();
+    specs.write(
+        "a.oauthspec",
+        &format!("step \"fast\" {{\n  GET \"{base}/v1/health\"\n  expect status == 200\n}}\n"),
+    );
+    specs.write(
+        "b.oauthspec",
+        &format!(
+            "step \"slow\" {{\n  GET \"{base}/.well-known/openid-configuration\"\n  expect status == 200\n}}\n"
+        ),
+    );
+    for (signal, code) in [("TERM", 143), ("INT", 130)] {
+        let junit = specs.path().join(format!("junit-{signal}.xml"));
+        let child = oauthspec()
+            .args(["run", "--jobs", "1", "--junit"])
+            .arg(&junit)
+            .arg(specs.path().join("a.oauthspec"))
+            .arg(specs.path().join("b.oauthspec"))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let started = std::time::Instant::now();
+        // Until the first suite is done and the second is waiting.
+        while sandbox.stats().discovery == 0 && started.elapsed().as_secs() < 20 {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let killed = Command::new("kill")
+            .args([format!("-{signal}"), child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(started.elapsed().as_secs() < 20, "stopped promptly");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(&format!("interrupted by SIG{signal}")),
+            "{stderr}"
+        );
+        let report = std::fs::read_to_string(&junit).unwrap();
+        assert!(report.contains("name=\"fast\""), "{report}");
+        assert!(!report.contains("name=\"slow\""), "{report}");
+        sandbox.reset_stats();
+    }
+}

@@ -399,3 +399,26 @@ async fn token_endpoint_faults_are_classified() {
         assert!(!error.contains("demo-secret"));
     }
 }
+
+#[tokio::test]
+async fn a_token_rejected_after_the_refetch_is_token_rejected() {
+    let sandbox = sandbox().await;
+    let base = sandbox.base_url();
+    // A token for another audience: the API rejects it, and the fresh one too.
+    let spec = format!(
+        "{}{}",
+        client_block(&base, "  audience \"billing-api\"\n"),
+        orders_step(&base, "orders")
+    );
+    let result = run_text(&base, &spec).await;
+    let s = step(&result, "orders");
+    assert_eq!(
+        outcome_class(&result, "orders"),
+        Some(FailureClass::TokenRejected),
+        "{:?}",
+        s.error
+    );
+    assert_eq!(sandbox.stats().token, 2, "fetched again once");
+    assert!(s.notes[0].contains("fetched a new one and retried once"));
+    assert_eq!(s.status(), Some(401));
+}

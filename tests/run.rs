@@ -548,3 +548,55 @@ async fn one_token_request_for_many_specs_sharing_a_client() {
     sorted.sort();
     assert_eq!(names, sorted);
 }
+
+#[tokio::test]
+async fn every_predicate_fails_with_its_expectation_and_location() {
+    let sandbox = sandbox().await;
+    let base = sandbox.base_url();
+    let spec = format!(
+        r#"step "health" {{
+  GET "{base}/v1/health"
+  expect status != 200
+  expect status < 200
+  expect status <= 199
+  expect status > 200
+  expect status >= 201
+  expect body startswith "["
+  expect body endswith "]"
+  expect body matches "^down"
+  expect body not contains "ok"
+  expect json "$.status" not exists
+  expect header "Content-Type" not startswith "application/json"
+}}
+"#
+    );
+    let result = run_text(&base, &spec).await;
+    let f = failures(step(&result, "health"));
+    let expected = [
+        "status != 200 | != 200 | 200 | 3:3",
+        "status < 200 | < 200 | 200 | 4:3",
+        "status <= 199 | <= 199 | 200 | 5:3",
+        "status > 200 | > 200 | 200 | 6:3",
+        "status >= 201 | >= 201 | 200 | 7:3",
+        r#"body startswith "[" | startswith "[" | "{\"status\":\"ok\"}" | 8:3"#,
+        r#"body endswith "]" | endswith "]" | "{\"status\":\"ok\"}" | 9:3"#,
+        r#"body matches "^down" | matches "^down" | "{\"status\":\"ok\"}" | 10:3"#,
+        r#"body not contains "ok" | not contains "ok" | "{\"status\":\"ok\"}" | 11:3"#,
+        r#"json "$.status" not exists | not exists | "ok" | 12:3"#,
+    ];
+    assert_eq!(&f[..expected.len()], expected, "{f:#?}");
+    assert_eq!(f.len(), 11);
+}
+
+#[tokio::test]
+async fn a_5xx_from_the_api_is_a_resource_failure() {
+    let sandbox = sandbox().await;
+    let base = sandbox.base_url();
+    sandbox.add_fault(parse_fault("api:status=500").unwrap());
+    let spec = format!("step \"api\" {{\n  GET \"{base}/v1/health\"\n  expect status == 200\n}}\n");
+    let result = run_text(&base, &spec).await;
+    assert!(matches!(
+        step(&result, "api").outcome,
+        Outcome::Failed(FailureClass::Resource)
+    ));
+}

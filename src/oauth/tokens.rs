@@ -638,3 +638,82 @@ fn client_assertion(client: &ResolvedClient, endpoint: &str) -> Result<String, S
     });
     encode(&header, &claims, &key).map_err(|e| format!("cannot sign the client assertion: {e}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(status: u16, body: &str) -> Exchange {
+        Exchange {
+            status,
+            headers: Default::default(),
+            body: bytes::Bytes::from(body.to_string()),
+            latency: Duration::ZERO,
+            transcript: None,
+        }
+    }
+
+    fn refused(status: u16, body: &str) -> (FailureClass, String) {
+        parse_token_response(&answer(status, body)).unwrap_err()
+    }
+
+    #[test]
+    fn a_token_response_is_read_as_rfc_6749_says() {
+        let r = parse_token_response(&answer(
+            200,
+            r#"{"access_token":"a","token_type":"bEaReR","expires_in":"60","scope":"b a","extra":1}"#,
+        ))
+        .unwrap();
+        assert_eq!(r.expires_in, Some(60));
+        assert_eq!(r.scope, Some(vec!["b".to_string(), "a".to_string()]));
+    }
+
+    #[test]
+    fn malformed_token_responses_name_the_field() {
+        let malformed = |body: &str| refused(200, body);
+        assert!(malformed(r#"{"token_type":"Bearer"}"#)
+            .1
+            .contains("no `access_token`"));
+        assert!(malformed(r#"{"access_token":5,"token_type":"Bearer"}"#)
+            .1
+            .contains("`access_token`"));
+        assert!(malformed(r#"{"access_token":"a"}"#)
+            .1
+            .contains("no `token_type`"));
+        let ms = malformed(r#"{"access_token":"a","token_type":"Bearer","expires_in":43200000}"#);
+        assert_eq!(ms.0, FailureClass::AuthServer);
+        assert!(ms.1.contains("more than a year"), "{}", ms.1);
+        assert!(
+            malformed(r#"{"access_token":"a","token_type":"Bearer","expires_in":-1}"#)
+                .1
+                .contains("negative")
+        );
+        assert!(
+            malformed(r#"{"access_token":"a","token_type":"Bearer","expires_in":"soon"}"#)
+                .1
+                .contains("not a number")
+        );
+        assert!(malformed("<html>").1.contains("not a JSON object"));
+    }
+
+    #[test]
+    fn errors_are_classified_whatever_the_status() {
+        assert_eq!(
+            refused(401, r#"{"error":"invalid_client"}"#).0,
+            FailureClass::Credentials
+        );
+        assert_eq!(
+            refused(400, r#"{"error":"invalid_grant"}"#).0,
+            FailureClass::Credentials
+        );
+        assert_eq!(
+            refused(400, r#"{"error":"invalid_scope"}"#).0,
+            FailureClass::Scope
+        );
+        let hidden = refused(200, r#"{"error":"access denied"}"#);
+        assert_eq!(hidden.0, FailureClass::AuthServer);
+        assert!(hidden.1.contains("200 access denied"), "{}", hidden.1);
+        assert_eq!(refused(503, "").0, FailureClass::AuthServer);
+        assert_eq!(refused(429, "").0, FailureClass::AuthServer);
+    }
+}
