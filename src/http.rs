@@ -12,7 +12,10 @@ use reqwest::header::HeaderMap;
 pub struct Exchange {
     pub status: u16,
     pub headers: HeaderMap,
+    /// The body, or its first `--max-body` bytes.
     pub body: Bytes,
+    /// The body's full size in bytes.
+    pub size: u64,
     /// From sending the request to the last byte of the body.
     pub latency: Duration,
     /// Request and response as text, when transcripts are on (`-v`).
@@ -69,19 +72,34 @@ pub struct TransportError {
 
 /// Connection pools, one per (follow redirects, accept invalid certs) pair,
 /// built on first use and shared by every spec in the run.
-#[derive(Default)]
 pub struct Http {
     clients: [OnceLock<reqwest::Client>; 4],
     /// Keep request/response text for `-v`.
     pub transcripts: bool,
+    /// Bodies are kept up to this many bytes (`--max-body`).
+    pub max_body: usize,
+}
+
+/// `--max-body`'s default: 10 MiB.
+pub const DEFAULT_MAX_BODY: usize = 10 * 1024 * 1024;
+
+impl Default for Http {
+    fn default() -> Self {
+        Http::new(false, DEFAULT_MAX_BODY)
+    }
 }
 
 impl Http {
-    pub fn new(transcripts: bool) -> Http {
+    pub fn new(transcripts: bool, max_body: usize) -> Http {
         Http {
             clients: Default::default(),
             transcripts,
+            max_body,
         }
+    }
+
+    pub fn is_truncated(&self, x: &Exchange) -> bool {
+        x.size > x.body.len() as u64
     }
 
     pub fn client(&self, follow_redirects: bool, insecure: bool) -> &reqwest::Client {
@@ -116,16 +134,24 @@ impl Http {
         let mut transcript = self.transcripts.then(|| request_text(&request));
         let start = Instant::now();
         let result = tokio::time::timeout(timeout, async {
-            let response = client.execute(request).await?;
+            let mut response = client.execute(request).await?;
             let status = response.status().as_u16();
             let headers = response.headers().clone();
-            let body = response.bytes().await?;
-            Ok::<_, reqwest::Error>((status, headers, body))
+            // Past the limit the body is drained, not kept: latency still
+            // runs to the last byte, and memory stays bounded.
+            let mut body = bytes::BytesMut::new();
+            let mut size = 0u64;
+            while let Some(chunk) = response.chunk().await? {
+                size += chunk.len() as u64;
+                let room = self.max_body.saturating_sub(body.len());
+                body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            }
+            Ok::<_, reqwest::Error>((status, headers, body.freeze(), size))
         })
         .await;
         let latency = start.elapsed();
         match result {
-            Ok(Ok((status, headers, body))) => {
+            Ok(Ok((status, headers, body, size))) => {
                 if let Some(t) = &mut transcript {
                     t.push_str(&response_text(status, &headers, &body));
                 }
@@ -133,6 +159,7 @@ impl Http {
                     status,
                     headers,
                     body,
+                    size,
                     latency,
                     transcript,
                 })

@@ -116,6 +116,10 @@ struct RunArgs {
     /// Renew tokens this long before they expire.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     token_skew: Duration,
+    /// Keep at most this much of each response body for assertions (e.g.
+    /// 10MB, 512KB); the rest is read and dropped.
+    #[arg(long, default_value = "10MB", value_parser = parse_size, env = "OAUTHSPEC_MAX_BODY")]
+    max_body: usize,
     /// Write a JUnit XML report.
     #[arg(long, value_name = "FILE", env = "OAUTHSPEC_JUNIT")]
     junit: Option<PathBuf>,
@@ -131,6 +135,22 @@ struct RunArgs {
     /// Write a self-contained HTML report into DIR (index.html).
     #[arg(long, value_name = "DIR", env = "OAUTHSPEC_HTML")]
     html: Option<PathBuf>,
+}
+
+fn parse_size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let digits = t.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let n: usize = digits
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size like 10MB or 512KB"))?;
+    let unit = match t[digits.len()..].to_ascii_uppercase().as_str() {
+        "" | "B" => 1,
+        "K" | "KB" => 1 << 10,
+        "M" | "MB" => 1 << 20,
+        "G" | "GB" => 1 << 30,
+        _ => return Err(format!("{s:?} is not a size like 10MB or 512KB")),
+    };
+    Ok(n.saturating_mul(unit))
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -365,6 +385,7 @@ impl RunArgs {
             transcripts: self.verbose,
             token_cache: self.token_cache.clone(),
             token_skew: self.token_skew,
+            max_body: self.max_body,
         }
     }
 }

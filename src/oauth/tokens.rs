@@ -648,6 +648,7 @@ mod tests {
             status,
             headers: Default::default(),
             body: bytes::Bytes::from(body.to_string()),
+            size: body.len() as u64,
             latency: Duration::ZERO,
             transcript: None,
         }

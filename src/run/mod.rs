@@ -33,6 +33,8 @@ pub struct RunOptions {
     pub token_cache: Option<std::path::PathBuf>,
     /// Renew a token this long before it expires.
     pub token_skew: Duration,
+    /// Response bodies are kept up to this many bytes for assertions.
+    pub max_body: usize,
 }
 
 impl Default for RunOptions {
@@ -44,6 +46,7 @@ impl Default for RunOptions {
             transcripts: false,
             token_cache: None,
             token_skew: Duration::from_secs(30),
+            max_body: crate::http::DEFAULT_MAX_BODY,
         }
     }
 }
@@ -59,7 +62,7 @@ pub struct Runner {
 impl Runner {
     /// Fails only when `--token-cache` names an unreadable file.
     pub fn new(options: RunOptions) -> Result<Runner, String> {
-        let http = Arc::new(Http::new(options.transcripts));
+        let http = Arc::new(Http::new(options.transcripts, options.max_body));
         let redactor = Arc::new(Redactor::new());
         let mut tokens = TokenManager::new(http.clone(), redactor.clone(), options.timeout);
         tokens.skew = options.token_skew;

@@ -182,6 +182,15 @@ impl SpecRun<'_> {
                 }
             };
             samples.push(x.latency);
+            if self.runner.http.is_truncated(&x)
+                && result.notes.iter().all(|n| !n.starts_with("the body"))
+            {
+                result.notes.push(format!(
+                    "the body is {} bytes; assertions saw the first {} (--max-body)",
+                    x.size,
+                    x.body.len()
+                ));
+            }
             let view = ResponseView::new(&x);
             for (i, (expect, compiled)) in step.expects.iter().zip(&plan.expects).enumerate() {
                 let per_sample = !matches!(
