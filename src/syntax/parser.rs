@@ -46,7 +46,8 @@ impl<'i> Parts<'i> for Pair<'i, Rule> {
         fn keep(pair: &Pair<'_, Rule>) -> bool {
             !matches!(
                 pair.as_rule(),
-                Rule::eq
+                Rule::COMMENT
+                    | Rule::eq
                     | Rule::comma
                     | Rule::colon
                     | Rule::open_brace
