@@ -7,6 +7,7 @@ pub mod client;
 pub mod diagnostic;
 pub mod fsutil;
 pub mod http;
+pub mod init;
 pub mod load;
 pub mod oauth;
 pub mod report;

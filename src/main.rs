@@ -13,7 +13,7 @@ use oauthspec::check::{check_paths, CheckOptions};
 use oauthspec::report::console::Console;
 use oauthspec::report::tap::TapVersion;
 use oauthspec::report::ReportPaths;
-use oauthspec::results::RunResult;
+use oauthspec::results::{Outcome, RunResult};
 use oauthspec::run::{RunOptions, Runner};
 use oauthspec::sandbox::{parse_fault, Sandbox, SandboxConfig};
 use oauthspec::value::{parse_dotenv, Environment};
@@ -82,6 +82,24 @@ enum Command {
         #[command(flatten)]
         run: RunArgs,
     },
+    /// Write a starter spec (against the sandbox) and a CI workflow example.
+    ///
+    /// Example: oauthspec init && oauthspec sandbox & oauthspec run specs/
+    Init {
+        /// The project directory.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Replace files that exist.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print a shell completion script.
+    ///
+    /// Example: oauthspec completions bash > /etc/bash_completion.d/oauthspec
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// Serve the built-in OAuth 2.0 authorization server and demo API.
     ///
     /// Example: oauthspec sandbox --port 9000 --fault token:status=503,times=2
@@ -120,6 +138,13 @@ struct RunArgs {
     /// 10MB, 512KB); the rest is read and dropped.
     #[arg(long, default_value = "10MB", value_parser = parse_size, env = "OAUTHSPEC_MAX_BODY")]
     max_body: usize,
+    /// Run only suites whose name, file or a step's name matches this glob
+    /// (repeatable; suites run whole, since their steps chain).
+    #[arg(long, value_name = "PATTERN", value_parser = parse_glob, env = "OAUTHSPEC_FILTER")]
+    filter: Vec<glob::Pattern>,
+    /// Start no further suite after a step fails.
+    #[arg(long, env = "OAUTHSPEC_FAIL_FAST")]
+    fail_fast: bool,
     /// Write a JUnit XML report.
     #[arg(long, value_name = "FILE", env = "OAUTHSPEC_JUNIT")]
     junit: Option<PathBuf>,
@@ -135,6 +160,10 @@ struct RunArgs {
     /// Write a self-contained HTML report into DIR (index.html).
     #[arg(long, value_name = "DIR", env = "OAUTHSPEC_HTML")]
     html: Option<PathBuf>,
+}
+
+fn parse_glob(s: &str) -> Result<glob::Pattern, String> {
+    glob::Pattern::new(s).map_err(|e| format!("{s:?} is not a glob pattern: {e}"))
 }
 
 fn parse_size(s: &str) -> Result<usize, String> {
@@ -325,6 +354,28 @@ fn main() -> ExitCode {
                 code
             })
         }
+        Command::Init { dir, force } => {
+            match oauthspec::init::write(&dir, force) {
+                Ok(written) => {
+                    for path in written {
+                        println!("wrote {}", path.display());
+                    }
+                    println!("next: `oauthspec sandbox` in one terminal, `oauthspec run specs/` in another");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => usage_error(&e, color),
+            }
+        }
+        Command::Completions { shell } => {
+            use clap::CommandFactory as _;
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "oauthspec",
+                &mut std::io::stdout(),
+            );
+            ExitCode::SUCCESS
+        }
         Command::Sandbox {
             port,
             config,
@@ -386,6 +437,8 @@ impl RunArgs {
             token_cache: self.token_cache.clone(),
             token_skew: self.token_skew,
             max_body: self.max_body,
+            filters: self.filter.clone(),
+            fail_fast: self.fail_fast,
         }
     }
 }
@@ -420,8 +473,18 @@ async fn run_specs(
     let finished = std::sync::Mutex::new(Vec::new());
     let started = std::time::SystemTime::now();
     let clock = std::time::Instant::now();
+    let progress = progress_bar(runner.selected(&project).len());
+    let failures = std::cell::Cell::new(0usize);
     let run = runner.run(&project, |suite| {
-        print!("{}", console.suite(suite));
+        progress.suspend(|| print!("{}", console.suite(suite)));
+        let failed = suite
+            .steps
+            .iter()
+            .filter(|s| matches!(s.outcome, Outcome::Failed(_)))
+            .count();
+        failures.set(failures.get() + failed);
+        progress.set_message(format!("{} failed", failures.get()));
+        progress.inc(1);
         finished
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -436,6 +499,7 @@ async fn run_specs(
             (result, Some(signal))
         }
     };
+    progress.finish_and_clear();
     let counts = result.counts();
     print!("{}", console.summary(counts, result.duration));
     if let Some((name, _)) = interrupted {
@@ -453,6 +517,23 @@ async fn run_specs(
         None if counts.failed > 0 => ExitCode::from(1),
         None => ExitCode::SUCCESS,
     }
+}
+
+/// A live "specs done / total, failures" line on a terminal, for runs of
+/// more than one suite; none when stderr is not a terminal or CI is set.
+fn progress_bar(suites: usize) -> indicatif::ProgressBar {
+    let interactive = std::io::stderr().is_terminal() && std::env::var_os("CI").is_none();
+    if !interactive || suites < 2 {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(suites as u64);
+    let style =
+        indicatif::ProgressStyle::with_template("{spinner} {pos}/{len} specs, {msg} {elapsed}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner());
+    bar.set_style(style);
+    bar.set_message("0 failed");
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
 }
 
 /// Waits for Ctrl-C or SIGTERM; yields the signal's name and the exit code

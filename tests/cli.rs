@@ -268,3 +268,97 @@ async fn an_interrupted_run_reports_what_finished_and_exits_128_plus_the_signal(
         sandbox.reset_stats();
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn filter_selects_suites_and_fail_fast_stops_after_a_failure() {
+    let sandbox = common::sandbox().await;
+    let base = sandbox.base_url();
+    let specs = common::Specs::new();
+    for (file, suite, step, status) in [
+        ("a.oauthspec", "alpha", "health one", 500),
+        ("b.oauthspec", "beta", "health two", 200),
+        ("c.oauthspec", "gamma", "orders list", 200),
+    ] {
+        specs.write(
+            file,
+            &format!("suite \"{suite}\"\nstep \"{step}\" {{\n  GET \"{base}/v1/health\"\n  expect status == {status}\n}}\n"),
+        );
+    }
+    let run = |args: &[&str]| {
+        output(
+            oauthspec()
+                .arg("run")
+                .args(args)
+                .arg(specs.path())
+                .args(["--jobs", "1"]),
+        )
+    };
+    // By suite name, and by step name (a glob).
+    let (code, stdout, _) = run(&["--filter", "beta", "--filter", "orders*"]);
+    assert_eq!(code, 0, "{stdout}");
+    assert!(
+        stdout.contains("beta") && stdout.contains("gamma") && !stdout.contains("alpha"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.lines().any(|l| l == "2 passed, 0 failed, 0 skipped"),
+        "{stdout}"
+    );
+    // Fail fast: alpha fails first, nothing after it starts.
+    let (code, stdout, _) = run(&["--fail-fast"]);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(
+        stdout.lines().any(|l| l == "0 passed, 1 failed, 0 skipped"),
+        "{stdout}"
+    );
+    assert_eq!(
+        sandbox.stats().api,
+        3,
+        "2 runs of the filter + 1 of fail-fast"
+    );
+    let (_, _, stderr) = run(&["--filter", "[oops"]);
+    assert!(stderr.contains("is not a glob pattern"), "{stderr}");
+}
+
+#[test]
+fn completions_and_init() {
+    for shell in ["bash", "zsh", "fish"] {
+        let (code, stdout, _) = output(oauthspec().args(["completions", shell]));
+        assert_eq!(code, 0);
+        assert!(
+            stdout.contains("oauthspec") && stdout.contains("token-cache"),
+            "{shell}"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (code, stdout, _) = output(oauthspec().arg("init").arg(dir.path()));
+    assert_eq!(code, 0, "{stdout}");
+    let starter = dir.path().join("specs/starter.oauthspec");
+    assert!(starter.exists() && dir.path().join(".github/workflows/oauthspec.yml").exists());
+    // The starter checks clean, with no environment at all.
+    let (code, stdout, stderr) = output(oauthspec().arg("check").arg(&starter));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stderr.is_empty(), "{stderr}");
+    // A second init refuses to overwrite.
+    let (code, _, stderr) = output(oauthspec().arg("init").arg(dir.path()));
+    assert_eq!(code, 2);
+    assert!(stderr.contains("already exist"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_starter_spec_passes_against_the_sandbox() {
+    let sandbox = common::sandbox().await;
+    let dir = tempfile::tempdir().unwrap();
+    oauthspec::init::write(dir.path(), false).unwrap();
+    let (code, stdout, stderr) = output(
+        oauthspec()
+            .arg("run")
+            .arg(dir.path().join("specs"))
+            .env("OAUTH_ISSUER", sandbox.base_url()),
+    );
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.lines().any(|l| l == "3 passed, 0 failed, 0 skipped"),
+        "{stdout}"
+    );
+}

@@ -35,6 +35,11 @@ pub struct RunOptions {
     pub token_skew: Duration,
     /// Response bodies are kept up to this many bytes for assertions.
     pub max_body: usize,
+    /// `--filter`: run only suites whose name, file or a step's name
+    /// matches one of these (suites run whole: their steps chain).
+    pub filters: Vec<glob::Pattern>,
+    /// `--fail-fast`: start no further suite once a step has failed.
+    pub fail_fast: bool,
 }
 
 impl Default for RunOptions {
@@ -47,6 +52,8 @@ impl Default for RunOptions {
             token_cache: None,
             token_skew: Duration::from_secs(30),
             max_body: crate::http::DEFAULT_MAX_BODY,
+            filters: Vec::new(),
+            fail_fast: false,
         }
     }
 }
@@ -103,21 +110,47 @@ impl Runner {
     ) -> RunResult {
         let started = SystemTime::now();
         let clock = Instant::now();
-        let suites: Vec<&(Spec, Checked)> =
-            project.specs.iter().filter(|(s, _)| s.is_suite()).collect();
+        let suites = self.selected(project);
         let mut stream = futures_util::stream::iter(suites)
             .map(|(spec, checked)| self.run_spec(spec, checked))
             .buffered(self.options.jobs.max(1));
         let mut results = Vec::new();
         while let Some(suite) = stream.next().await {
             on_suite(&suite);
+            let failed = suite
+                .steps
+                .iter()
+                .any(|s| matches!(s.outcome, Outcome::Failed(_)));
             results.push(suite);
+            if failed && self.options.fail_fast {
+                // Dropping the stream cancels the suites still running.
+                break;
+            }
         }
         RunResult {
             suites: results,
             started,
             duration: clock.elapsed(),
         }
+    }
+
+    /// The suites this run runs, in order: files with steps, narrowed by
+    /// `--filter`.
+    pub fn selected<'p>(&self, project: &'p Project) -> Vec<&'p (Spec, Checked)> {
+        let filters = &self.options.filters;
+        project
+            .specs
+            .iter()
+            .filter(|(spec, _)| spec.is_suite())
+            .filter(|(spec, _)| {
+                filters.is_empty()
+                    || filters.iter().any(|f| {
+                        f.matches(&spec.suite_name())
+                            || f.matches_path(&spec.file.source.path)
+                            || spec.file.steps.iter().any(|s| f.matches(&s.name.node))
+                    })
+            })
+            .collect()
     }
 
     async fn run_spec(&self, spec: &Spec, checked: &Checked) -> SuiteResult {

@@ -1,0 +1,101 @@
+//! `oauthspec init`: a starter spec and a CI workflow to begin from.
+
+use std::path::{Path, PathBuf};
+
+const STARTER: &str = r#"# A first spec: it runs against the built-in sandbox as it is
+# (`oauthspec sandbox` in another terminal, then `oauthspec run specs/`).
+# Point OAUTH_ISSUER, API_URL and the client variables at your own servers.
+suite "starter"
+
+vars {
+  issuer = env("OAUTH_ISSUER", "http://127.0.0.1:9000")
+  api    = env("API_URL", "{{issuer}}")
+}
+
+client app {
+  token_url     "{{issuer}}/oauth2/token"      # or: discovery "{{issuer}}"
+  client_id     env("CLIENT_ID", "demo-client")
+  client_secret secret(env("CLIENT_SECRET", "demo-secret"))
+  scope         "orders:read"
+}
+
+step "the API is up" {
+  GET "{{api}}/v1/health"
+  expect status == 200
+  expect latency < 500ms
+}
+
+step "a token opens the API" {
+  GET "{{api}}/v1/orders"
+  auth app
+  expect status == 200
+  expect json "$.orders" exists
+}
+
+step "no token, no entry" {
+  GET "{{api}}/v1/orders"
+  expect status == 401
+  expect header "WWW-Authenticate" startswith "Bearer"
+}
+"#;
+
+const WORKFLOW: &str = r#"# Runs the specs after every push and deploy; JUnit results show in the
+# pull request through a JUnit reporter action of your choice.
+name: oauthspec
+on:
+  push:
+  workflow_dispatch:
+jobs:
+  smoke:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - uses: dtolnay/rust-toolchain@stable
+      - run: cargo install --locked --git https://example.invalid/oauthspec oauthspec  # or a released binary
+      - run: oauthspec run specs/ --junit target/oauthspec/junit.xml --token-cache target/oauthspec/tokens.json
+        env:
+          OAUTH_ISSUER: ${{ vars.OAUTH_ISSUER }}
+          API_URL: ${{ vars.API_URL }}
+          CLIENT_ID: ${{ vars.CLIENT_ID }}
+          CLIENT_SECRET: ${{ secrets.CLIENT_SECRET }}
+      - uses: actions/upload-artifact@v4
+        if: always()
+        with:
+          name: oauthspec-junit
+          path: target/oauthspec/junit.xml
+"#;
+
+/// The files `init` writes, relative to the project directory.
+pub fn files() -> [(&'static str, &'static str); 2] {
+    [
+        ("specs/starter.oauthspec", STARTER),
+        (".github/workflows/oauthspec.yml", WORKFLOW),
+    ]
+}
+
+/// Writes the starter files under `dir`. Existing files are kept unless
+/// `force`; all are checked before any is written.
+pub fn write(dir: &Path, force: bool) -> Result<Vec<PathBuf>, String> {
+    let targets: Vec<(PathBuf, &str)> = files()
+        .into_iter()
+        .map(|(rel, text)| (dir.join(rel), text))
+        .collect();
+    if !force {
+        let existing: Vec<String> = targets
+            .iter()
+            .filter(|(p, _)| p.exists())
+            .map(|(p, _)| p.display().to_string())
+            .collect();
+        if !existing.is_empty() {
+            return Err(format!(
+                "{} already exist(s); nothing written (use --force to replace)",
+                existing.join(", ")
+            ));
+        }
+    }
+    for (path, text) in &targets {
+        crate::fsutil::write_atomic(path, text.as_bytes())
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    Ok(targets.into_iter().map(|(p, _)| p).collect())
+}
