@@ -924,7 +924,12 @@ fn the_examples_directory_checks_clean() {
     // clients.oauthspec has no steps: it is shared, not a suite.
     for (spec, _) in &project.specs {
         let shared = spec.file.source.path.ends_with("clients.oauthspec");
-        assert_eq!(spec.is_suite(), !shared, "{}", spec.file.source.path.display());
+        assert_eq!(
+            spec.is_suite(),
+            !shared,
+            "{}",
+            spec.file.source.path.display()
+        );
     }
 }
 

@@ -109,7 +109,10 @@ fn hint_for(text: &str, pos: usize, found: &str) -> Option<String> {
 fn expected_list(rules: &[Rule]) -> String {
     let mut names: Vec<&str> = Vec::new();
     // A comment may go anywhere; naming it in every error helps nobody.
-    for rule in rules.iter().filter(|r| !matches!(r, Rule::COMMENT | Rule::WHITESPACE)) {
+    for rule in rules
+        .iter()
+        .filter(|r| !matches!(r, Rule::COMMENT | Rule::WHITESPACE))
+    {
         let name = describe(*rule);
         if !names.contains(&name) {
             names.push(name);
