@@ -155,6 +155,15 @@ pub enum AttemptKind {
     Token,
 }
 
+impl AttemptKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttemptKind::Request => "request",
+            AttemptKind::Token => "token",
+        }
+    }
+}
+
 /// One HTTP exchange, as the reports show it (redacted).
 #[derive(Debug, Clone)]
 pub struct Attempt {
@@ -166,6 +175,17 @@ pub struct Attempt {
     pub error: Option<String>,
     /// Redacted request and response text, with `-v`.
     pub transcript: Option<String>,
+}
+
+impl Attempt {
+    /// The status, or what kept the exchange from having one.
+    pub fn outcome(&self) -> String {
+        match (self.status, &self.error) {
+            (Some(s), _) => s.to_string(),
+            (None, Some(e)) => format!("error: {e}"),
+            (None, None) => "no response".to_string(),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

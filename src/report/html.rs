@@ -163,16 +163,9 @@ fn bar(step: &StepResult, scale: Duration) -> String {
     }
     let mut out = String::from("<div class=\"track\">");
     for a in &step.attempts {
-        let kind = match a.kind {
-            AttemptKind::Token => "token",
-            AttemptKind::Request => "request",
-        };
+        let kind = a.kind.as_str();
         let pct = a.latency.as_secs_f64() / scale.as_secs_f64() * 100.0;
-        let status = match (a.status, &a.error) {
-            (Some(s), _) => s.to_string(),
-            (None, Some(e)) => format!("error: {e}"),
-            (None, None) => "no response".to_string(),
-        };
+        let status = a.outcome();
         let title = format!(
             "{kind}: {} {} → {status} in {}",
             a.method,
@@ -270,15 +263,8 @@ fn attempts(out: &mut String, step: &StepResult) {
     }
     out.push_str("<details><summary>requests</summary>\n<ul class=\"attempts\">\n");
     for a in &step.attempts {
-        let kind = match a.kind {
-            AttemptKind::Token => "token",
-            AttemptKind::Request => "request",
-        };
-        let status = match (a.status, &a.error) {
-            (Some(s), _) => s.to_string(),
-            (None, Some(e)) => format!("error: {e}"),
-            (None, None) => "no response".to_string(),
-        };
+        let kind = a.kind.as_str();
+        let status = a.outcome();
         let _ = write!(
             out,
             "<li><span class=\"swatch {kind}\"></span> {kind} <code>{} {}</code> → {} in {}",

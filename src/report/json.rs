@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use crate::fsutil::write_atomic as atomic;
 use crate::results::{
-    Attempt, AttemptKind, CaptureResult, ExpectResult, Outcome, RunResult, StepResult, SuiteResult,
+    Attempt, CaptureResult, ExpectResult, Outcome, RunResult, StepResult, SuiteResult,
 };
 
 /// The value of the report's `schema` field.
@@ -223,10 +223,7 @@ impl<'a> From<&'a StepResult> for Step<'a> {
 impl<'a> From<&'a Attempt> for JsonAttempt<'a> {
     fn from(a: &'a Attempt) -> JsonAttempt<'a> {
         JsonAttempt {
-            kind: match a.kind {
-                AttemptKind::Token => "token",
-                AttemptKind::Request => "request",
-            },
+            kind: a.kind.as_str(),
             method: &a.method,
             url: &a.url,
             status: a.status,

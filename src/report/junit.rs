@@ -27,7 +27,7 @@ use quick_xml::{Reader, Writer};
 
 use crate::diagnostic::render_snippet;
 use crate::fsutil::write_atomic as atomic;
-use crate::results::{AttemptKind, Outcome, RunResult, StepResult, SuiteResult};
+use crate::results::{Outcome, RunResult, StepResult, SuiteResult};
 
 /// The report as an XML document.
 pub fn render(result: &RunResult) -> String {
@@ -193,15 +193,8 @@ fn failure_text(step: &StepResult, message: &str) -> String {
 fn attempt_log(step: &StepResult) -> String {
     let mut out = String::new();
     for a in &step.attempts {
-        let kind = match a.kind {
-            AttemptKind::Token => "token",
-            AttemptKind::Request => "request",
-        };
-        let status = match (a.status, &a.error) {
-            (Some(s), _) => s.to_string(),
-            (None, Some(e)) => format!("error: {e}"),
-            (None, None) => "no response".to_string(),
-        };
+        let kind = a.kind.as_str();
+        let status = a.outcome();
         let _ = writeln!(
             out,
             "{kind} {} {} -> {status} in {}",
