@@ -153,6 +153,15 @@ impl Checker<'_> {
                     for value in config.values() {
                         self.eval(file, value, None);
                     }
+                    for (what, value) in [
+                        ("ca_cert", &config.ca_cert),
+                        ("client_cert", &config.client_cert),
+                        ("client_key", &config.client_key),
+                    ] {
+                        if let Some(value) = value {
+                            self.pem(file, what, value, None);
+                        }
+                    }
                     self.out
                         .clients
                         .insert(def.name.node.clone(), Arc::new(config));
@@ -259,6 +268,37 @@ impl Checker<'_> {
                 }
             }
             None => {}
+        }
+        let tls = [
+            ("ca_cert", &step.options.ca_cert),
+            ("client_cert", &step.options.client_cert),
+            ("client_key", &step.options.client_key),
+        ];
+        for (what, value) in tls {
+            if let Some(value) = value {
+                self.pem(file, what, value, Some(ctx));
+            }
+        }
+        let (cert, key) = (&step.options.client_cert, &step.options.client_key);
+        for (have, need, value) in [
+            (
+                "client_cert",
+                "client_key",
+                cert.as_ref().filter(|_| key.is_none()),
+            ),
+            (
+                "client_key",
+                "client_cert",
+                key.as_ref().filter(|_| cert.is_none()),
+            ),
+        ] {
+            if let Some(v) = value {
+                self.error(
+                    Diagnostic::error(format!("`{have}` without `{need}`"))
+                        .at(&file.source, v.span)
+                        .help("a TLS client certificate needs both `client_cert` and `client_key`"),
+                );
+            }
         }
         for expect in &step.expects {
             self.query(file, step, &expect.query);
@@ -444,6 +484,30 @@ impl Checker<'_> {
 
     /// Evaluates a value as far as can be known now, reporting undefined
     /// variables, unreadable files and missing environment variables.
+    /// A TLS setting must be PEM text (when it can be known before the
+    /// run); a path where `file("...")` was meant is the usual slip.
+    fn pem(&mut self, file: &Arc<SpecFile>, what: &str, value: &Value, ctx: Option<&StepCtx>) {
+        let Some(resolved) = self.eval(file, value, ctx) else {
+            return;
+        };
+        let marker = if what == "client_key" {
+            "PRIVATE KEY-----"
+        } else {
+            "-----BEGIN CERTIFICATE-----"
+        };
+        if !resolved.text.contains(marker) {
+            let mut d = Diagnostic::error(format!("`{what}` is not PEM"))
+                .at(&file.source, value.span)
+                .label(format!("expected text containing `{marker}`"));
+            if let ValueKind::Str(t) = &value.kind {
+                if let Some(literal) = t.as_literal() {
+                    d = d.help(format!("to read a file, write `{what} file({literal:?})`"));
+                }
+            }
+            self.error(d);
+        }
+    }
+
     fn eval(
         &mut self,
         file: &Arc<SpecFile>,

@@ -30,6 +30,9 @@ pub enum AuthMethod {
     ClientSecretBasic,
     ClientSecretPost,
     PrivateKeyJwt,
+    /// RFC 8705: the TLS client certificate authenticates; `client_id`
+    /// goes in the form.
+    TlsClientAuth,
     None,
 }
 
@@ -39,6 +42,7 @@ impl AuthMethod {
         "client_secret_post",
         "private_key_jwt",
         "none",
+        "tls_client_auth",
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -46,6 +50,7 @@ impl AuthMethod {
             AuthMethod::ClientSecretBasic => "client_secret_basic",
             AuthMethod::ClientSecretPost => "client_secret_post",
             AuthMethod::PrivateKeyJwt => "private_key_jwt",
+            AuthMethod::TlsClientAuth => "tls_client_auth",
             AuthMethod::None => "none",
         }
     }
@@ -88,6 +93,12 @@ pub struct ClientConfig {
     pub alg: SigningAlg,
     pub scheme: Option<Value>,
     pub jwks_uri: Option<Value>,
+    /// Extra trusted roots (PEM) for this client's requests.
+    pub ca_cert: Option<Value>,
+    /// mTLS client certificate (PEM chain) and key: sent to the token
+    /// endpoint, and to APIs called with `auth` this client.
+    pub client_cert: Option<Value>,
+    pub client_key: Option<Value>,
     pub params: Vec<(Template, Value)>,
 }
 
@@ -110,6 +121,9 @@ impl ClientConfig {
             &self.key_id,
             &self.scheme,
             &self.jwks_uri,
+            &self.ca_cert,
+            &self.client_cert,
+            &self.client_key,
         ];
         std::iter::once(endpoint)
             .chain(optional.into_iter().flatten())
@@ -136,6 +150,9 @@ pub const SETTINGS: &[&str] = &[
     "alg",
     "scheme",
     "jwks_uri",
+    "ca_cert",
+    "client_cert",
+    "client_key",
     "param",
 ];
 
@@ -213,6 +230,7 @@ pub fn from_def(
         AuthMethod::ClientSecretPost,
         AuthMethod::PrivateKeyJwt,
         AuthMethod::None,
+        AuthMethod::TlsClientAuth,
     ][choice("auth_method", AuthMethod::NAMES, 0)];
     let alg = [SigningAlg::RS256, SigningAlg::ES256][choice("alg", SigningAlg::NAMES, 0)];
 
@@ -250,6 +268,10 @@ pub fn from_def(
             &format!("for `auth_method {}`", auth_method.as_str()),
         ),
         AuthMethod::PrivateKeyJwt => require("private_key", "for `auth_method private_key_jwt`"),
+        AuthMethod::TlsClientAuth => {
+            require("client_cert", "for `auth_method tls_client_auth`");
+            require("client_key", "for `auth_method tls_client_auth`");
+        }
         AuthMethod::None => {}
     }
     match grant {
@@ -259,6 +281,15 @@ pub fn from_def(
             require("password", "for `grant password`");
         }
         Grant::ClientCredentials => {}
+    }
+    for (have, need) in [("client_cert", "client_key"), ("client_key", "client_cert")] {
+        if let (Some(v), None) = (get(have), get(need)) {
+            errors.push(
+                Diagnostic::error(format!("`{have}` without `{need}`"))
+                    .at(source, v.span)
+                    .help("a TLS client certificate needs both `client_cert` and `client_key`"),
+            );
+        }
     }
     let params = def
         .settings
@@ -287,6 +318,9 @@ pub fn from_def(
         alg,
         scheme: get("scheme"),
         jwks_uri: get("jwks_uri"),
+        ca_cert: get("ca_cert"),
+        client_cert: get("client_cert"),
+        client_key: get("client_key"),
         params,
     })
 }

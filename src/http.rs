@@ -1,7 +1,9 @@
 //! One HTTP layer for steps and token requests: shared connection pools,
 //! latency measured to the last byte, transport errors described plainly.
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -70,10 +72,35 @@ pub struct TransportError {
     pub transcript: Option<String>,
 }
 
-/// Connection pools, one per (follow redirects, accept invalid certs) pair,
-/// built on first use and shared by every spec in the run.
+/// What a connection pool is keyed by: redirects and TLS settings. PEM
+/// texts are kept whole, so two specs naming the same files share a pool.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct TlsKey {
+    pub follow_redirects: bool,
+    /// Accept any server certificate (`insecure`).
+    pub insecure: bool,
+    /// Extra trusted roots (PEM, one or more certificates), besides the
+    /// system's and `--cacert`.
+    pub ca_cert: Option<String>,
+    /// The client certificate chain and its private key (PEM), for mTLS.
+    pub identity: Option<(String, String)>,
+}
+
+/// Run-wide TLS settings: `--cacert` and `--insecure`.
+#[derive(Debug, Clone, Default)]
+pub struct TlsDefaults {
+    /// PEM roots added to the system's.
+    pub ca_cert: Option<String>,
+    pub insecure: bool,
+}
+
+/// Connection pools, one per [`TlsKey`], built on first use and shared by
+/// every spec in the run.
 pub struct Http {
-    clients: [OnceLock<reqwest::Client>; 4],
+    clients: Mutex<HashMap<TlsKey, reqwest::Client>>,
+    tls: TlsDefaults,
+    /// The "verification is off" warning is printed once per run.
+    warned_insecure: AtomicBool,
     /// Keep request/response text for `-v`.
     pub transcripts: bool,
     /// Bodies are kept up to this many bytes (`--max-body`).
@@ -82,6 +109,9 @@ pub struct Http {
 
 /// `--max-body`'s default: 10 MiB.
 pub const DEFAULT_MAX_BODY: usize = 10 * 1024 * 1024;
+
+/// Printed once per run when any request skips certificate checks.
+pub const INSECURE_WARNING: &str = "warning: TLS certificate verification is OFF (--insecure or a step's `insecure`): any server can impersonate the one you are testing; never use this against production";
 
 impl Default for Http {
     fn default() -> Self {
@@ -92,32 +122,77 @@ impl Default for Http {
 impl Http {
     pub fn new(transcripts: bool, max_body: usize) -> Http {
         Http {
-            clients: Default::default(),
+            clients: Mutex::default(),
+            tls: TlsDefaults::default(),
+            warned_insecure: AtomicBool::new(false),
             transcripts,
             max_body,
         }
+    }
+
+    /// With run-wide TLS settings; fails if `--cacert` holds no usable
+    /// certificate.
+    pub fn with_tls(mut self, tls: TlsDefaults) -> Result<Http, String> {
+        if let Some(pem) = &tls.ca_cert {
+            roots(pem).map_err(|e| format!("--cacert: {e}"))?;
+        }
+        self.tls = tls;
+        Ok(self)
     }
 
     pub fn is_truncated(&self, x: &Exchange) -> bool {
         x.size > x.body.len() as u64
     }
 
-    pub fn client(&self, follow_redirects: bool, insecure: bool) -> &reqwest::Client {
-        let index = usize::from(follow_redirects) * 2 + usize::from(insecure);
-        self.clients[index].get_or_init(|| {
-            let redirects = if follow_redirects {
-                reqwest::redirect::Policy::limited(10)
-            } else {
-                reqwest::redirect::Policy::none()
-            };
-            reqwest::Client::builder()
-                .redirect(redirects)
-                .danger_accept_invalid_certs(insecure)
-                .user_agent(concat!("oauthspec/", env!("CARGO_PKG_VERSION")))
-                .pool_idle_timeout(Duration::from_secs(30))
-                .build()
-                .unwrap_or_default()
-        })
+    /// A pool with the run's TLS defaults only.
+    pub fn client(&self, follow_redirects: bool, insecure: bool) -> reqwest::Client {
+        let key = TlsKey {
+            follow_redirects,
+            insecure,
+            ..TlsKey::default()
+        };
+        // Without per-request PEM nothing can fail to parse: `--cacert`
+        // was checked in `with_tls`.
+        self.client_for(&key).unwrap_or_default()
+    }
+
+    /// The pool for `key`, built on first use. Fails when a certificate
+    /// or key is not usable PEM.
+    pub fn client_for(&self, key: &TlsKey) -> Result<reqwest::Client, String> {
+        let insecure = key.insecure || self.tls.insecure;
+        if insecure && !self.warned_insecure.swap(true, Ordering::SeqCst) {
+            eprintln!("{INSECURE_WARNING}");
+        }
+        let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = clients.get(key) {
+            return Ok(c.clone());
+        }
+        let redirects = if key.follow_redirects {
+            reqwest::redirect::Policy::limited(10)
+        } else {
+            reqwest::redirect::Policy::none()
+        };
+        let mut builder = reqwest::Client::builder()
+            .use_rustls_tls()
+            .redirect(redirects)
+            .danger_accept_invalid_certs(insecure)
+            .user_agent(concat!("oauthspec/", env!("CARGO_PKG_VERSION")))
+            .pool_idle_timeout(Duration::from_secs(30));
+        for (what, pem) in [("--cacert", &self.tls.ca_cert), ("ca_cert", &key.ca_cert)] {
+            if let Some(pem) = pem {
+                for cert in roots(pem).map_err(|e| format!("{what}: {e}"))? {
+                    builder = builder.add_root_certificate(cert);
+                }
+            }
+        }
+        if let Some((cert, private_key)) = &key.identity {
+            builder = builder.identity(identity(cert, private_key)?);
+        }
+        let client = builder
+            .build()
+            .map_err(|e| format!("cannot set up TLS: {}", innermost(&e)))?;
+        clients.insert(key.clone(), client.clone());
+        Ok(client)
     }
 
     /// Sends a request and reads the whole body, within `timeout` overall.
@@ -260,10 +335,81 @@ fn describe(e: &reqwest::Error, latency: Duration) -> TransportError {
         TransportErrorKind::Other => "the request failed",
     };
     let url = e.url().map(|u| format!(" to {u}")).unwrap_or_default();
+    let detail = match tls_hint(&lower).filter(|_| kind == TransportErrorKind::Tls) {
+        Some(hint) => format!("{hint} ({detail})"),
+        None => detail,
+    };
     TransportError {
         kind,
         message: format!("{what}{url}: {detail}"),
         latency,
         transcript: None,
     }
+}
+
+fn innermost(e: &dyn std::error::Error) -> String {
+    let mut cause = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}
+
+const NOT_PEM: &str = "is not PEM (expected `-----BEGIN ...`; read a file with file(\"...\"))";
+
+/// Every certificate of a PEM bundle.
+fn roots(pem: &str) -> Result<Vec<reqwest::Certificate>, String> {
+    if !pem.contains("-----BEGIN CERTIFICATE-----") {
+        return Err(format!("the CA certificate {NOT_PEM}"));
+    }
+    reqwest::Certificate::from_pem_bundle(pem.as_bytes())
+        .map_err(|e| format!("the CA certificate is not valid PEM: {}", innermost(&e)))
+}
+
+/// A client certificate (chain) and its private key, as one identity.
+fn identity(cert: &str, key: &str) -> Result<reqwest::Identity, String> {
+    if !cert.contains("-----BEGIN CERTIFICATE-----") {
+        return Err(format!("client_cert {NOT_PEM}"));
+    }
+    if !key.contains("PRIVATE KEY-----") {
+        return Err(format!("client_key {NOT_PEM}"));
+    }
+    let both = format!("{}\n{}\n", cert.trim_end(), key.trim_end());
+    reqwest::Identity::from_pem(both.as_bytes()).map_err(|e| {
+        format!(
+            "client_cert/client_key are not a usable certificate and key: {}",
+            innermost(&e)
+        )
+    })
+}
+
+/// Plain words for the TLS failures people meet (rustls's own are terse).
+fn tls_hint(lower: &str) -> Option<&'static str> {
+    let hints: &[(&[&str], &str)] = &[
+        (
+            &["unknownissuer", "unknown issuer"],
+            "the server's certificate is not trusted (unknown issuer): add its CA with --cacert or `ca_cert`",
+        ),
+        (
+            &["notvalidforname", "not valid for name"],
+            "the server's certificate is not valid for this host name",
+        ),
+        (&["expired"], "the server's certificate has expired"),
+        (
+            &["certificaterequired", "certificate required"],
+            "the server requires a TLS client certificate: set `client_cert` and `client_key`",
+        ),
+        (
+            &["unknownca", "badcertificate", "bad certificate", "unknown ca"],
+            "the server rejected the TLS client certificate",
+        ),
+        (
+            &["invalid peer certificate"],
+            "the server's certificate is not trusted",
+        ),
+    ];
+    hints
+        .iter()
+        .find(|(needles, _)| needles.iter().any(|n| lower.contains(n)))
+        .map(|(_, hint)| *hint)
 }

@@ -82,6 +82,17 @@ enum Command {
         #[command(flatten)]
         run: RunArgs,
     },
+    /// Rewrite spec files in the canonical layout, comments kept.
+    ///
+    /// Example: oauthspec fmt --check specs/
+    Fmt {
+        /// Spec files or directories (recursive on *.oauthspec).
+        #[arg(default_value = "specs")]
+        paths: Vec<PathBuf>,
+        /// Change nothing; list the files that are not formatted and exit 1.
+        #[arg(long)]
+        check: bool,
+    },
     /// Write a starter spec (against the sandbox) and a CI workflow example.
     ///
     /// Example: oauthspec init && oauthspec sandbox & oauthspec run specs/
@@ -145,6 +156,13 @@ struct RunArgs {
     /// Start no further suite after a step fails.
     #[arg(long, env = "OAUTHSPEC_FAIL_FAST")]
     fail_fast: bool,
+    /// Trust the CA certificates in FILE (PEM) besides the system's roots.
+    #[arg(long, value_name = "FILE", env = "OAUTHSPEC_CACERT")]
+    cacert: Option<PathBuf>,
+    /// Skip TLS certificate verification (a warning is printed): for test
+    /// servers with self-signed certificates only.
+    #[arg(long, short = 'k')]
+    insecure: bool,
     /// Write a JUnit XML report.
     #[arg(long, value_name = "FILE", env = "OAUTHSPEC_JUNIT")]
     junit: Option<PathBuf>,
@@ -354,6 +372,7 @@ fn main() -> ExitCode {
                 code
             })
         }
+        Command::Fmt { paths, check } => format_files(&paths, check, color),
         Command::Init { dir, force } => {
             match oauthspec::init::write(&dir, force) {
                 Ok(written) => {
@@ -439,6 +458,8 @@ impl RunArgs {
             max_body: self.max_body,
             filters: self.filter.clone(),
             fail_fast: self.fail_fast,
+            cacert: self.cacert.clone(),
+            insecure: self.insecure,
         }
     }
 }
@@ -516,6 +537,58 @@ async fn run_specs(
         Some((_, code)) => ExitCode::from(code),
         None if counts.failed > 0 => ExitCode::from(1),
         None => ExitCode::SUCCESS,
+    }
+}
+
+/// `fmt`: rewrites files in place (atomically), or with `check` only
+/// names them. Files that do not parse are reported and left alone.
+fn format_files(paths: &[PathBuf], check: bool, color: bool) -> ExitCode {
+    let files = match oauthspec::load::discover(paths) {
+        Ok(f) => f,
+        Err(d) => {
+            eprintln!("{}", d.render(color));
+            return ExitCode::from(2);
+        }
+    };
+    let (mut unformatted, mut broken) = (0, 0);
+    for path in &files {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) => return usage_error(&format!("cannot read {}: {e}", path.display()), color),
+        };
+        let formatted = match oauthspec::fmt::format_source(&text) {
+            Ok(f) => f,
+            Err(reason) => {
+                broken += 1;
+                let source = oauthspec::source::SourceFile::new(path, text);
+                let (_, diagnostics) = oauthspec::syntax::parse(&source);
+                match diagnostics.first() {
+                    Some(d) => eprintln!("{}", d.render(color)),
+                    None => eprintln!("error: {}: {reason}", path.display()),
+                }
+                continue;
+            }
+        };
+        if formatted == text {
+            continue;
+        }
+        unformatted += 1;
+        if check {
+            println!("would reformat {}", path.display());
+        } else if let Err(e) = oauthspec::fsutil::write_atomic(path, formatted.as_bytes()) {
+            eprintln!("error: cannot write {}: {e}", path.display());
+            return ExitCode::from(3);
+        } else {
+            println!("formatted {}", path.display());
+        }
+    }
+    if broken > 0 {
+        eprintln!("error: {broken} file(s) do not parse; they were left alone");
+        ExitCode::from(2)
+    } else if check && unformatted > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
     }
 }
 

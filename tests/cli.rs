@@ -362,3 +362,34 @@ async fn the_starter_spec_passes_against_the_sandbox() {
         "{stdout}"
     );
 }
+
+#[test]
+fn fmt_rewrites_checks_and_leaves_broken_files_alone() {
+    let specs = common::Specs::new();
+    let messy = specs.write(
+        "messy.oauthspec",
+        "step \"x\"{\nGET \"http://127.0.0.1:1/\"   # keep me\n      expect status==200}\n",
+    );
+    let broken_text = "step \"x\" {\n  GET \"unterminated\n}\n";
+    let broken = specs.write("broken.oauthspec", broken_text);
+    let (code, stdout, _) = output(oauthspec().args(["fmt", "--check"]).arg(&messy));
+    assert_eq!(code, 1);
+    assert!(stdout.contains("would reformat"), "{stdout}");
+    let (code, _, _) = output(oauthspec().arg("fmt").arg(&messy));
+    assert_eq!(code, 0);
+    let formatted = std::fs::read_to_string(&messy).unwrap();
+    assert_eq!(
+        formatted,
+        // The comment keeps its column: the line's tokens did not change.
+        "step \"x\" {\n  GET \"http://127.0.0.1:1/\"   # keep me\n  expect status == 200\n}\n"
+    );
+    let (code, _, _) = output(oauthspec().args(["fmt", "--check"]).arg(&messy));
+    assert_eq!(code, 0, "idempotent");
+    let (code, _, stderr) = output(oauthspec().arg("fmt").arg(&broken));
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("unterminated string") && stderr.contains("broken.oauthspec:2:7"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_to_string(&broken).unwrap(), broken_text);
+}

@@ -15,7 +15,7 @@ use rand::Rng as _;
 
 use super::discovery::{self, Metadata};
 use crate::client::{AuthMethod, Grant, SigningAlg};
-use crate::http::{transcript_of, Exchange, Http};
+use crate::http::{transcript_of, Exchange, Http, TlsKey};
 use crate::results::{Attempt, AttemptKind, FailureClass};
 use crate::secrets::Redactor;
 
@@ -40,12 +40,26 @@ pub struct ResolvedClient {
     pub alg: Option<SigningAlg>,
     pub scheme: Option<String>,
     pub jwks_uri: Option<String>,
+    /// Extra trusted roots (PEM).
+    pub ca_cert: Option<String>,
+    /// mTLS client certificate and key (PEM).
+    pub client_cert: Option<String>,
+    pub client_key: Option<String>,
     pub params: Vec<(String, String)>,
 }
 
 impl ResolvedClient {
     fn grant(&self) -> Grant {
         self.grant.unwrap_or(Grant::ClientCredentials)
+    }
+
+    /// The connection pool key for this client's token requests.
+    pub fn tls_key(&self) -> TlsKey {
+        TlsKey {
+            ca_cert: self.ca_cert.clone(),
+            identity: self.client_cert.clone().zip(self.client_key.clone()),
+            ..TlsKey::default()
+        }
     }
 }
 
@@ -340,6 +354,7 @@ impl TokenManager {
             &client.refresh_token,
             &client.password,
             &client.private_key,
+            &client.client_key,
         ]
         .into_iter()
         .flatten()
@@ -396,7 +411,10 @@ impl TokenManager {
         }
         form.extend(client.params.iter().cloned());
 
-        let http = self.http.client(false, false);
+        let http = self
+            .http
+            .client_for(&client.tls_key())
+            .map_err(|m| fail(FailureClass::Credentials, m))?;
         let mut request = http.post(endpoint).header("Accept", "application/json");
         match client.auth_method.unwrap_or(AuthMethod::ClientSecretBasic) {
             AuthMethod::ClientSecretBasic => {
@@ -430,7 +448,11 @@ impl TokenManager {
                 ));
                 form.push(("client_assertion".into(), assertion));
             }
-            AuthMethod::None => form.push(("client_id".into(), client.client_id.clone())),
+            // RFC 8705 §2: the certificate of the TLS connection (set by
+            // `tls_key` above) is the credential; the id says whose it is.
+            AuthMethod::TlsClientAuth | AuthMethod::None => {
+                form.push(("client_id".into(), client.client_id.clone()))
+            }
         }
         let body: String = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(&form)

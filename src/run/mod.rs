@@ -13,7 +13,7 @@ use futures_util::StreamExt as _;
 
 use crate::check::{CheckOptions, Checked, Project};
 use crate::diagnostic::Diagnostic;
-use crate::http::Http;
+use crate::http::{Http, TlsDefaults};
 use crate::load::Spec;
 use crate::oauth::TokenManager;
 use crate::results::{Outcome, RunResult, StepResult, SuiteResult};
@@ -40,6 +40,10 @@ pub struct RunOptions {
     pub filters: Vec<glob::Pattern>,
     /// `--fail-fast`: start no further suite once a step has failed.
     pub fail_fast: bool,
+    /// `--cacert`: PEM file of roots trusted besides the system's.
+    pub cacert: Option<std::path::PathBuf>,
+    /// `--insecure`: accept any server certificate (warned about once).
+    pub insecure: bool,
 }
 
 impl Default for RunOptions {
@@ -54,6 +58,8 @@ impl Default for RunOptions {
             max_body: crate::http::DEFAULT_MAX_BODY,
             filters: Vec::new(),
             fail_fast: false,
+            cacert: None,
+            insecure: false,
         }
     }
 }
@@ -67,9 +73,21 @@ pub struct Runner {
 }
 
 impl Runner {
-    /// Fails only when `--token-cache` names an unreadable file.
+    /// Fails when `--token-cache` names an unreadable file, or `--cacert`
+    /// an unreadable or non-PEM one.
     pub fn new(options: RunOptions) -> Result<Runner, String> {
-        let http = Arc::new(Http::new(options.transcripts, options.max_body));
+        let ca_cert = match &options.cacert {
+            Some(path) => Some(
+                std::fs::read_to_string(path)
+                    .map_err(|e| format!("--cacert {}: {e}", path.display()))?,
+            ),
+            None => None,
+        };
+        let http = Http::new(options.transcripts, options.max_body).with_tls(TlsDefaults {
+            ca_cert,
+            insecure: options.insecure,
+        })?;
+        let http = Arc::new(http);
         let redactor = Arc::new(Redactor::new());
         let mut tokens = TokenManager::new(http.clone(), redactor.clone(), options.timeout);
         tokens.skew = options.token_skew;

@@ -14,7 +14,9 @@ use super::plan::{CompiledQuery, StepPlan};
 use super::Runner;
 use crate::check::{is_json_path, Checked};
 use crate::client::{ClientConfig, Endpoint};
-use crate::http::{transcript_of, Exchange, TransportError, TRANSCRIPT_LINE};
+use crate::http::{
+    transcript_of, Exchange, TlsKey, TransportError, TransportErrorKind, TRANSCRIPT_LINE,
+};
 use crate::load::Spec;
 use crate::oauth::{ResolvedClient, Token};
 use crate::results::{
@@ -40,6 +42,9 @@ struct Prepared_ {
     headers: Vec<(String, String)>,
     body: Option<Vec<u8>>,
     auth: AuthPlan,
+    /// The step's own `ca_cert`, and `client_cert` with `client_key`.
+    ca_cert: Option<String>,
+    identity: Option<(String, String)>,
 }
 
 enum AuthPlan {
@@ -315,6 +320,22 @@ impl SpecRun<'_> {
             }
             Some(Auth::Client(name)) => AuthPlan::Client(name.node.clone()),
         };
+        let ca_cert = step
+            .options
+            .ca_cert
+            .as_ref()
+            .map(|v| self.eval(v))
+            .transpose()?
+            .map(|r| r.text);
+        let identity = match (&step.options.client_cert, &step.options.client_key) {
+            (Some(cert), Some(key)) => {
+                let cert = self.eval(cert)?.text;
+                let key = self.eval(key)?.text;
+                self.runner.redactor.add(&key);
+                Some((cert, key))
+            }
+            _ => None,
+        };
         Ok(Prepared_ {
             method: reqwest::Method::from_bytes(request.method.node.as_str().as_bytes())
                 .unwrap_or(reqwest::Method::GET),
@@ -323,6 +344,8 @@ impl SpecRun<'_> {
             headers,
             body,
             auth,
+            ca_cert,
+            identity,
         })
     }
 
@@ -444,6 +467,9 @@ impl SpecRun<'_> {
             alg: Some(c.alg),
             scheme: opt(&c.scheme)?,
             jwks_uri: opt(&c.jwks_uri)?,
+            ca_cert: opt(&c.ca_cert)?,
+            client_cert: opt(&c.client_cert)?,
+            client_key: opt(&c.client_key)?,
             params,
         })
     }
@@ -458,10 +484,30 @@ impl SpecRun<'_> {
         attempts: &mut Vec<Attempt>,
     ) -> Result<Exchange, TransportError> {
         let http = &self.runner.http;
-        let client = http.client(
-            step.options.follow_redirects.unwrap_or(false),
-            step.options.insecure,
-        );
+        // The step's TLS settings, else those of the client it authenticates
+        // as (a certificate-bound token is used over the same certificate).
+        let managed = match &prepared.auth {
+            AuthPlan::Client(name) => self.clients.get(name),
+            _ => None,
+        };
+        let key = TlsKey {
+            follow_redirects: step.options.follow_redirects.unwrap_or(false),
+            insecure: step.options.insecure,
+            ca_cert: prepared
+                .ca_cert
+                .clone()
+                .or_else(|| managed.and_then(|c| c.ca_cert.clone())),
+            identity: prepared
+                .identity
+                .clone()
+                .or_else(|| managed.and_then(|c| c.client_cert.clone().zip(c.client_key.clone()))),
+        };
+        let client = http.client_for(&key).map_err(|message| TransportError {
+            kind: TransportErrorKind::Tls,
+            message,
+            latency: Duration::ZERO,
+            transcript: None,
+        })?;
         let timeout = step
             .options
             .timeout

@@ -1,6 +1,7 @@
 //! Client authentication at the token, introspection and revocation
 //! endpoints: `client_secret_basic`, `client_secret_post`,
-//! `private_key_jwt` (RFC 7523) and `none` (public clients).
+//! `private_key_jwt` (RFC 7523), `tls_client_auth` (RFC 8705) and `none`
+//! (public clients).
 
 use axum::http::header::AUTHORIZATION;
 use axum::http::HeaderMap;
@@ -33,6 +34,7 @@ pub(crate) fn authenticate(
     headers: &HeaderMap,
     params: &Params,
     endpoint_url: &str,
+    peer_cert: Option<&[u8]>,
 ) -> Result<AuthenticatedClient, OAuthError> {
     let basic = basic_credentials(headers)?;
     let body_id = params.get("client_id");
@@ -78,7 +80,13 @@ pub(crate) fn authenticate(
     }
     if let Some(id) = body_id {
         let client = known_client(state, id, false)?;
-        if !client.auth_methods.contains(&AuthMethod::None) {
+        let public = client.auth_methods.contains(&AuthMethod::None);
+        if client.auth_methods.contains(&AuthMethod::TlsClientAuth)
+            && (peer_cert.is_some() || !public)
+        {
+            return check_certificate(client, peer_cert);
+        }
+        if !public {
             return Err(OAuthError::invalid_client(
                 format!("client `{id}` is confidential: client authentication required"),
                 false,
@@ -188,6 +196,90 @@ fn check_secret(
         id: id.to_string(),
         method,
     })
+}
+
+/// RFC 8705 §2.1.2: the certificate of the connection (already verified
+/// against the sandbox's client CA) must have the client id as subject CN.
+fn check_certificate(
+    client: &ClientConfig,
+    peer_cert: Option<&[u8]>,
+) -> Result<AuthenticatedClient, OAuthError> {
+    let id = &client.id;
+    let Some(der) = peer_cert else {
+        return Err(OAuthError::invalid_client(
+            format!(
+                "client `{id}` uses tls_client_auth but no TLS client certificate was presented"
+            ),
+            false,
+        ));
+    };
+    match subject_cn(der) {
+        Some(cn) if cn == *id => Ok(AuthenticatedClient {
+            id: id.clone(),
+            method: AuthMethod::TlsClientAuth,
+        }),
+        cn => Err(OAuthError::invalid_client(
+            format!(
+                "the TLS client certificate (subject CN {}) is not client `{id}`'s",
+                cn.map_or_else(|| "missing".to_string(), |c| format!("`{c}`"))
+            ),
+            false,
+        )),
+    }
+}
+
+/// The subject common name of an X.509 certificate (DER), read with a
+/// minimal DER walk: Certificate → TBSCertificate → subject Name.
+pub(crate) fn subject_cn(der: &[u8]) -> Option<String> {
+    let (_, cert, _) = der_tlv(der)?;
+    let (_, tbs, _) = der_tlv(cert)?;
+    let mut rest = tbs;
+    // [0] version (optional), serial, signature, issuer, validity, subject.
+    let (tag, _, after) = der_tlv(rest)?;
+    if tag == 0xa0 {
+        rest = after;
+    }
+    for _ in 0..4 {
+        rest = der_tlv(rest)?.2;
+    }
+    let (_, mut subject, _) = der_tlv(rest)?;
+    while !subject.is_empty() {
+        let (_, mut set, next) = der_tlv(subject)?;
+        subject = next;
+        while !set.is_empty() {
+            let (_, attribute, next_attr) = der_tlv(set)?;
+            set = next_attr;
+            let (tag, oid, value) = der_tlv(attribute)?;
+            // OID 2.5.4.3 (commonName).
+            if tag == 0x06 && oid == [0x55, 0x04, 0x03] {
+                let (_, text, _) = der_tlv(value)?;
+                return String::from_utf8(text.to_vec()).ok();
+            }
+        }
+    }
+    None
+}
+
+/// One DER element: (tag, contents, the bytes after it).
+fn der_tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = input.split_first()?;
+    let (&first, rest) = rest.split_first()?;
+    let (len, rest) = if first < 0x80 {
+        (first as usize, rest)
+    } else {
+        let n = (first & 0x7f) as usize;
+        if n == 0 || n > 4 || rest.len() < n {
+            return None;
+        }
+        let len = rest[..n]
+            .iter()
+            .fold(0usize, |acc, b| (acc << 8) | *b as usize);
+        (len, &rest[n..])
+    };
+    if rest.len() < len {
+        return None;
+    }
+    Some((tag, &rest[..len], &rest[len..]))
 }
 
 /// Compares secrets without an early exit, so timing does not reveal how

@@ -56,14 +56,18 @@ pub enum AuthMethod {
     ClientSecretBasic,
     ClientSecretPost,
     PrivateKeyJwt,
+    /// RFC 8705 §2.1: the TLS client certificate, whose subject CN must be
+    /// the client id, authenticates (served over TLS only).
+    TlsClientAuth,
     None,
 }
 
 impl AuthMethod {
-    pub const ALL: [AuthMethod; 4] = [
+    pub const ALL: [AuthMethod; 5] = [
         AuthMethod::ClientSecretBasic,
         AuthMethod::ClientSecretPost,
         AuthMethod::PrivateKeyJwt,
+        AuthMethod::TlsClientAuth,
         AuthMethod::None,
     ];
 
@@ -72,6 +76,7 @@ impl AuthMethod {
             AuthMethod::ClientSecretBasic => "client_secret_basic",
             AuthMethod::ClientSecretPost => "client_secret_post",
             AuthMethod::PrivateKeyJwt => "private_key_jwt",
+            AuthMethod::TlsClientAuth => "tls_client_auth",
             AuthMethod::None => "none",
         }
     }

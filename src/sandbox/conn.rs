@@ -1,4 +1,4 @@
-//! A TCP listener whose connections a handler can kill, for the `close`
+//! A TCP (or TLS) listener whose connections a handler can kill, for the `close`
 //! fault: the client must see the connection drop with no HTTP response at
 //! all, which no axum response can express.
 //!
@@ -19,14 +19,62 @@ use axum::extract::connect_info::Connected;
 use axum::serve::{IncomingStream, Listener};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio_rustls::TlsAcceptor;
 
-pub(crate) struct SandboxListener {
-    inner: TcpListener,
+/// Plain TCP, or TLS: handshakes run in tasks of their own (a client that
+/// stalls mid-handshake holds up nobody) and finished ones queue here.
+pub(crate) enum SandboxListener {
+    Plain(TcpListener),
+    Tls {
+        local: SocketAddr,
+        ready: mpsc::Receiver<(TlsIo, SocketAddr)>,
+    },
 }
+
+type TlsIo = tokio_rustls::server::TlsStream<TcpStream>;
+
+/// How long a TLS handshake may take before the connection is dropped.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl SandboxListener {
     pub fn new(inner: TcpListener) -> Self {
-        SandboxListener { inner }
+        SandboxListener::Plain(inner)
+    }
+
+    /// Accepts in a spawned task that ends when the listener is dropped.
+    pub fn tls(inner: TcpListener, acceptor: TlsAcceptor) -> io::Result<Self> {
+        let local = inner.local_addr()?;
+        let (tx, ready) = mpsc::channel(64);
+        tokio::spawn(async move {
+            loop {
+                let accepted = tokio::select! {
+                    accepted = inner.accept() => accepted,
+                    // The server stopped: free the port now.
+                    _ = tx.closed() => return,
+                };
+                let (stream, peer) = match accepted {
+                    Ok(accepted) => accepted,
+                    Err(e) if is_connection_error(&e) => continue,
+                    Err(_) => {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let (acceptor, tx) = (acceptor.clone(), tx.clone());
+                tokio::spawn(async move {
+                    // A failed handshake (untrusted or missing client
+                    // certificate, ...) has been answered with an alert.
+                    if let Ok(Ok(tls)) =
+                        tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
+                    {
+                        let _ = tx.send((tls, peer)).await;
+                    }
+                });
+            }
+        });
+        Ok(SandboxListener::Tls { local, ready })
     }
 }
 
@@ -36,6 +84,9 @@ impl SandboxListener {
 pub(crate) struct ConnHandle {
     #[allow(dead_code)] // kept for debugging output
     pub peer: SocketAddr,
+    /// The TLS client certificate (DER, end entity), if one was presented
+    /// and verified, for `tls_client_auth`.
+    pub peer_cert: Option<Arc<Vec<u8>>>,
     killed: Arc<AtomicBool>,
 }
 
@@ -58,17 +109,52 @@ impl Listener for SandboxListener {
     type Addr = ConnHandle;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        let listener = match self {
+            SandboxListener::Plain(listener) => listener,
+            SandboxListener::Tls { ready, .. } => {
+                let Some((tls, peer)) = ready.recv().await else {
+                    // The accept task is gone (it never ends on its own).
+                    return std::future::pending().await;
+                };
+                let peer_cert = tls
+                    .get_ref()
+                    .1
+                    .peer_certificates()
+                    .and_then(|chain| chain.first())
+                    .map(|c| Arc::new(c.as_ref().to_vec()));
+                let killed = Arc::new(AtomicBool::new(false));
+                let io = KillableStream {
+                    inner: Box::new(tls),
+                    killed: killed.clone(),
+                };
+                return (
+                    io,
+                    ConnHandle {
+                        peer,
+                        peer_cert,
+                        killed,
+                    },
+                );
+            }
+        };
         loop {
-            match self.inner.accept().await {
+            match TcpListener::accept(listener).await {
                 Ok((stream, peer)) => {
                     // Small JSON answers: don't let Nagle add 40 ms to each.
                     let _ = stream.set_nodelay(true);
                     let killed = Arc::new(AtomicBool::new(false));
                     let io = KillableStream {
-                        inner: stream,
+                        inner: Box::new(stream),
                         killed: killed.clone(),
                     };
-                    return (io, ConnHandle { peer, killed });
+                    return (
+                        io,
+                        ConnHandle {
+                            peer,
+                            peer_cert: None,
+                            killed,
+                        },
+                    );
                 }
                 // Same policy as axum's own TcpListener: per-connection
                 // errors are skipped, others (e.g. too many open files)
@@ -80,8 +166,13 @@ impl Listener for SandboxListener {
     }
 
     fn local_addr(&self) -> io::Result<Self::Addr> {
+        let peer = match self {
+            SandboxListener::Plain(listener) => listener.local_addr()?,
+            SandboxListener::Tls { local, .. } => *local,
+        };
         Ok(ConnHandle {
-            peer: self.inner.local_addr()?,
+            peer,
+            peer_cert: None,
             killed: Arc::new(AtomicBool::new(false)),
         })
     }
@@ -96,8 +187,12 @@ fn is_connection_error(e: &io::Error) -> bool {
     )
 }
 
+/// A connection's byte stream: TCP, or TLS over TCP.
+pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Io for T {}
+
 pub(crate) struct KillableStream {
-    inner: TcpStream,
+    inner: Box<dyn Io>,
     killed: Arc<AtomicBool>,
 }
 

@@ -15,7 +15,13 @@ use crate::sandbox::state::AppState;
 /// Served at both `/.well-known/openid-configuration` and
 /// `/.well-known/oauth-authorization-server`.
 pub(crate) async fn metadata(State(state): State<Arc<AppState>>) -> Response {
-    let auth_methods: Vec<&str> = AuthMethod::ALL.iter().map(|m| m.as_str()).collect();
+    // tls_client_auth needs a TLS connection: advertised over https only.
+    let tls = state.issuer.starts_with("https://");
+    let auth_methods: Vec<&str> = AuthMethod::ALL
+        .iter()
+        .filter(|m| tls || **m != AuthMethod::TlsClientAuth)
+        .map(|m| m.as_str())
+        .collect();
     let signing_algs: Vec<&str> = ASSERTION_ALGS.iter().map(|a| alg_name(*a)).collect();
     Json(json!({
         "issuer": state.issuer,

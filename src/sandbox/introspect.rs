@@ -4,12 +4,13 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
 use crate::sandbox::client_auth::authenticate;
+use crate::sandbox::conn::ConnHandle;
 use crate::sandbox::oauth_error::{oauth_json, set_no_store, OAuthError};
 use crate::sandbox::params::Params;
 use crate::sandbox::state::AppState;
@@ -18,19 +19,27 @@ use crate::sandbox::token::verify_access_token;
 
 pub(crate) async fn introspect_endpoint(
     State(state): State<Arc<AppState>>,
+    ConnectInfo(conn): ConnectInfo<ConnHandle>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    introspect(&state, &headers, &body).unwrap_or_else(IntoResponse::into_response)
+    let peer_cert = conn.peer_cert.as_deref().map(Vec::as_slice);
+    introspect(&state, &headers, &body, peer_cert).unwrap_or_else(IntoResponse::into_response)
 }
 
-fn introspect(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Response, OAuthError> {
+fn introspect(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+    peer_cert: Option<&[u8]>,
+) -> Result<Response, OAuthError> {
     let params = Params::parse(headers, body)?;
     authenticate(
         state,
         headers,
         &params,
         &state.endpoint("/oauth2/introspect"),
+        peer_cert,
     )?;
     let token = params.require("token")?;
     // `token_type_hint` only speeds up a lookup; both kinds are tried.
@@ -77,15 +86,23 @@ fn describe(state: &AppState, token: &str) -> Value {
 
 pub(crate) async fn revoke_endpoint(
     State(state): State<Arc<AppState>>,
+    ConnectInfo(conn): ConnectInfo<ConnHandle>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    revoke(&state, &headers, &body).unwrap_or_else(IntoResponse::into_response)
+    let peer_cert = conn.peer_cert.as_deref().map(Vec::as_slice);
+    revoke(&state, &headers, &body, peer_cert).unwrap_or_else(IntoResponse::into_response)
 }
 
-fn revoke(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Response, OAuthError> {
+fn revoke(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+    peer_cert: Option<&[u8]>,
+) -> Result<Response, OAuthError> {
     let params = Params::parse(headers, body)?;
-    let client = authenticate(state, headers, &params, &state.endpoint("/oauth2/revoke"))?;
+    let revoke_url = state.endpoint("/oauth2/revoke");
+    let client = authenticate(state, headers, &params, &revoke_url, peer_cert)?;
     let token = params.require("token")?;
     // RFC 7009 §2.1: a client may only revoke its own tokens.
     let not_yours = || OAuthError::unauthorized_client("the token was issued to another client");

@@ -60,11 +60,47 @@ pub struct Sandbox {
 impl Sandbox {
     /// Binds 127.0.0.1:port (0 = ephemeral) and serves in a spawned tokio task.
     pub async fn start(config: SandboxConfig, port: u16) -> std::io::Result<Sandbox> {
+        Sandbox::serve(config, port, None).await
+    }
+
+    /// Like [`start`](Self::start), over TLS: `https://localhost:PORT`
+    /// (the certificate must name `localhost`). With `client_ca_pem` the
+    /// server asks for a client certificate signed by that CA, for
+    /// `tls_client_auth`, and with `require_client_cert` refuses the
+    /// handshake without one.
+    pub async fn start_tls(
+        config: SandboxConfig,
+        port: u16,
+        tls: TlsSettings,
+    ) -> std::io::Result<Sandbox> {
+        Sandbox::serve(config, port, Some(tls)).await
+    }
+
+    async fn serve(
+        config: SandboxConfig,
+        port: u16,
+        tls: Option<TlsSettings>,
+    ) -> std::io::Result<Sandbox> {
         let invalid = |e: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, e);
         config.validate().map_err(invalid)?;
+        let acceptor = tls
+            .as_ref()
+            .map(tls_acceptor)
+            .transpose()
+            .map_err(invalid)?;
         // Bind first so a busy port is reported before the key is made.
         let listener = TcpListener::bind(("127.0.0.1", port)).await?;
-        let base_url = format!("http://127.0.0.1:{}", listener.local_addr()?.port());
+        let port = listener.local_addr()?.port();
+        let (base_url, listener) = match acceptor {
+            Some(acceptor) => (
+                format!("https://localhost:{port}"),
+                SandboxListener::tls(listener, acceptor)?,
+            ),
+            None => (
+                format!("http://127.0.0.1:{port}"),
+                SandboxListener::new(listener),
+            ),
+        };
         let signing = tokio::task::spawn_blocking(SigningKey::generate)
             .await
             .map_err(std::io::Error::other)?
@@ -74,10 +110,9 @@ impl Sandbox {
         let app = router(state.clone()).into_make_service_with_connect_info::<ConnHandle>();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            let server =
-                axum::serve(SandboxListener::new(listener), app).with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                });
+            let server = axum::serve(listener, app).with_graceful_shutdown(async {
+                let _ = stopped.await;
+            });
             // Serving only ends with an I/O error on the listener itself;
             // there is nobody to report it to but the next request's failure.
             let _ = server.await;
@@ -90,7 +125,8 @@ impl Sandbox {
         })
     }
 
-    /// `http://127.0.0.1:PORT`, also the issuer.
+    /// `http://127.0.0.1:PORT` (`https://localhost:PORT` over TLS), also
+    /// the issuer.
     pub fn base_url(&self) -> String {
         self.base_url.clone()
     }
@@ -166,6 +202,66 @@ impl Sandbox {
             }
         }
     }
+}
+
+/// The sandbox's TLS identity and client certificate policy (PEM texts).
+#[derive(Debug, Clone, Default)]
+pub struct TlsSettings {
+    /// The server certificate chain, leaf first.
+    pub cert_pem: String,
+    /// Its private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_pem: String,
+    /// Ask for client certificates signed by this CA (for mTLS and
+    /// `tls_client_auth`); a presented certificate it did not sign fails
+    /// the handshake.
+    pub client_ca_pem: Option<String>,
+    /// Refuse connections without a client certificate.
+    pub require_client_cert: bool,
+}
+
+fn tls_acceptor(tls: &TlsSettings) -> Result<tokio_rustls::TlsAcceptor, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let certs = CertificateDer::pem_slice_iter(tls.cert_pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("TLS certificate: {e}"))?;
+    if certs.is_empty() {
+        return Err("TLS certificate: no certificate in the PEM".into());
+    }
+    let key = PrivateKeyDer::from_pem_slice(tls.key_pem.as_bytes())
+        .map_err(|e| format!("TLS key: {e}"))?;
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?;
+    let builder = match &tls.client_ca_pem {
+        Some(pem) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
+                let cert = cert.map_err(|e| format!("client CA: {e}"))?;
+                roots.add(cert).map_err(|e| format!("client CA: {e}"))?;
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            );
+            let verifier = if tls.require_client_cert {
+                verifier
+            } else {
+                verifier.allow_unauthenticated()
+            };
+            let verifier = verifier.build().map_err(|e| format!("client CA: {e}"))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+        None => builder.with_no_client_auth(),
+    };
+    let mut config = builder
+        .with_single_cert(certs, key)
+        .map_err(|e| format!("TLS certificate and key: {e}"))?;
+    // axum serves HTTP/1.1 here (no `http2` feature).
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }
 
 impl Drop for Sandbox {

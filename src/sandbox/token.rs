@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 
 use crate::sandbox::client_auth::{authenticate, AuthenticatedClient};
 use crate::sandbox::config::{AuthMethod, ClientConfig, GrantType};
+use crate::sandbox::conn::ConnHandle;
 use crate::sandbox::faults::{FaultKind, Group};
 use crate::sandbox::keys::random_token;
 use crate::sandbox::oauth_error::{oauth_json, OAuthError};
@@ -42,10 +43,16 @@ impl AccessClaims {
 
 pub(crate) async fn token_endpoint(
     State(state): State<Arc<AppState>>,
+    ConnectInfo(conn): ConnectInfo<ConnHandle>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match handle(&state, &headers, &body) {
+    match handle(
+        &state,
+        &headers,
+        &body,
+        conn.peer_cert.as_deref().map(Vec::as_slice),
+    ) {
         Ok(resp) => resp,
         Err(e) => e.into_response(),
     }
@@ -61,10 +68,15 @@ struct Grant {
     with_refresh: bool,
 }
 
-fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Response, OAuthError> {
+fn handle(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+    peer_cert: Option<&[u8]>,
+) -> Result<Response, OAuthError> {
     let params = Params::parse(headers, body)?;
     let grant_type = params.require("grant_type")?;
-    let client = authenticate(state, headers, &params, &state.token_endpoint())?;
+    let client = authenticate(state, headers, &params, &state.token_endpoint(), peer_cert)?;
     let grant = GrantType::parse(grant_type).ok_or_else(|| {
         OAuthError::unsupported_grant_type(format!("grant_type `{grant_type}` is not supported"))
     })?;

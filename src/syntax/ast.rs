@@ -192,6 +192,11 @@ pub struct StepOptions {
     pub delay: Option<Spanned<Duration>>,
     pub follow_redirects: Option<bool>,
     pub insecure: bool,
+    /// mTLS: the client certificate (chain) as PEM, and its key.
+    pub client_cert: Option<Value>,
+    pub client_key: Option<Value>,
+    /// Extra trusted roots (PEM) for this step's request.
+    pub ca_cert: Option<Value>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

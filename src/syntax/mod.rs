@@ -1,7 +1,7 @@
 //! Source text → syntax tree.
 
 pub mod ast;
-mod parser;
+pub(crate) mod parser;
 mod pest_error;
 
 pub use parser::{parse, STEP_KEYWORDS};

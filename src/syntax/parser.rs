@@ -291,6 +291,15 @@ impl Builder {
                     self.set_once(&mut slot, (), stmt_span, "insecure");
                     step.options.insecure = true;
                 }
+                Rule::client_cert_opt | Rule::client_key_opt | Rule::ca_cert_opt => {
+                    let value = self.value(parts.nth(1).expect("value"));
+                    let (slot, name) = match rule {
+                        Rule::client_cert_opt => (&mut step.options.client_cert, "client_cert"),
+                        Rule::client_key_opt => (&mut step.options.client_key, "client_key"),
+                        _ => (&mut step.options.ca_cert, "ca_cert"),
+                    };
+                    self.set_once(slot, value, stmt_span, name);
+                }
                 Rule::expect_stmt => {
                     let expect = self.expect(parts.nth(1).expect("expectation"), stmt_span);
                     step.expects.push(expect);
@@ -689,6 +698,9 @@ pub const STEP_KEYWORDS: &[&str] = &[
     "delay",
     "follow_redirects",
     "insecure",
+    "client_cert",
+    "client_key",
+    "ca_cert",
     "expect",
     "capture",
 ];

@@ -1,0 +1,375 @@
+//! TLS end to end: the sandbox serves HTTPS with a certificate from a test
+//! CA made here (rcgen), optionally asking for client certificates; specs
+//! trust it through `--cacert`, a client's or a step's `ca_cert`, or not at
+//! all (`insecure`), and authenticate with `client_cert`/`client_key`,
+//! including RFC 8705 `tls_client_auth` at the token endpoint.
+
+mod common;
+
+use common::*;
+use oauthspec::results::{FailureClass, Outcome, StepResult};
+use oauthspec::sandbox::{
+    AuthMethod, ClientConfig, GrantType, Sandbox, SandboxConfig, TlsSettings,
+};
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose,
+};
+
+/// A CA and what it signed, all PEM.
+struct Pki {
+    ca: String,
+    server_cert: String,
+    server_key: String,
+    /// CN `mtls-client`.
+    client_cert: String,
+    client_key: String,
+    /// Signed by the same CA, CN `someone-else`.
+    other_cert: String,
+    other_key: String,
+}
+
+fn ca(name: &str) -> (CertificateParams, KeyPair, String) {
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.distinguished_name.push(DnType::CommonName, name);
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let key = KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap().pem();
+    (params, key, cert)
+}
+
+fn leaf(
+    issuer: &Issuer<'_, &KeyPair>,
+    cn: &str,
+    sans: &[&str],
+    usage: ExtendedKeyUsagePurpose,
+) -> (String, String) {
+    let sans: Vec<String> = sans.iter().map(|s| s.to_string()).collect();
+    let mut params = CertificateParams::new(sans).unwrap();
+    params.distinguished_name.push(DnType::CommonName, cn);
+    params.extended_key_usages = vec![usage];
+    let key = KeyPair::generate().unwrap();
+    let cert = params.signed_by(&key, issuer).unwrap().pem();
+    (cert, key.serialize_pem())
+}
+
+fn pki() -> Pki {
+    let (params, key, ca) = ca("oauthspec test CA");
+    let issuer = Issuer::from_params(&params, &key);
+    let (server_cert, server_key) = leaf(
+        &issuer,
+        "localhost",
+        &["localhost", "127.0.0.1"],
+        ExtendedKeyUsagePurpose::ServerAuth,
+    );
+    let (client_cert, client_key) = leaf(
+        &issuer,
+        "mtls-client",
+        &[],
+        ExtendedKeyUsagePurpose::ClientAuth,
+    );
+    let (other_cert, other_key) = leaf(
+        &issuer,
+        "someone-else",
+        &[],
+        ExtendedKeyUsagePurpose::ClientAuth,
+    );
+    Pki {
+        ca,
+        server_cert,
+        server_key,
+        client_cert,
+        client_key,
+        other_cert,
+        other_key,
+    }
+}
+
+fn config() -> SandboxConfig {
+    let mut config = SandboxConfig::default();
+    config.clients.push(ClientConfig {
+        id: "mtls-client".into(),
+        secret: None,
+        public_key_pem: None,
+        grants: vec![GrantType::ClientCredentials],
+        scopes: vec!["orders:read".into()],
+        auth_methods: vec![AuthMethod::TlsClientAuth],
+    });
+    config
+}
+
+async fn tls_sandbox(pki: &Pki, client_certs: Option<bool>) -> Sandbox {
+    Sandbox::start_tls(
+        config(),
+        0,
+        TlsSettings {
+            cert_pem: pki.server_cert.clone(),
+            key_pem: pki.server_key.clone(),
+            client_ca_pem: client_certs.map(|_| pki.ca.clone()),
+            require_client_cert: client_certs == Some(true),
+        },
+    )
+    .await
+    .expect("the TLS sandbox starts")
+}
+
+fn class(step: &StepResult) -> Option<FailureClass> {
+    match step.outcome {
+        Outcome::Failed(c) => Some(c),
+        _ => None,
+    }
+}
+
+fn error(step: &StepResult) -> String {
+    step.error.clone().unwrap_or_default()
+}
+
+/// Writes the PEM files next to the spec and runs it.
+async fn run_spec(
+    pki: &Pki,
+    base: &str,
+    text: &str,
+    tweak: impl FnOnce(&mut oauthspec::run::RunOptions, &Specs),
+) -> oauthspec::results::RunResult {
+    let specs = Specs::new();
+    for (name, pem) in [
+        ("ca.pem", &pki.ca),
+        ("client.pem", &pki.client_cert),
+        ("client-key.pem", &pki.client_key),
+        ("other.pem", &pki.other_cert),
+        ("other-key.pem", &pki.other_key),
+    ] {
+        specs.write(name, pem);
+    }
+    let path = specs.write("t.oauthspec", text);
+    let mut options = options(base);
+    tweak(&mut options, &specs);
+    run_with(&[path], options).await.0
+}
+
+fn health(base: &str, extra: &str) -> String {
+    format!("step \"health\" {{\n  GET \"{base}/v1/health\"\n{extra}  expect status == 200\n}}\n")
+}
+
+#[tokio::test]
+async fn an_untrusted_certificate_is_a_network_failure_that_says_so() {
+    let pki = pki();
+    let sandbox = tls_sandbox(&pki, None).await;
+    let base = sandbox.base_url();
+    assert!(base.starts_with("https://localhost:"), "{base}");
+    let result = run_spec(&pki, &base, &health(&base, ""), |_, _| {}).await;
+    let s = step(&result, "health");
+    assert_eq!(class(s), Some(FailureClass::Network), "{:?}", s.outcome);
+    let message = error(s);
+    assert!(message.contains("certificate is not trusted"), "{message}");
+    assert!(message.contains("--cacert"), "{message}");
+}
+
+#[tokio::test]
+async fn cacert_trusts_the_test_ca() {
+    let pki = pki();
+    let sandbox = tls_sandbox(&pki, None).await;
+    let base = sandbox.base_url();
+    let result = run_spec(&pki, &base, &health(&base, ""), |o, specs| {
+        o.cacert = Some(specs.path().join("ca.pem"));
+    })
+    .await;
+    let s = step(&result, "health");
+    assert!(passed(s), "{:?} {}", s.outcome, error(s));
+    // 127.0.0.1 is in the certificate too.
+    let ip = base.replace("localhost", "127.0.0.1");
+    let result = run_spec(&pki, &ip, &health(&ip, ""), |o, specs| {
+        o.cacert = Some(specs.path().join("ca.pem"));
+    })
+    .await;
+    let s = step(&result, "health");
+    assert!(passed(s), "{:?} {}", s.outcome, error(s));
+}
+
+#[tokio::test]
+async fn a_cacert_that_is_not_pem_stops_the_runner() {
+    let specs = Specs::new();
+    let path = specs.write("ca.pem", "not a certificate");
+    let options = oauthspec::run::RunOptions {
+        cacert: Some(path),
+        ..Default::default()
+    };
+    let Err(message) = oauthspec::run::Runner::new(options) else {
+        panic!("a non-PEM --cacert is refused");
+    };
+    assert!(
+        message.contains("--cacert") && message.contains("not PEM"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn a_step_ca_cert_trusts_the_test_ca() {
+    let pki = pki();
+    let sandbox = tls_sandbox(&pki, None).await;
+    let base = sandbox.base_url();
+    let text = health(&base, "  ca_cert file(\"ca.pem\")\n");
+    let result = run_spec(&pki, &base, &text, |_, _| {}).await;
+    let s = step(&result, "health");
+    assert!(passed(s), "{:?} {}", s.outcome, error(s));
+}
+
+#[tokio::test]
+async fn a_client_ca_cert_is_used_for_its_token_endpoint_and_api_calls() {
+    let pki = pki();
+    let sandbox = tls_sandbox(&pki, None).await;
+    let base = sandbox.base_url();
+    let text = format!(
+        "client orders {{\n  token_url \"{base}/oauth2/token\"\n  client_id \"demo-client\"\n  client_secret \"demo-secret\"\n  scope \"orders:read\"\n  ca_cert file(\"ca.pem\")\n}}\nstep \"orders\" {{\n  GET \"{base}/v1/orders\"\n  auth orders\n  expect status == 200\n}}\n"
+    );
+    let result = run_spec(&pki, &base, &text, |_, _| {}).await;
+    let s = step(&result, "orders");
+    assert!(passed(s), "{:?} {}", s.outcome, error(s));
+
+    // Without it the token endpoint is not trusted: the auth server is
+    // unreachable, and the message says why.
+    let untrusted = text.replace("  ca_cert file(\"ca.pem\")\n", "");
+    let result = run_spec(&pki, &base, &untrusted, |_, _| {}).await;
+    let s = step(&result, "orders");
+    assert_eq!(class(s), Some(FailureClass::AuthServer), "{:?}", s.outcome);
+    assert!(
+        error(s).contains("certificate is not trusted"),
+        "{}",
+        error(s)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn insecure_steps_pass_and_the_cli_warns_once() {
+    let pki = pki();
+    let sandbox = tls_sandbox(&pki, None).await;
+    let base = sandbox.base_url();
+    let text = format!(
+        "{}{}",
+        health(&base, "  insecure\n"),
+        health(&base, "  insecure\n").replace("\"health\"", "\"again\"")
+    );
+    let result = run_spec(&pki, &base, &text, |_, _| {}).await;
+    assert!(passed(step(&result, "health")));
+    assert!(passed(step(&result, "again")));
+
+    // Through the binary: `--insecure` works for every step, and stderr
+    // carries the warning exactly once.
+    let specs = Specs::new();
+    let path = specs.write(
+        "t.oauthspec",
+        &format!(
+            "{}{}",
+            health(&base, ""),
+            health(&base, "").replace("\"health\"", "\"again\"")
+        ),
+    );
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_oauthspec"))
+            .arg("run")
+            .arg("--insecure")
+            .arg(&path)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "{stderr}\n{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    assert_eq!(
+        stderr
+            .matches("warning: TLS certificate verification is OFF")
+            .count(),
+        1,
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn a_server_that_requires_a_client_certificate() {
+    let pki = pki();
+    let sandbox = tls_sandbox(&pki, Some(true)).await;
+    let base = sandbox.base_url();
+    let trust = |o: &mut oauthspec::run::RunOptions, specs: &Specs| {
+        o.cacert = Some(specs.path().join("ca.pem"));
+    };
+    let result = run_spec(&pki, &base, &health(&base, ""), trust).await;
+    let s = step(&result, "health");
+    assert_eq!(class(s), Some(FailureClass::Network), "{:?}", s.outcome);
+    assert!(error(s).contains("client certificate"), "{}", error(s));
+
+    let with_cert = health(
+        &base,
+        "  client_cert file(\"client.pem\")\n  client_key secret(file(\"client-key.pem\"))\n",
+    );
+    let result = run_spec(&pki, &base, &with_cert, trust).await;
+    let s = step(&result, "health");
+    assert!(passed(s), "{:?} {}", s.outcome, error(s));
+}
+
+fn mtls_spec(base: &str, cert: &str, key: &str) -> String {
+    format!(
+        "client mtls {{\n  token_url \"{base}/oauth2/token\"\n  client_id \"mtls-client\"\n  auth_method tls_client_auth\n  client_cert file(\"{cert}\")\n  client_key secret(file(\"{key}\"))\n  scope \"orders:read\"\n}}\nstep \"orders\" {{\n  GET \"{base}/v1/orders\"\n  auth mtls\n  expect status == 200\n}}\n"
+    )
+}
+
+#[tokio::test]
+async fn tls_client_auth_at_the_token_endpoint() {
+    let pki = pki();
+    let sandbox = tls_sandbox(&pki, Some(false)).await;
+    let base = sandbox.base_url();
+    let trust = |o: &mut oauthspec::run::RunOptions, specs: &Specs| {
+        o.cacert = Some(specs.path().join("ca.pem"));
+    };
+    let text = mtls_spec(&base, "client.pem", "client-key.pem");
+    let result = run_spec(&pki, &base, &text, trust).await;
+    let s = step(&result, "orders");
+    assert!(passed(s), "{:?} {}", s.outcome, error(s));
+    assert_eq!(sandbox.stats().token, 1);
+
+    // Over https the metadata advertises it.
+    let discovery = format!(
+        "step \"metadata\" {{\n  GET \"{base}/.well-known/oauth-authorization-server\"\n  expect json \"$.token_endpoint_auth_methods_supported\" contains \"tls_client_auth\"\n}}\n"
+    );
+    let result = run_spec(&pki, &base, &discovery, trust).await;
+    let s = step(&result, "metadata");
+    assert!(passed(s), "{:?} {} {:?}", s.outcome, error(s), failures(s));
+
+    // A certificate the CA signed for someone else: invalid_client.
+    let text = mtls_spec(&base, "other.pem", "other-key.pem");
+    let result = run_spec(&pki, &base, &text, trust).await;
+    let s = step(&result, "orders");
+    assert_eq!(class(s), Some(FailureClass::Credentials), "{:?}", s.outcome);
+    assert!(error(s).contains("invalid_client"), "{}", error(s));
+    // No private key ever shows.
+    assert!(!error(s).contains("PRIVATE KEY"), "{}", error(s));
+}
+
+#[tokio::test]
+async fn tls_client_auth_settings_are_checked() {
+    let specs = Specs::new();
+    let path = specs.write(
+        "t.oauthspec",
+        "client c {\n  token_url \"https://localhost/token\"\n  client_id \"x\"\n  auth_method tls_client_auth\n}\nstep \"s\" {\n  GET \"https://localhost/\"\n  client_cert \"client.pem\"\n  expect status == 200\n}\n",
+    );
+    let project = oauthspec::check::check_paths(&[path], &Default::default());
+    let messages: Vec<String> = project
+        .diagnostics
+        .iter()
+        .map(|d| d.render(false))
+        .collect();
+    let all = messages.join("\n");
+    assert!(
+        all.contains("needs `client_cert` for `auth_method tls_client_auth`"),
+        "{all}"
+    );
+    assert!(all.contains("`client_cert` without `client_key`"), "{all}");
+    assert!(all.contains("`client_cert` is not PEM"), "{all}");
+    assert!(all.contains("client_cert file(\"client.pem\")"), "{all}");
+}
