@@ -15,7 +15,7 @@ use oauthspec::report::tap::TapVersion;
 use oauthspec::report::ReportPaths;
 use oauthspec::results::{Outcome, RunResult};
 use oauthspec::run::{RunOptions, Runner};
-use oauthspec::sandbox::{parse_fault, Sandbox, SandboxConfig};
+use oauthspec::sandbox::{parse_fault, Fault, Sandbox, SandboxConfig};
 use oauthspec::value::{parse_dotenv, Environment};
 
 #[derive(Parser)]
@@ -77,8 +77,8 @@ enum Command {
         #[arg(default_value = "specs/examples")]
         paths: Vec<PathBuf>,
         /// Inject a sandbox fault, e.g. token:latency=800ms (repeatable).
-        #[arg(long, value_name = "FAULT")]
-        fault: Vec<String>,
+        #[arg(long, value_name = "FAULT", value_parser = parse_fault)]
+        fault: Vec<Fault>,
         #[command(flatten)]
         run: RunArgs,
     },
@@ -122,8 +122,8 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
         /// Inject a fault, e.g. token:latency=800ms (repeatable).
-        #[arg(long, value_name = "FAULT")]
-        fault: Vec<String>,
+        #[arg(long, value_name = "FAULT", value_parser = parse_fault)]
+        fault: Vec<Fault>,
     },
 }
 
@@ -309,15 +309,11 @@ fn main() -> ExitCode {
                 color,
             ))
         }
-        Command::Demo { paths, fault, run } => {
-            let faults = match fault
-                .iter()
-                .map(|f| parse_fault(f))
-                .collect::<Result<Vec<_>, _>>()
-            {
-                Ok(f) => f,
-                Err(e) => return usage_error(&format!("--fault: {e}"), color),
-            };
+        Command::Demo {
+            paths,
+            fault: faults,
+            run,
+        } => {
             let console = Console {
                 color: use_color_stdout(cli.color),
                 verbose: run.verbose,
@@ -398,7 +394,7 @@ fn main() -> ExitCode {
         Command::Sandbox {
             port,
             config,
-            fault,
+            fault: faults,
         } => {
             let config = match &config {
                 Some(path) => SandboxConfig::from_toml_file(path),
@@ -407,14 +403,6 @@ fn main() -> ExitCode {
             let config = match config {
                 Ok(c) => c,
                 Err(e) => return usage_error(&e, color),
-            };
-            let faults = match fault
-                .iter()
-                .map(|f| parse_fault(f))
-                .collect::<Result<Vec<_>, _>>()
-            {
-                Ok(f) => f,
-                Err(e) => return usage_error(&format!("--fault: {e}"), color),
             };
             runtime.block_on(async {
                 let sandbox = match Sandbox::start(config, port).await {
