@@ -146,13 +146,15 @@ impl Redactor {
     /// response before anything shows it, so a token is hidden from its
     /// first appearance, captured or not.
     pub fn add_fields_of(&self, body: &[u8]) {
-        let lower = body.to_ascii_lowercase();
-        let mentions = |w: &[u8]| lower.windows(w.len()).any(|x| x == w);
-        if !(mentions(b"token")
-            || mentions(b"secret")
-            || mentions(b"password")
-            || mentions(b"assertion"))
-        {
+        // Most bodies name no credential: one case-insensitive scan, no copy.
+        static WORDS: std::sync::OnceLock<Option<AhoCorasick>> = std::sync::OnceLock::new();
+        let words = WORDS.get_or_init(|| {
+            AhoCorasick::builder()
+                .ascii_case_insensitive(true)
+                .build(["token", "secret", "password", "assertion"])
+                .ok()
+        });
+        if words.as_ref().is_some_and(|w| !w.is_match(body)) {
             return;
         }
         match serde_json::from_slice::<serde_json::Value>(body) {

@@ -35,7 +35,7 @@ pub(super) struct SpecRun<'a> {
 }
 
 /// A step's request with every value resolved.
-struct Prepared_ {
+struct Outgoing {
     method: reqwest::Method,
     url: String,
     query: Vec<(String, String)>,
@@ -248,7 +248,7 @@ impl SpecRun<'_> {
         Outcome::Failed(classify(step, result, &view))
     }
 
-    fn prepare(&self, step: &Step) -> Result<Prepared_, EvalError> {
+    fn prepare(&self, step: &Step) -> Result<Outgoing, EvalError> {
         let request = step
             .request
             .as_ref()
@@ -336,7 +336,7 @@ impl SpecRun<'_> {
             }
             _ => None,
         };
-        Ok(Prepared_ {
+        Ok(Outgoing {
             method: reqwest::Method::from_bytes(request.method.node.as_str().as_bytes())
                 .unwrap_or(reqwest::Method::GET),
             url,
@@ -479,7 +479,7 @@ impl SpecRun<'_> {
     async fn send(
         &self,
         step: &Step,
-        prepared: &Prepared_,
+        prepared: &Outgoing,
         token: Option<&Token>,
         attempts: &mut Vec<Attempt>,
     ) -> Result<Exchange, TransportError> {
