@@ -1138,3 +1138,30 @@ fn the_reference_examples_parse() {
         );
     }
 }
+
+/// Found by fuzzing: an unknown word before unclosed braces made the parser
+/// try every way of reading them, twice the time per brace.
+#[test]
+fn unclosed_braces_after_an_unknown_word_parse_in_linear_time() {
+    for input in [
+        format!("x{}\n", "{".repeat(32)),
+        format!("x {}", "{ a ".repeat(2000)),
+        format!(
+            "step \"s\" {{\n  GET \"http://a\"\n  exepct {}\n}}\n",
+            "{".repeat(32)
+        ),
+    ] {
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let source = oauthspec::source::SourceFile::new("x.oauthspec", input);
+            let _ = oauthspec::syntax::parse(&source);
+            let _ = done.send(());
+        });
+        assert!(
+            finished
+                .recv_timeout(std::time::Duration::from_secs(5))
+                .is_ok(),
+            "parsing took more than 5 s"
+        );
+    }
+}
