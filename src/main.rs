@@ -478,6 +478,7 @@ async fn run_specs(
         Ok(r) => r,
         Err(e) => return usage_error(&e, color),
     };
+    oauthspec::secrets::redact_panics(runner.redactor.clone());
     // Suites as they finish, so an interrupted run still reports them.
     let finished = std::sync::Mutex::new(Vec::new());
     let started = std::time::SystemTime::now();

@@ -116,6 +116,32 @@ pub fn truncate(s: &str, max: usize) -> String {
     }
 }
 
+/// From now on a panic prints its message redacted: a bug must not be the
+/// way a secret reaches a CI log.
+pub fn redact_panics(redactor: std::sync::Arc<Redactor>) {
+    std::panic::set_hook(Box::new(move |info| {
+        eprintln!("{}", panic_text(&redactor, info));
+    }));
+}
+
+/// What a panic prints: the message and place, redacted.
+pub fn panic_text(redactor: &Redactor, info: &std::panic::PanicHookInfo<'_>) -> String {
+    let payload = info.payload();
+    let message = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".into());
+    let place = info
+        .location()
+        .map(|l| format!(" at {}:{}", l.file(), l.line()))
+        .unwrap_or_default();
+    format!(
+        "internal error (a bug in oauthspec; please report it): {}{place}",
+        redactor.redact(&message)
+    )
+}
+
 /// Percent-encoding as in a URL query or path (space as %20).
 fn percent_encode_path(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -245,6 +271,24 @@ mod tests {
         // Cut first, "xxabcdefg…" would show most of the secret.
         assert_eq!(r.show("xxabcdefghijyy", 9), "xx***yy");
         assert_eq!(r.show_lines("abcdefghij\nsecond line", 4), "***\nseco…\n");
+    }
+
+    #[test]
+    fn panic_messages_are_redacted() {
+        let r = std::sync::Arc::new(Redactor::new());
+        r.add("hunter2-secret");
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let (hook_r, hook_seen) = (r.clone(), seen.clone());
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            *hook_seen.lock().unwrap() = panic_text(&hook_r, info);
+        }));
+        let secret = String::from("hunter2-secret");
+        let _ = std::panic::catch_unwind(|| panic!("token was {secret}"));
+        std::panic::set_hook(previous);
+        let text = seen.lock().unwrap().clone();
+        assert!(text.contains("token was ***"), "{text}");
+        assert!(!text.contains("hunter2"), "{text}");
     }
 
     #[test]

@@ -29,6 +29,8 @@ enum Misbehaviour {
     RedirectLoop,
     /// Duplicate headers and a header value that is not UTF-8.
     OddHeaders,
+    /// A chunked, gzip-compressed JSON body.
+    ChunkedGzip,
 }
 
 /// A one-behaviour HTTP/1.1 server on loopback; returns its base URL.
@@ -96,6 +98,20 @@ async fn answer(mut socket: TcpStream, how: Misbehaviour) {
             let _ = socket
                 .write_all(b"HTTP/1.1 302 Found\r\nlocation: /again\r\ncontent-length: 0\r\n\r\n")
                 .await;
+        }
+        Misbehaviour::ChunkedGzip => {
+            use std::io::Write as _;
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            gz.write_all(br#"{"status":"ok","items":[1,2,3]}"#).unwrap();
+            let body = gz.finish().unwrap();
+            let mut text = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-encoding: gzip\r\ntransfer-encoding: chunked\r\n\r\n".to_vec();
+            for chunk in body.chunks(7) {
+                text.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+                text.extend_from_slice(chunk);
+                text.extend_from_slice(b"\r\n");
+            }
+            text.extend_from_slice(b"0\r\n\r\n");
+            let _ = socket.write_all(&text).await;
         }
         Misbehaviour::OddHeaders => {
             let body = b"{}";
@@ -247,4 +263,15 @@ async fn duplicate_and_non_utf8_headers_and_odd_challenges() {
     )
     .await;
     assert!(passed(&s), "{:?}", failures(&s));
+}
+
+#[tokio::test]
+async fn chunked_and_compressed_bodies_are_read_whole() {
+    let base = raw_server(Misbehaviour::ChunkedGzip).await;
+    let s = run_against(
+        &base,
+        "  expect json \"$.status\" == \"ok\"\n  expect json \"$.items\" contains 3\n  expect body contains \"items\"\n",
+    )
+    .await;
+    assert!(passed(&s), "{:?} {:?}", s.error, failures(&s));
 }
