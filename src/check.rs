@@ -70,6 +70,7 @@ pub fn check_spec(spec: &Spec, options: &CheckOptions) -> Checked {
         known: HashMap::new(),
         reported_env: HashSet::new(),
         client_sites: HashMap::new(),
+        valid_paths: HashSet::new(),
     };
     for (name, value) in &options.cli_vars {
         checker
@@ -105,6 +106,7 @@ struct Checker<'a> {
     reported_env: HashSet<String>,
     /// Where each client name was first defined, valid or not.
     client_sites: HashMap<String, String>,
+    valid_paths: HashSet<String>,
 }
 
 impl Checker<'_> {
@@ -374,13 +376,22 @@ impl Checker<'_> {
     }
 
     fn json_path(&mut self, file: &Arc<SpecFile>, path: &str, span: Span) {
-        if let Err(e) = jsonpath_rust::parser::parse_json_path(path) {
-            self.error(
-                Diagnostic::error(format!("invalid JSONPath {path:?}"))
-                    .at(&file.source, span)
-                    .label(jsonpath_problem(&e.to_string()))
-                    .help("JSONPath (RFC 9535) starts at `$`, e.g. \"$.orders[0].id\""),
-            );
+        // The same few paths recur across steps: parse each once.
+        if self.valid_paths.contains(path) {
+            return;
+        }
+        match jsonpath_rust::parser::parse_json_path(path) {
+            Ok(_) => {
+                self.valid_paths.insert(path.to_string());
+            }
+            Err(e) => {
+                self.error(
+                    Diagnostic::error(format!("invalid JSONPath {path:?}"))
+                        .at(&file.source, span)
+                        .label(jsonpath_problem(&e.to_string()))
+                        .help("JSONPath (RFC 9535) starts at `$`, e.g. \"$.orders[0].id\""),
+                );
+            }
         }
     }
 

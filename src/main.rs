@@ -132,7 +132,8 @@ struct RunArgs {
     /// Timeout per request, unless a step sets its own (e.g. 30s, 500ms).
     #[arg(long, default_value = "30s", value_parser = parse_duration, env = "OAUTHSPEC_TIMEOUT")]
     timeout: Duration,
-    /// Spec files run at once (default: the number of CPUs).
+    /// Spec files run at once (default: 8 × the number of CPUs; specs mostly
+    /// wait on the network).
     #[arg(long, short = 'j', env = "OAUTHSPEC_JOBS")]
     jobs: Option<usize>,
     /// Print every request of every step (redacted).
@@ -256,7 +257,16 @@ fn use_color(choice: Color) -> bool {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let color = use_color(cli.color);
-    let runtime = match tokio::runtime::Runtime::new() {
+    // `run` and `check` wait on the network, not the CPU: one thread saves
+    // the hand-offs (measured: docs/performance.md); the sandbox serves on
+    // all cores.
+    let runtime = match &cli.command {
+        Command::Sandbox { .. } | Command::Demo { .. } => tokio::runtime::Runtime::new(),
+        _ => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+    };
+    let runtime = match runtime {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

@@ -35,6 +35,18 @@ impl Redactor {
         if secret.len() < MIN_SECRET_LEN {
             return;
         }
+        // Known already (every managed step re-offers its client's secrets):
+        // a read lock, no encoding.
+        if self
+            .inner
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .patterns
+            .iter()
+            .any(|p| p == secret)
+        {
+            return;
+        }
         let b64 = base64::engine::general_purpose::STANDARD;
         let b64url = base64::engine::general_purpose::URL_SAFE_NO_PAD;
         let json = serde_json::to_string(secret).unwrap_or_default();
