@@ -422,3 +422,31 @@ async fn a_token_rejected_after_the_refetch_is_token_rejected() {
     assert!(s.notes[0].contains("fetched a new one and retried once"));
     assert_eq!(s.status(), Some(401));
 }
+
+/// `file(...)` in a client block is relative to the file that defines it,
+/// also when that is an import in another directory (check reads it so; the
+/// run read it relative to the importer).
+#[tokio::test]
+async fn file_values_in_an_imported_client_are_relative_to_the_import() {
+    let sandbox = sandbox().await;
+    let base = sandbox.base_url();
+    let specs = Specs::new();
+    std::fs::create_dir(specs.path().join("shared")).unwrap();
+    specs.write("shared/secret.txt", "demo-secret");
+    specs.write(
+        "shared/clients.oauthspec",
+        &format!(
+            "client orders {{\n  token_url \"{base}/oauth2/token\"\n  client_id \"demo-client\"\n  client_secret secret(file(\"secret.txt\"))\n}}\n"
+        ),
+    );
+    let path = specs.write(
+        "orders.oauthspec",
+        &format!(
+            "import \"shared/clients.oauthspec\"\n{}",
+            orders_step(&base, "orders")
+        ),
+    );
+    let (result, _) = run_with(&[path], options(&base)).await;
+    let s = step(&result, "orders");
+    assert!(passed(s), "{:?} {:?}", s.error, failures(s));
+}

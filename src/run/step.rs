@@ -90,26 +90,30 @@ impl SpecRun<'_> {
         self.spec.file.source.path.parent().unwrap_or(Path::new(""))
     }
 
-    fn eval(&self, value: &Value) -> Result<Resolved, EvalError> {
-        let resolved = Evaluator {
+    fn evaluator<'s>(&'s self, base_dir: &'s Path) -> Evaluator<'s> {
+        Evaluator {
             env: &self.runner.options.check.env,
             scope: &self.scope,
-            base_dir: self.base_dir(),
+            base_dir,
         }
-        .value(value)?;
+    }
+
+    /// Evaluates with `file(...)` relative to `base_dir`; secret results
+    /// join the redactor.
+    fn eval_in(&self, value: &Value, base_dir: &Path) -> Result<Resolved, EvalError> {
+        let resolved = self.evaluator(base_dir).value(value)?;
         if resolved.secret {
             self.runner.redactor.add(&resolved.text);
         }
         Ok(resolved)
     }
 
+    fn eval(&self, value: &Value) -> Result<Resolved, EvalError> {
+        self.eval_in(value, self.base_dir())
+    }
+
     fn template(&self, template: &Template) -> Result<Resolved, EvalError> {
-        Evaluator {
-            env: &self.runner.options.check.env,
-            scope: &self.scope,
-            base_dir: self.base_dir(),
-        }
-        .template(template)
+        self.evaluator(self.base_dir()).template(template)
     }
 
     pub async fn run_step(&mut self, step: &Step, plan: &StepPlan) -> StepResult {
@@ -437,16 +441,18 @@ impl SpecRun<'_> {
     }
 
     fn resolve_client(&self, c: &Arc<ClientConfig>) -> Result<ResolvedClient, EvalError> {
-        let opt = |v: &Option<Value>| -> Result<Option<String>, EvalError> {
-            v.as_ref().map(|v| self.eval(v).map(|r| r.text)).transpose()
-        };
+        // `file(...)` in a client is relative to the file that defines it,
+        // which may be an import in another directory (as `check` reads it).
+        let dir = c.source.path.parent().unwrap_or(Path::new(""));
+        let eval = |v: &Value| self.eval_in(v, dir).map(|r| r.text);
+        let opt = |v: &Option<Value>| v.as_ref().map(eval).transpose();
         let (token_url, discovery) = match &c.endpoint {
-            Endpoint::TokenUrl(v) => (Some(self.eval(v)?.text), None),
-            Endpoint::Discovery(v) => (None, Some(self.eval(v)?.text)),
+            Endpoint::TokenUrl(v) => (Some(eval(v)?), None),
+            Endpoint::Discovery(v) => (None, Some(eval(v)?)),
         };
         let mut params = Vec::new();
         for (name, value) in &c.params {
-            params.push((self.template(name)?.text, self.eval(value)?.text));
+            params.push((self.evaluator(dir).template(name)?.text, eval(value)?));
         }
         Ok(ResolvedClient {
             name: c.name.node.clone(),
