@@ -111,6 +111,14 @@ pub struct StepResult {
 }
 
 impl StepResult {
+    /// The failure class, for a failed step.
+    pub fn class(&self) -> Option<FailureClass> {
+        match self.outcome {
+            Outcome::Failed(class) => Some(class),
+            _ => None,
+        }
+    }
+
     pub fn failed_expectations(&self) -> impl Iterator<Item = &ExpectResult> {
         self.expectations.iter().filter(|e| !e.passed)
     }

@@ -7,7 +7,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use oauthspec::results::{FailureClass, Outcome};
+use oauthspec::results::FailureClass;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -150,18 +150,11 @@ async fn run_against(base: &str, step_body: &str) -> oauthspec::results::StepRes
     step(&result, "faulty").clone()
 }
 
-fn class(step: &oauthspec::results::StepResult) -> Option<FailureClass> {
-    match step.outcome {
-        Outcome::Failed(c) => Some(c),
-        _ => None,
-    }
-}
-
 #[tokio::test]
 async fn a_response_cut_off_mid_body() {
     let base = raw_server(Misbehaviour::CutOff).await;
     let s = run_against(&base, "  expect status == 200\n").await;
-    assert_eq!(class(&s), Some(FailureClass::Network));
+    assert_eq!(s.class(), Some(FailureClass::Network));
     assert!(
         s.error.as_deref().unwrap().contains("cut off"),
         "{:?}",
@@ -174,7 +167,7 @@ async fn headers_slower_than_the_timeout() {
     let base = raw_server(Misbehaviour::SlowHeaders).await;
     let start = Instant::now();
     let s = run_against(&base, "  expect status == 200\n").await;
-    assert_eq!(class(&s), Some(FailureClass::Network));
+    assert_eq!(s.class(), Some(FailureClass::Network));
     assert!(
         s.error
             .as_deref()
@@ -191,7 +184,7 @@ async fn a_body_trickling_slower_than_the_timeout() {
     let base = raw_server(Misbehaviour::TrickleBody).await;
     let start = Instant::now();
     let s = run_against(&base, "  expect status == 200\n").await;
-    assert_eq!(class(&s), Some(FailureClass::Network));
+    assert_eq!(s.class(), Some(FailureClass::Network));
     assert!(
         s.error.as_deref().unwrap().contains("timed out"),
         "{:?}",
@@ -239,7 +232,7 @@ async fn json_under_a_wrong_content_type_is_still_read() {
 async fn a_redirect_loop() {
     let base = raw_server(Misbehaviour::RedirectLoop).await;
     let s = run_against(&base, "  follow_redirects\n  expect status == 200\n").await;
-    assert_eq!(class(&s), Some(FailureClass::Network));
+    assert_eq!(s.class(), Some(FailureClass::Network));
     assert!(
         s.error.as_deref().unwrap().contains("too many redirects"),
         "{:?}",

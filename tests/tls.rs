@@ -7,7 +7,7 @@
 mod common;
 
 use common::*;
-use oauthspec::results::{FailureClass, Outcome, StepResult};
+use oauthspec::results::{FailureClass, StepResult};
 use oauthspec::sandbox::{
     AuthMethod, ClientConfig, GrantType, Sandbox, SandboxConfig, TlsSettings,
 };
@@ -114,13 +114,6 @@ async fn tls_sandbox(pki: &Pki, client_certs: Option<bool>) -> Sandbox {
     .expect("the TLS sandbox starts")
 }
 
-fn class(step: &StepResult) -> Option<FailureClass> {
-    match step.outcome {
-        Outcome::Failed(c) => Some(c),
-        _ => None,
-    }
-}
-
 fn error(step: &StepResult) -> String {
     step.error.clone().unwrap_or_default()
 }
@@ -160,7 +153,7 @@ async fn an_untrusted_certificate_is_a_network_failure_that_says_so() {
     assert!(base.starts_with("https://localhost:"), "{base}");
     let result = run_spec(&pki, &base, &health(&base, ""), |_, _| {}).await;
     let s = step(&result, "health");
-    assert_eq!(class(s), Some(FailureClass::Network), "{:?}", s.outcome);
+    assert_eq!(s.class(), Some(FailureClass::Network), "{:?}", s.outcome);
     let message = error(s);
     assert!(message.contains("certificate is not trusted"), "{message}");
     assert!(message.contains("--cacert"), "{message}");
@@ -232,7 +225,7 @@ async fn a_client_ca_cert_is_used_for_its_token_endpoint_and_api_calls() {
     let untrusted = text.replace("  ca_cert file(\"ca.pem\")\n", "");
     let result = run_spec(&pki, &base, &untrusted, |_, _| {}).await;
     let s = step(&result, "orders");
-    assert_eq!(class(s), Some(FailureClass::AuthServer), "{:?}", s.outcome);
+    assert_eq!(s.class(), Some(FailureClass::AuthServer), "{:?}", s.outcome);
     assert!(
         error(s).contains("certificate is not trusted"),
         "{}",
@@ -301,7 +294,7 @@ async fn a_server_that_requires_a_client_certificate() {
     };
     let result = run_spec(&pki, &base, &health(&base, ""), trust).await;
     let s = step(&result, "health");
-    assert_eq!(class(s), Some(FailureClass::Network), "{:?}", s.outcome);
+    assert_eq!(s.class(), Some(FailureClass::Network), "{:?}", s.outcome);
     assert!(error(s).contains("client certificate"), "{}", error(s));
 
     let with_cert = health(
@@ -345,7 +338,7 @@ async fn tls_client_auth_at_the_token_endpoint() {
     let text = mtls_spec(&base, "other.pem", "other-key.pem");
     let result = run_spec(&pki, &base, &text, trust).await;
     let s = step(&result, "orders");
-    assert_eq!(class(s), Some(FailureClass::Credentials), "{:?}", s.outcome);
+    assert_eq!(s.class(), Some(FailureClass::Credentials), "{:?}", s.outcome);
     assert!(error(s).contains("invalid_client"), "{}", error(s));
     // No private key ever shows.
     assert!(!error(s).contains("PRIVATE KEY"), "{}", error(s));
