@@ -338,7 +338,12 @@ async fn tls_client_auth_at_the_token_endpoint() {
     let text = mtls_spec(&base, "other.pem", "other-key.pem");
     let result = run_spec(&pki, &base, &text, trust).await;
     let s = step(&result, "orders");
-    assert_eq!(s.class(), Some(FailureClass::Credentials), "{:?}", s.outcome);
+    assert_eq!(
+        s.class(),
+        Some(FailureClass::Credentials),
+        "{:?}",
+        s.outcome
+    );
     assert!(error(s).contains("invalid_client"), "{}", error(s));
     // No private key ever shows.
     assert!(!error(s).contains("PRIVATE KEY"), "{}", error(s));

@@ -138,10 +138,7 @@ impl Runner {
         let mut results = Vec::new();
         while let Some(suite) = stream.next().await {
             on_suite(&suite);
-            let failed = suite
-                .steps
-                .iter()
-                .any(|s| matches!(s.outcome, Outcome::Failed(_)));
+            let failed = suite.steps.iter().any(|s| s.class().is_some());
             results.push(suite);
             if failed && self.options.fail_fast {
                 // Dropping the stream cancels the suites still running.
