@@ -694,10 +694,11 @@ impl Project {
 pub fn check_paths(paths: &[std::path::PathBuf], options: &CheckOptions) -> Project {
     let (specs, mut diagnostics) = crate::load::load_all(paths);
     let mut missing_env: Vec<MissingEnv> = Vec::new();
+    let checked = crate::parallel::map(&specs, |spec| check_spec(spec, options));
     let specs = specs
         .into_iter()
-        .map(|spec| {
-            let mut checked = check_spec(&spec, options);
+        .zip(checked)
+        .map(|(spec, mut checked)| {
             diagnostics.append(&mut checked.diagnostics);
             for m in checked.missing_env.drain(..) {
                 if !missing_env.iter().any(|e| e.name == m.name) {

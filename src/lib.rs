@@ -11,6 +11,7 @@ pub mod http;
 pub mod init;
 pub mod load;
 pub mod oauth;
+pub mod parallel;
 pub mod report;
 pub mod results;
 pub mod run;

@@ -85,8 +85,25 @@ fn walk(dir: &Path, found: &mut Vec<PathBuf>) -> std::io::Result<()> {
 /// Parses files once each, however often they are imported.
 #[derive(Default)]
 pub struct Loader {
-    parsed: HashMap<PathBuf, Result<Arc<SpecFile>, ()>>,
+    parsed: HashMap<PathBuf, Parsed>,
     pub diagnostics: Vec<Diagnostic>,
+}
+
+/// One file's parse. Its diagnostics move to the loader's list when the
+/// file is first used, so they appear in the same order however (and on
+/// however many threads) the files were parsed.
+struct Parsed {
+    file: Option<Arc<SpecFile>>,
+    diagnostics: Vec<Diagnostic>,
+}
+
+fn parse_text(path: &Path, text: String) -> Parsed {
+    let source = SourceFile::new(path, text);
+    let (file, diagnostics) = syntax::parse(&source);
+    Parsed {
+        file: file.map(Arc::new),
+        diagnostics,
+    }
 }
 
 impl Loader {
@@ -105,26 +122,32 @@ impl Loader {
         imported_at: Option<Diagnostic>,
     ) -> Option<Arc<SpecFile>> {
         let key = normalize(path);
-        if let Some(done) = self.parsed.get(&key) {
-            return done.as_ref().ok().cloned();
+        if !self.parsed.contains_key(&key) {
+            match std::fs::read_to_string(path) {
+                Ok(text) => self.parsed.insert(key.clone(), parse_text(path, text)),
+                Err(e) => {
+                    let diag = match imported_at {
+                        Some(d) => d,
+                        None => Diagnostic::error(format!("cannot read {}: {e}", path.display())),
+                    };
+                    self.diagnostics.push(diag);
+                    return None;
+                }
+            };
         }
-        let text = match std::fs::read_to_string(path) {
-            Ok(text) => text,
-            Err(e) => {
-                let diag = match imported_at {
-                    Some(d) => d,
-                    None => Diagnostic::error(format!("cannot read {}: {e}", path.display())),
-                };
-                self.diagnostics.push(diag);
-                return None;
-            }
-        };
-        let source = SourceFile::new(path, text);
-        let (file, diagnostics) = syntax::parse(&source);
-        self.diagnostics.extend(diagnostics);
-        let result = file.map(Arc::new).ok_or(());
-        self.parsed.insert(key, result.clone());
-        result.ok()
+        let parsed = self.parsed.get_mut(&key)?;
+        self.diagnostics.append(&mut parsed.diagnostics);
+        parsed.file.clone()
+    }
+
+    /// Parses `files` on every core up front; `load` then finds them
+    /// parsed. Unreadable files are left for `load` to report.
+    fn parse_ahead(&mut self, files: &[PathBuf]) {
+        let parsed = crate::parallel::map(files, |path| {
+            let text = std::fs::read_to_string(path).ok()?;
+            Some((normalize(path), parse_text(path, text)))
+        });
+        self.parsed.extend(parsed.into_iter().flatten());
     }
 
     fn collect_imports(
@@ -183,6 +206,7 @@ pub fn load_all(paths: &[PathBuf]) -> (Vec<Spec>, Vec<Diagnostic>) {
         Err(d) => return (Vec::new(), vec![d]),
     };
     let mut loader = Loader::default();
+    loader.parse_ahead(&files);
     let specs = files.iter().filter_map(|f| loader.load(f)).collect();
     (specs, loader.diagnostics)
 }

@@ -325,6 +325,21 @@ fn a_single_brace_is_text() {
     assert_eq!(t.as_literal().unwrap(), "{a} {b}");
 }
 
+/// `text` spells "anything but these" as character ranges; every other
+/// character, ASCII or not, must still be text.
+#[test]
+fn every_character_but_quote_backslash_and_newline_is_text() {
+    let mut text: String = (0u8..0x80)
+        .map(char::from)
+        .filter(|c| !matches!(c, '"' | '\\' | '\n'))
+        .collect();
+    text.push_str("é€😀\u{10FFFF}{");
+    let ValueKind::Str(t) = var_value(&format!("\"{text}\"")) else {
+        panic!("string")
+    };
+    assert_eq!(t.as_literal().unwrap(), text);
+}
+
 fn triple(body: &str) -> Template {
     match var_value(body) {
         ValueKind::Str(t) => t,

@@ -209,6 +209,6 @@ fn describe(rule: Rule) -> &'static str {
         // Silent rules: pest never reports them. Listed, not caught by `_`,
         // so a new rule cannot go undescribed.
         item | client_entry | step_stmt | json_value | ident_start | ident_char | keyword
-        | any_quoted | any_braces => "something else",
+        | any_quoted | any_braces | text_char => "something else",
     }
 }
