@@ -156,6 +156,13 @@ impl Http {
         self.client_for(&key).unwrap_or_default()
     }
 
+    /// Builds the pool most requests use now rather than at the first
+    /// request: it loads the system's root certificates, milliseconds a
+    /// caller can overlap with other work. Errors surface at that request.
+    pub fn warm_up(&self) {
+        let _ = self.client_for(&TlsKey::default());
+    }
+
     /// The pool for `key`, built on first use. Fails when a certificate
     /// or key is not usable PEM.
     pub fn client_for(&self, key: &TlsKey) -> Result<reqwest::Client, String> {

@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use std::time::Duration;
 
-use oauthspec::check::{check_paths, CheckOptions};
+use oauthspec::check::{check_paths, CheckOptions, Project};
 use oauthspec::report::console::Console;
 use oauthspec::report::tap::TapVersion;
 use oauthspec::report::ReportPaths;
@@ -258,22 +258,6 @@ fn use_color(choice: Color, stream: &impl IsTerminal) -> bool {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let color = use_color(cli.color, &std::io::stderr());
-    // `run` and `check` wait on the network, not the CPU: one thread saves
-    // the hand-offs (measured: docs/performance.md); the sandbox serves on
-    // all cores.
-    let runtime = match &cli.command {
-        Command::Sandbox { .. } | Command::Demo { .. } => tokio::runtime::Runtime::new(),
-        _ => tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build(),
-    };
-    let runtime = match runtime {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(3);
-        }
-    };
     match cli.command {
         Command::Check { paths, vars } => {
             let options = match vars.options() {
@@ -312,13 +296,7 @@ fn main() -> ExitCode {
                 color: use_color(cli.color, &std::io::stdout()),
                 verbose: run.verbose,
             };
-            runtime.block_on(run_specs(
-                &paths,
-                run.options(check),
-                &run.reports(),
-                &console,
-                color,
-            ))
+            run_specs(&paths, run.options(check), &run.reports(), &console, color)
         }
         Command::Demo {
             paths,
@@ -328,6 +306,10 @@ fn main() -> ExitCode {
             let console = Console {
                 color: use_color(cli.color, &std::io::stdout()),
                 verbose: run.verbose,
+            };
+            let runtime = match runtime(Threads::AllCores) {
+                Ok(r) => r,
+                Err(code) => return code,
             };
             runtime.block_on(async {
                 let sandbox = match Sandbox::start(SandboxConfig::default(), 0).await {
@@ -374,7 +356,12 @@ fn main() -> ExitCode {
                 reports
                     .tap
                     .get_or_insert_with(|| demo_dir.join("report.tap"));
-                let code = run_specs(&paths, run.options(check), &reports, &console, color).await;
+                let code = match prepare_run(&paths, run.options(check), color) {
+                    Ok((runner, project)) => {
+                        run_project(&runner, &project, &reports, &console, color).await
+                    }
+                    Err(code) => code,
+                };
                 sandbox.shutdown().await;
                 code
             })
@@ -414,6 +401,10 @@ fn main() -> ExitCode {
             let config = match config {
                 Ok(c) => c,
                 Err(e) => return usage_error(&e, color),
+            };
+            let runtime = match runtime(Threads::AllCores) {
+                Ok(r) => r,
+                Err(code) => return code,
             };
             runtime.block_on(async {
                 let sandbox = match Sandbox::start(config, port).await {
@@ -463,15 +454,78 @@ impl RunArgs {
     }
 }
 
-/// Checks, then runs, printing each suite as it finishes.
-async fn run_specs(
+/// How many threads a command's async runtime gets.
+enum Threads {
+    /// Only the calling thread: one suite at a time waits on one request
+    /// at a time, and a second thread would only add a hand-off per request.
+    One,
+    /// The calling thread runs the suites, one worker per other core
+    /// drives their connections: with several suites in flight both
+    /// halves have work (docs/performance.md has the measurements).
+    Concurrent,
+    /// A worker per core: the sandbox serves.
+    AllCores,
+}
+
+fn runtime(threads: Threads) -> Result<tokio::runtime::Runtime, ExitCode> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let built = match threads {
+        Threads::One => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        Threads::Concurrent if cores > 1 => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(cores - 1)
+            .enable_all()
+            .build(),
+        Threads::Concurrent => return runtime(Threads::One),
+        Threads::AllCores => tokio::runtime::Runtime::new(),
+    };
+    built.map_err(|e| {
+        eprintln!("error: cannot start the async runtime: {e}");
+        ExitCode::from(3)
+    })
+}
+
+/// Checks, then runs on the runtime that suits the run.
+fn run_specs(
     paths: &[PathBuf],
     options: RunOptions,
     reports: &ReportPaths,
     console: &Console,
     color: bool,
 ) -> ExitCode {
-    let project = check_paths(paths, &options.check);
+    let (runner, project) = match prepare_run(paths, options, color) {
+        Ok(ready) => ready,
+        Err(code) => return code,
+    };
+    let in_flight = runner.selected(&project).len().min(runner.options.jobs);
+    let runtime = match runtime(if in_flight > 1 {
+        Threads::Concurrent
+    } else {
+        Threads::One
+    }) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    runtime.block_on(run_project(&runner, &project, reports, console, color))
+}
+
+/// Checks the specs while the runner is built on another thread (it loads
+/// the system's root certificates); prints why when nothing can run.
+fn prepare_run(
+    paths: &[PathBuf],
+    options: RunOptions,
+    color: bool,
+) -> Result<(Runner, Project), ExitCode> {
+    let check = options.check.clone();
+    let (project, runner) = std::thread::scope(|scope| {
+        let runner = scope.spawn(|| Runner::new(options));
+        let project = check_paths(paths, &check);
+        match runner.join() {
+            Ok(runner) => (project, runner),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    });
     for d in project.diagnostics.iter().filter(|d| !d.is_error()) {
         eprintln!("{}", d.render(color));
     }
@@ -483,20 +537,29 @@ async fn run_specs(
             "error: {} problem(s) in spec files; nothing was run",
             problems.len()
         );
-        return ExitCode::from(2);
+        return Err(ExitCode::from(2));
     }
-    let runner = match Runner::new(options) {
-        Ok(r) => r,
-        Err(e) => return usage_error(&e, color),
-    };
+    let runner = runner.map_err(|e| usage_error(&e, color))?;
     oauthspec::secrets::redact_panics(runner.redactor.clone());
+    Ok((runner, project))
+}
+
+/// Runs a checked project, prints every suite in order as it finishes, and
+/// writes the reports, also when interrupted.
+async fn run_project(
+    runner: &Runner,
+    project: &Project,
+    reports: &ReportPaths,
+    console: &Console,
+    color: bool,
+) -> ExitCode {
     // Suites as they finish, so an interrupted run still reports them.
     let finished = std::sync::Mutex::new(Vec::new());
     let started = std::time::SystemTime::now();
     let clock = std::time::Instant::now();
-    let progress = progress_bar(runner.selected(&project).len());
+    let progress = progress_bar(runner.selected(project).len());
     let failures = std::cell::Cell::new(0usize);
-    let run = runner.run(&project, |suite| {
+    let run = runner.run(project, |suite| {
         progress.suspend(|| print!("{}", console.suite(suite)));
         let failed = suite.steps.iter().filter(|s| s.class().is_some()).count();
         failures.set(failures.get() + failed);
