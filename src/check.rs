@@ -68,14 +68,13 @@ pub fn check_spec(spec: &Spec, options: &CheckOptions) -> Checked {
         out: Checked::default(),
         // Statically known variable values; None when only the run can know.
         known: HashMap::new(),
+        scope: Scope::new(),
         reported_env: HashSet::new(),
         client_sites: HashMap::new(),
         valid_paths: HashSet::new(),
     };
     for (name, value) in &options.cli_vars {
-        checker
-            .known
-            .insert(name.clone(), Some(Resolved::plain(value.clone())));
+        checker.learn(name.clone(), Some(Resolved::plain(value.clone())));
     }
     for file in spec.files() {
         checker.vars(file);
@@ -103,6 +102,9 @@ struct Checker<'a> {
     options: &'a CheckOptions,
     out: Checked,
     known: HashMap<String, Option<Resolved>>,
+    /// The `Some` entries of `known`, kept beside it so that evaluating a
+    /// value does not copy every known variable first.
+    scope: Scope,
     reported_env: HashSet<String>,
     /// Where each client name was first defined, valid or not.
     client_sites: HashMap<String, String>,
@@ -112,6 +114,14 @@ struct Checker<'a> {
 impl Checker<'_> {
     fn error(&mut self, diagnostic: Diagnostic) {
         self.out.diagnostics.push(diagnostic);
+    }
+
+    fn learn(&mut self, name: String, value: Option<Resolved>) {
+        match &value {
+            Some(v) => self.scope.insert(name.clone(), v.clone()),
+            None => self.scope.remove(&name),
+        };
+        self.known.insert(name, value);
     }
 
     fn vars(&mut self, file: &Arc<SpecFile>) {
@@ -130,7 +140,7 @@ impl Checker<'_> {
             let resolved = self.eval(file, &def.value, None);
             // `--var` wins over `vars`.
             if !self.options.cli_vars.contains_key(&def.name.node) {
-                self.known.insert(def.name.node.clone(), resolved);
+                self.learn(def.name.node.clone(), resolved);
             }
         }
     }
@@ -207,7 +217,7 @@ impl Checker<'_> {
             self.step(&ctx, step);
             for capture in &step.captures {
                 self.query(file, step, &capture.query);
-                self.known.insert(capture.name.node.clone(), None);
+                self.learn(capture.name.node.clone(), None);
             }
         }
     }
@@ -530,14 +540,9 @@ impl Checker<'_> {
         if !complete {
             return None;
         }
-        let scope: Scope = self
-            .known
-            .iter()
-            .filter_map(|(k, v)| Some((k.clone(), v.clone()?)))
-            .collect();
         let evaluator = Evaluator {
             env: &self.options.env,
-            scope: &scope,
+            scope: &self.scope,
             base_dir: file.source.path.parent().unwrap_or(Path::new("")),
         };
         match evaluator.value(value) {
