@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -98,6 +98,8 @@ pub struct TlsDefaults {
 /// every spec in the run.
 pub struct Http {
     clients: Mutex<HashMap<TlsKey, reqwest::Client>>,
+    /// The pool for plain HTTP without redirects (see `client_for`).
+    plain: OnceLock<reqwest::Client>,
     tls: TlsDefaults,
     /// The "verification is off" warning is printed once per run.
     warned_insecure: AtomicBool,
@@ -105,6 +107,21 @@ pub struct Http {
     pub transcripts: bool,
     /// Bodies are kept up to this many bytes (`--max-body`).
     pub max_body: usize,
+}
+
+/// `http://...`, in any letter case.
+fn is_plain_http(url: &str) -> bool {
+    url.get(..7)
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("http://"))
+}
+
+/// What every pool shares.
+fn base_builder(redirects: reqwest::redirect::Policy) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .use_rustls_tls()
+        .redirect(redirects)
+        .user_agent(concat!("oauthspec/", env!("CARGO_PKG_VERSION")))
+        .pool_idle_timeout(Duration::from_secs(30))
 }
 
 /// `--max-body`'s default: 10 MiB.
@@ -123,6 +140,7 @@ impl Http {
     pub fn new(transcripts: bool, max_body: usize) -> Http {
         Http {
             clients: Mutex::default(),
+            plain: OnceLock::new(),
             tls: TlsDefaults::default(),
             warned_insecure: AtomicBool::new(false),
             transcripts,
@@ -144,31 +162,33 @@ impl Http {
         x.size > x.body.len() as u64
     }
 
-    /// A pool with the run's TLS defaults only.
-    pub fn client(&self, follow_redirects: bool, insecure: bool) -> reqwest::Client {
-        let key = TlsKey {
-            follow_redirects,
-            insecure,
-            ..TlsKey::default()
-        };
+    /// A pool for a GET of `url` with the run's TLS defaults only.
+    pub fn client(&self, url: &str) -> reqwest::Client {
         // Without per-request PEM nothing can fail to parse: `--cacert`
         // was checked in `with_tls`.
-        self.client_for(&key).unwrap_or_default()
+        self.client_for(&TlsKey::default(), url).unwrap_or_default()
     }
 
-    /// Builds the pool most requests use now rather than at the first
-    /// request: it loads the system's root certificates, milliseconds a
-    /// caller can overlap with other work. Errors surface at that request.
-    pub fn warm_up(&self) {
-        let _ = self.client_for(&TlsKey::default());
-    }
-
-    /// The pool for `key`, built on first use. Fails when a certificate
-    /// or key is not usable PEM.
-    pub fn client_for(&self, key: &TlsKey) -> Result<reqwest::Client, String> {
+    /// The pool for a request to `url` with `key`'s settings, built on
+    /// first use. Fails when a certificate or key is not usable PEM.
+    ///
+    /// A plain `http://` request that follows no redirects never meets
+    /// TLS: it shares one pool built without the system's root
+    /// certificates, whose loading would cost milliseconds per run.
+    pub fn client_for(&self, key: &TlsKey, url: &str) -> Result<reqwest::Client, String> {
         let insecure = key.insecure || self.tls.insecure;
         if insecure && !self.warned_insecure.swap(true, Ordering::SeqCst) {
             eprintln!("{INSECURE_WARNING}");
+        }
+        if !key.follow_redirects && is_plain_http(url) {
+            let plain = self.plain.get_or_init(|| {
+                base_builder(reqwest::redirect::Policy::none())
+                    .tls_built_in_root_certs(false)
+                    .build()
+                    // No TLS settings, so nothing is left to fail.
+                    .unwrap_or_default()
+            });
+            return Ok(plain.clone());
         }
         let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(c) = clients.get(key) {
@@ -179,12 +199,7 @@ impl Http {
         } else {
             reqwest::redirect::Policy::none()
         };
-        let mut builder = reqwest::Client::builder()
-            .use_rustls_tls()
-            .redirect(redirects)
-            .danger_accept_invalid_certs(insecure)
-            .user_agent(concat!("oauthspec/", env!("CARGO_PKG_VERSION")))
-            .pool_idle_timeout(Duration::from_secs(30));
+        let mut builder = base_builder(redirects).danger_accept_invalid_certs(insecure);
         for (what, pem) in [("--cacert", &self.tls.ca_cert), ("ca_cert", &key.ca_cert)] {
             if let Some(pem) = pem {
                 for cert in roots(pem).map_err(|e| format!("{what}: {e}"))? {

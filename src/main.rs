@@ -510,22 +510,13 @@ fn run_specs(
     runtime.block_on(run_project(&runner, &project, reports, console, color))
 }
 
-/// Checks the specs while the runner is built on another thread (it loads
-/// the system's root certificates); prints why when nothing can run.
+/// Checks the specs and builds the runner; prints why when nothing can run.
 fn prepare_run(
     paths: &[PathBuf],
     options: RunOptions,
     color: bool,
 ) -> Result<(Runner, Project), ExitCode> {
-    let check = options.check.clone();
-    let (project, runner) = std::thread::scope(|scope| {
-        let runner = scope.spawn(|| Runner::new(options));
-        let project = check_paths(paths, &check);
-        match runner.join() {
-            Ok(runner) => (project, runner),
-            Err(panic) => std::panic::resume_unwind(panic),
-        }
-    });
+    let project = check_paths(paths, &options.check);
     for d in project.diagnostics.iter().filter(|d| !d.is_error()) {
         eprintln!("{}", d.render(color));
     }
@@ -539,7 +530,7 @@ fn prepare_run(
         );
         return Err(ExitCode::from(2));
     }
-    let runner = runner.map_err(|e| usage_error(&e, color))?;
+    let runner = Runner::new(options).map_err(|e| usage_error(&e, color))?;
     oauthspec::secrets::redact_panics(runner.redactor.clone());
     Ok((runner, project))
 }

@@ -180,6 +180,37 @@ async fn cacert_trusts_the_test_ca() {
     assert!(passed(s), "{:?} {}", s.outcome, error(s));
 }
 
+/// Plain-HTTP requests share a pool built without root certificates; one
+/// that follows redirects may meet TLS and must trust what the run trusts.
+#[tokio::test]
+async fn a_redirect_from_http_to_https_trusts_the_cacert() {
+    let pki = pki();
+    let sandbox = tls_sandbox(&pki, None).await;
+    let target = format!("{}/v1/health", sandbox.base_url());
+    let app = axum::Router::new().route(
+        "/go",
+        axum::routing::get(move || {
+            let target = target.clone();
+            async move { axum::response::Redirect::temporary(&target) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let http = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let text = format!(
+        "step \"follows\" {{\n  GET \"{http}/go\"\n  follow_redirects\n  expect status == 200\n}}\n\
+         step \"stays\" {{\n  GET \"{http}/go\"\n  expect status == 307\n}}\n"
+    );
+    let result = run_spec(&pki, &sandbox.base_url(), &text, |o, specs| {
+        o.cacert = Some(specs.path().join("ca.pem"));
+    })
+    .await;
+    for name in ["follows", "stays"] {
+        let s = step(&result, name);
+        assert!(passed(s), "{name}: {:?} {}", s.outcome, error(s));
+    }
+}
+
 #[tokio::test]
 async fn a_cacert_that_is_not_pem_stops_the_runner() {
     let specs = Specs::new();

@@ -31,10 +31,7 @@ pub fn metadata_urls(issuer: &str) -> Result<Vec<String>, String> {
 pub async fn fetch(http: &Http, issuer: &str, timeout: Duration) -> Result<Metadata, String> {
     let mut problems = Vec::new();
     for url in metadata_urls(issuer)? {
-        let exchange = match http
-            .send(http.client(false, false).get(&url), timeout)
-            .await
-        {
+        let exchange = match http.send(http.client(&url).get(&url), timeout).await {
             Ok(x) => x,
             Err(e) => {
                 problems.push(e.message);

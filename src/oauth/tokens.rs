@@ -302,7 +302,7 @@ impl TokenManager {
         once(&self.jwks, uri, || async {
             let x = self
                 .http
-                .send(self.http.client(false, false).get(uri), self.timeout)
+                .send(self.http.client(uri).get(uri), self.timeout)
                 .await
                 .map_err(|e| e.message)?;
             if x.status != 200 {
@@ -413,7 +413,7 @@ impl TokenManager {
 
         let http = self
             .http
-            .client_for(&client.tls_key())
+            .client_for(&client.tls_key(), endpoint)
             .map_err(|m| fail(FailureClass::Credentials, m))?;
         let mut request = http.post(endpoint).header("Accept", "application/json");
         match client.auth_method.unwrap_or(AuthMethod::ClientSecretBasic) {

@@ -77,8 +77,7 @@ pub struct Runner {
 
 impl Runner {
     /// Fails when `--token-cache` names an unreadable file, or `--cacert`
-    /// an unreadable or non-PEM one. Takes a few milliseconds (the system's
-    /// root certificates load), which callers may overlap with checking.
+    /// an unreadable or non-PEM one.
     pub fn new(options: RunOptions) -> Result<Runner, String> {
         let ca_cert = match &options.cacert {
             Some(path) => Some(
@@ -91,7 +90,6 @@ impl Runner {
             ca_cert,
             insecure: options.insecure,
         })?;
-        http.warm_up();
         let http = Arc::new(http);
         let redactor = Arc::new(Redactor::new());
         let mut tokens = TokenManager::new(http.clone(), redactor.clone(), options.timeout);

@@ -508,12 +508,14 @@ impl SpecRun<'_> {
                 .clone()
                 .or_else(|| managed.and_then(|c| c.client_cert.clone().zip(c.client_key.clone()))),
         };
-        let client = http.client_for(&key).map_err(|message| TransportError {
-            kind: TransportErrorKind::Tls,
-            message,
-            latency: Duration::ZERO,
-            transcript: None,
-        })?;
+        let client = http
+            .client_for(&key, &prepared.url)
+            .map_err(|message| TransportError {
+                kind: TransportErrorKind::Tls,
+                message,
+                latency: Duration::ZERO,
+                transcript: None,
+            })?;
         let timeout = step
             .options
             .timeout
