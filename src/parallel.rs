@@ -4,15 +4,33 @@
 
 use std::num::NonZeroUsize;
 
+/// The number of threads worth running CPU-bound work on.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, NonZeroUsize::get)
+}
+
 /// `items.iter().map(f).collect()`, spread over the machine's cores in
 /// contiguous chunks. Small inputs stay on the calling thread: a thread
 /// costs more than parsing a short file.
 pub fn map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
-    if threads < 2 || items.len() < 2 * MIN_PER_THREAD {
+    map_chunks(items, MIN_PER_THREAD, f)
+}
+
+/// [`map`] for a few large items: each may get a thread of its own.
+pub fn map_each<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    map_chunks(items, 1, f)
+}
+
+fn map_chunks<T: Sync, R: Send>(
+    items: &[T],
+    min_per_thread: usize,
+    f: impl Fn(&T) -> R + Sync,
+) -> Vec<R> {
+    let threads = cores();
+    if threads < 2 || items.len() < 2 * min_per_thread {
         return items.iter().map(f).collect();
     }
-    let chunk = items.len().div_ceil(threads).max(MIN_PER_THREAD);
+    let chunk = items.len().div_ceil(threads).max(min_per_thread);
     let f = &f;
     std::thread::scope(|scope| {
         let mut chunks = items.chunks(chunk);
@@ -44,8 +62,9 @@ mod tests {
     fn keeps_input_order_for_every_size() {
         for n in [0, 1, 7, 8, 9, 100, 1001] {
             let items: Vec<usize> = (0..n).collect();
-            let doubled = map(&items, |i| i * 2);
-            assert_eq!(doubled, items.iter().map(|i| i * 2).collect::<Vec<_>>());
+            let doubled: Vec<usize> = items.iter().map(|i| i * 2).collect();
+            assert_eq!(map(&items, |i| i * 2), doubled);
+            assert_eq!(map_each(&items, |i| i * 2), doubled);
         }
     }
 }

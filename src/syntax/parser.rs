@@ -7,9 +7,12 @@ use pest::iterators::Pair;
 use pest::Parser as _;
 use pest_derive::Parser;
 
+use pest::error::InputLocation;
+
 use super::ast::*;
-use super::pest_error;
+use super::{pest_error, split};
 use crate::diagnostic::Diagnostic;
+use crate::parallel;
 use crate::source::{SourceFile, Span, Spanned};
 
 #[derive(Parser)]
@@ -19,17 +22,71 @@ pub(crate) struct Grammar;
 /// Parses one file. A syntax error stops at the first one (pest cannot
 /// recover) and yields no tree; structural errors found while building the
 /// tree are all kept, beside a tree that later checks can still use.
+///
+/// A big file is cut into pieces parsed on every core (see `split`); the
+/// result is the same as one pass, which is what any doubt falls back to.
 pub fn parse(source: &Arc<SourceFile>) -> (Option<SpecFile>, Vec<Diagnostic>) {
-    let mut pairs = match Grammar::parse(Rule::file, &source.text) {
+    let whole = 0..source.text.len();
+    if source.text.len() >= split::MIN_SPLIT_LEN && parallel::cores() > 1 {
+        let ranges = split::pieces(&source.text, parallel::cores());
+        if ranges.len() > 1 {
+            let parts = parallel::map_each(&ranges, |range| parse_range(source, range.clone()));
+            if let Some(merged) = merge(parts) {
+                return merged;
+            }
+        }
+    }
+    parse_range(source, whole)
+}
+
+/// Parses `range` of the source as a file of its own; spans stay relative
+/// to the whole source.
+fn parse_range(
+    source: &Arc<SourceFile>,
+    range: std::ops::Range<usize>,
+) -> (Option<SpecFile>, Vec<Diagnostic>) {
+    let offset = range.start;
+    let mut pairs = match Grammar::parse(Rule::file, &source.text[range]) {
         Ok(pairs) => pairs,
-        Err(err) => return (None, vec![pest_error::convert(source, err)]),
+        Err(mut err) => {
+            err.location = match err.location {
+                InputLocation::Pos(p) => InputLocation::Pos(p + offset),
+                InputLocation::Span((a, b)) => InputLocation::Span((a + offset, b + offset)),
+            };
+            return (None, vec![pest_error::convert(source, err)]);
+        }
     };
     let mut builder = Builder {
         source: source.clone(),
+        offset,
         diagnostics: Vec::new(),
     };
     let file = builder.file(pairs.next().expect("the file rule always yields a pair"));
     (Some(file), builder.diagnostics)
+}
+
+/// The pieces of a file as one tree, or None when only a parse of the
+/// whole can say what is wrong: a syntax error, or a `suite` named in two
+/// pieces (the builder reports that, and sees both only in one pass).
+fn merge(
+    parts: Vec<(Option<SpecFile>, Vec<Diagnostic>)>,
+) -> Option<(Option<SpecFile>, Vec<Diagnostic>)> {
+    let mut parts = parts.into_iter();
+    let (first, mut diagnostics) = parts.next()?;
+    let mut file = first?;
+    for (part, mut more) in parts {
+        let part = part?;
+        if part.suite.is_some() && file.suite.is_some() {
+            return None;
+        }
+        file.suite = file.suite.or(part.suite);
+        file.imports.extend(part.imports);
+        file.vars.extend(part.vars);
+        file.clients.extend(part.clients);
+        file.steps.extend(part.steps);
+        diagnostics.append(&mut more);
+    }
+    Some((Some(file), diagnostics))
 }
 
 /// Children of a pair without its punctuation, which exists in the grammar
@@ -65,18 +122,21 @@ impl<'i> Parts<'i> for Pair<'i, Rule> {
 
 struct Builder {
     source: Arc<SourceFile>,
+    /// Where the parsed text starts in the source (see `parse_range`).
+    offset: usize,
     diagnostics: Vec<Diagnostic>,
 }
 
-fn span(pair: &Pair<Rule>) -> Span {
-    pair.as_span().into()
-}
-
-fn spanned_str(pair: &Pair<Rule>) -> Spanned<String> {
-    Spanned::new(pair.as_str().to_string(), span(pair))
-}
-
 impl Builder {
+    fn span(&self, pair: &Pair<Rule>) -> Span {
+        let span = pair.as_span();
+        Span::new(span.start() + self.offset, span.end() + self.offset)
+    }
+
+    fn spanned_str(&self, pair: &Pair<Rule>) -> Spanned<String> {
+        Spanned::new(pair.as_str().to_string(), self.span(pair))
+    }
+
     fn diag(&self, span: Span, message: impl Into<String>) -> Diagnostic {
         Diagnostic::error(message).at(&self.source, span)
     }
@@ -103,7 +163,7 @@ impl Builder {
                 Rule::suite_decl => {
                     let name = self.string(last(item.clone()));
                     if file.suite.is_some() {
-                        self.error(span(&item), "a file names its suite only once");
+                        self.error(self.span(&item), "a file names its suite only once");
                     }
                     file.suite = Some(Spanned::new(self.literal(&name), name.span));
                 }
@@ -115,7 +175,7 @@ impl Builder {
                 Rule::vars_block => {
                     for def in item.parts().filter(|p| p.as_rule() == Rule::var_def) {
                         let mut inner = def.parts();
-                        let name = spanned_str(&inner.next().expect("var name"));
+                        let name = self.spanned_str(&inner.next().expect("var name"));
                         let value = self.value(inner.next().expect("var value"));
                         file.vars.push(VarDef { name, value });
                     }
@@ -124,7 +184,7 @@ impl Builder {
                 Rule::step_block => file.steps.push(self.step(item)),
                 Rule::unknown_item => {
                     let word = first_word(item.as_str());
-                    let s = Span::new(span(&item).start, span(&item).start + word.len());
+                    let s = Span::new(self.span(&item).start, self.span(&item).start + word.len());
                     self.push(
                         self.diag(s, format!("unknown item `{word}`"))
                             .label("expected `suite`, `import`, `vars`, `client` or `step`")
@@ -147,23 +207,23 @@ impl Builder {
     }
 
     fn client(&mut self, pair: Pair<Rule>) -> ClientDef {
-        let block_span = span(&pair);
+        let block_span = self.span(&pair);
         let mut inner = pair.parts();
         inner.next(); // `client`
-        let name = spanned_str(&inner.next().expect("client name"));
+        let name = self.spanned_str(&inner.next().expect("client name"));
         let mut settings = Vec::new();
         for entry in inner {
             match entry.as_rule() {
                 Rule::client_param => {
                     let mut parts = entry.parts();
-                    let key = spanned_str(&parts.next().expect("param keyword"));
+                    let key = self.spanned_str(&parts.next().expect("param keyword"));
                     let param = Some(self.string(parts.next().expect("param name")));
                     let value = self.value(parts.next().expect("param value"));
                     settings.push(ClientSetting { key, param, value });
                 }
                 Rule::client_setting => {
                     let mut parts = entry.parts();
-                    let key = spanned_str(&parts.next().expect("setting name"));
+                    let key = self.spanned_str(&parts.next().expect("setting name"));
                     let value = self.value_or_symbol(parts.next().expect("setting value"));
                     settings.push(ClientSetting {
                         key,
@@ -182,7 +242,7 @@ impl Builder {
     }
 
     fn step(&mut self, pair: Pair<Rule>) -> Step {
-        let step_span = span(&pair);
+        let step_span = self.span(&pair);
         let mut inner = pair.parts();
         inner.next(); // `step`
         let name_t = self.string(inner.next().expect("step name"));
@@ -201,14 +261,15 @@ impl Builder {
             span: step_span,
         };
         for stmt in inner {
-            let stmt_span = span(&stmt);
+            let stmt_span = self.span(&stmt);
             let rule = stmt.as_rule();
             let mut parts = stmt.clone().parts();
             match rule {
                 Rule::always => step.always = true,
                 Rule::request_line => {
                     let method_pair = parts.next().expect("method");
-                    let method = Spanned::new(method_of(method_pair.as_str()), span(&method_pair));
+                    let method =
+                        Spanned::new(method_of(method_pair.as_str()), self.span(&method_pair));
                     let url = self.value(parts.next().expect("url"));
                     if step.request.is_some() {
                         self.push(
@@ -251,7 +312,7 @@ impl Builder {
                     self.set_auth(&mut step, Auth::Bearer(token), stmt_span);
                 }
                 Rule::auth_stmt => {
-                    let client = spanned_str(&parts.nth(1).expect("client name"));
+                    let client = self.spanned_str(&parts.nth(1).expect("client name"));
                     self.set_auth(&mut step, Auth::Client(client), stmt_span);
                 }
                 Rule::timeout_opt => {
@@ -306,11 +367,11 @@ impl Builder {
                 }
                 Rule::capture_stmt => {
                     parts.next();
-                    let name = spanned_str(&parts.next().expect("capture name"));
+                    let name = self.spanned_str(&parts.next().expect("capture name"));
                     let query = self.query(parts.next().expect("capture query"));
                     let secret = parts.next();
                     // The span ends at the last token, not at a trailing comment.
-                    let end = secret.as_ref().map_or(query.span.end, |s| span(s).end);
+                    let end = secret.as_ref().map_or(query.span.end, |s| self.span(s).end);
                     step.captures.push(Capture {
                         name,
                         query,
@@ -381,7 +442,7 @@ impl Builder {
                 let name = match key.as_rule() {
                     Rule::ident => Template {
                         parts: vec![TemplatePart::Text(key.as_str().to_string())],
-                        span: span(&key),
+                        span: self.span(&key),
                     },
                     _ => self.string(key),
                 };
@@ -393,7 +454,7 @@ impl Builder {
 
     fn expect(&mut self, pair: Pair<Rule>, stmt_span: Span) -> Expect {
         let rule = pair.as_rule();
-        let inner_span = span(&pair);
+        let inner_span = self.span(&pair);
         let mut parts = pair.parts();
         match rule {
             Rule::expect_no => {
@@ -405,7 +466,7 @@ impl Builder {
                         negated: true,
                         op: Op::Exists,
                         operand: None,
-                        span: span(&no),
+                        span: self.span(&no),
                     },
                     span: stmt_span,
                 }
@@ -415,23 +476,23 @@ impl Builder {
                 let source = self.string(parts.next().expect("jwt source"));
                 let signature = parts.next().expect("signature");
                 let mut negated = false;
-                let mut last_span = span(&signature);
+                let mut last_span = self.span(&signature);
                 for p in parts {
                     if p.as_rule() == Rule::negation {
                         negated = true;
                     }
-                    last_span = span(&p);
+                    last_span = self.span(&p);
                 }
                 Expect {
                     query: Query {
                         kind: QueryKind::JwtSignature { source },
-                        span: Span::new(inner_span.start, span(&signature).end),
+                        span: Span::new(inner_span.start, self.span(&signature).end),
                     },
                     predicate: Predicate {
                         negated,
                         op: Op::Valid,
                         operand: None,
-                        span: Span::new(span(&signature).end, last_span.end),
+                        span: Span::new(self.span(&signature).end, last_span.end),
                     },
                     span: stmt_span,
                 }
@@ -450,7 +511,7 @@ impl Builder {
     }
 
     fn query(&mut self, pair: Pair<Rule>) -> Query {
-        let query_span = span(&pair);
+        let query_span = self.span(&pair);
         let q = pair.parts().next().expect("query kind");
         let rule = q.as_rule();
         let mut parts = q.parts();
@@ -467,14 +528,14 @@ impl Builder {
                         let n: u8 = text[1..].parse().unwrap_or(0);
                         if n == 0 {
                             self.push(
-                                self.diag(span(&p), format!("`{text}` is not a percentile"))
+                                self.diag(self.span(&p), format!("`{text}` is not a percentile"))
                                     .help("use p1 to p99, min, max or mean"),
                             );
                         }
                         Percentile::P(n)
                     }
                 };
-                Spanned::new(pct, span(&p))
+                Spanned::new(pct, self.span(&p))
             })),
             Rule::q_body => QueryKind::Body,
             Rule::q_header => QueryKind::Header(self.string(parts.next().expect("header"))),
@@ -502,7 +563,7 @@ impl Builder {
     }
 
     fn predicate(&mut self, pair: Pair<Rule>) -> Predicate {
-        let pred_span = span(&pair);
+        let pred_span = self.span(&pair);
         let mut negated = false;
         let mut op = Op::Exists;
         let mut operand = None;
@@ -541,14 +602,14 @@ impl Builder {
         match pair.as_rule() {
             Rule::symbol => Value {
                 kind: ValueKind::Symbol(pair.as_str().to_string()),
-                span: span(&pair),
+                span: self.span(&pair),
             },
             _ => self.value(pair),
         }
     }
 
     fn value(&mut self, pair: Pair<Rule>) -> Value {
-        let value_span = span(&pair);
+        let value_span = self.span(&pair);
         let inner = pair.parts().next().expect("value kind");
         let kind = match inner.as_rule() {
             Rule::string => ValueKind::Str(self.string(inner)),
@@ -585,7 +646,7 @@ impl Builder {
         let n: u64 = match text[..digits_end].parse() {
             Ok(n) => n,
             Err(_) => {
-                self.error(span(pair), "this duration is too large");
+                self.error(self.span(pair), "this duration is too large");
                 0
             }
         };
@@ -594,7 +655,7 @@ impl Builder {
             "s" => Duration::from_secs(n),
             _ => Duration::from_secs(n.saturating_mul(60)),
         };
-        Spanned::new(d, span(pair))
+        Spanned::new(d, self.span(pair))
     }
 
     fn count(&mut self, pair: &Pair<Rule>, min: u32) -> Spanned<u32> {
@@ -602,17 +663,17 @@ impl Builder {
             Ok(n) if n >= min && n <= 1_000_000 => n,
             _ => {
                 self.error(
-                    span(pair),
+                    self.span(pair),
                     format!("expected a count from {min} to 1000000"),
                 );
                 min
             }
         };
-        Spanned::new(n, span(pair))
+        Spanned::new(n, self.span(pair))
     }
 
     fn string(&mut self, pair: Pair<Rule>) -> Template {
-        let string_span = span(&pair);
+        let string_span = self.span(&pair);
         let inner = pair.parts().next().expect("string kind");
         let triple = inner.as_rule() == Rule::triple_string;
         let mut parts: Vec<TemplatePart> = Vec::new();
@@ -626,7 +687,7 @@ impl Builder {
                 Rule::escape => match unescape(part.as_str()) {
                     Ok(c) => push_text(&mut parts, c.encode_utf8(&mut [0; 4])),
                     Err(message) => {
-                        let mut d = self.diag(span(&part), message);
+                        let mut d = self.diag(self.span(&part), message);
                         if !part.as_str().starts_with("\\u{") {
                             let help = format!(
                                 "for a backslash write `\\\\`, e.g. \"\\{}\" in a regex",
@@ -641,7 +702,7 @@ impl Builder {
                 },
                 Rule::template => {
                     let name = part.parts().next().expect("template name");
-                    parts.push(TemplatePart::Var(spanned_str(&name)));
+                    parts.push(TemplatePart::Var(self.spanned_str(&name)));
                 }
                 rule => unreachable!("unexpected string rule {rule:?}"),
             }
@@ -669,7 +730,9 @@ impl Builder {
             ),
             Rule::json_array => Json::Array(pair.parts().map(|v| self.json(v)).collect()),
             Rule::string => Json::Str(self.string(pair)),
-            Rule::template => Json::Raw(spanned_str(&pair.parts().next().expect("template name"))),
+            Rule::template => {
+                Json::Raw(self.spanned_str(&pair.parts().next().expect("template name")))
+            }
             _ => Json::Literal(pair.as_str().to_string()),
         }
     }
@@ -808,5 +871,85 @@ fn dedent(parts: &mut [TemplatePart]) {
             }
         }
         *text = out;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a parse yields, comparable: the tree without its source, and
+    /// the rendered diagnostics.
+    fn outcome(parsed: (Option<SpecFile>, Vec<Diagnostic>)) -> (String, Vec<String>) {
+        let tree = parsed
+            .0
+            .map(|f| format!("{:?}", (f.suite, f.imports, f.vars, f.clients, f.steps)));
+        let diagnostics = parsed.1.iter().map(|d| d.render(false)).collect();
+        (tree.unwrap_or_default(), diagnostics)
+    }
+
+    /// A file big enough to be cut, with what a cutter could trip on: a
+    /// `step` line inside a multi-line string, braces in strings and
+    /// comments, and structural errors in several pieces.
+    fn big_file(tail: &str) -> String {
+        let example = include_str!("../../specs/examples/orders-smoke.oauthspec");
+        let first_step = example.find("\nstep ").expect("the example has steps");
+        let (header, steps) = example.split_at(first_step + 1);
+        let tricky = concat!(
+            "step \"tricky\" { # a } in a comment\n",
+            "  POST \"http://x/{{id}}\"\n",
+            "  body \"\"\"\nstep \"not a step\" {\n  }\n\"\"\"\n",
+            "  expect body contains \"}\\\"{\"\n",
+            "  GET \"http://x/twice\"\n",
+            "}\n",
+        );
+        let mut text = header.to_string();
+        while text.len() < 4 * split::MIN_SPLIT_LEN {
+            text.push_str(steps);
+            text.push_str(tricky);
+        }
+        text.push_str(tail);
+        text
+    }
+
+    fn both_ways(text: &str) -> ((String, Vec<String>), (String, Vec<String>)) {
+        let source = SourceFile::new(std::path::Path::new("big.oauthspec"), text.to_string());
+        assert!(split::pieces(text, 4).len() > 1, "the file must be cut");
+        let whole = outcome(parse_range(&source, 0..text.len()));
+        let pieces = outcome(parse(&source));
+        (whole, pieces)
+    }
+
+    #[test]
+    fn a_big_file_parses_in_pieces_as_in_one_pass() {
+        let text = big_file("");
+        let source = SourceFile::new(std::path::Path::new("big.oauthspec"), text.clone());
+        for range in split::pieces(&text, 4) {
+            let at = range.start;
+            assert!(parse_range(&source, range).0.is_some(), "a bad cut at {at}");
+        }
+        let (whole, pieces) = both_ways(&text);
+        assert!(!whole.0.is_empty());
+        // "a step sends one request" once per tricky step.
+        assert!(whole.1.len() > 4, "{:?}", whole.1);
+        assert_eq!(whole, pieces);
+    }
+
+    #[test]
+    fn a_syntax_error_late_in_a_big_file_reads_as_in_one_pass() {
+        let (whole, pieces) = both_ways(&big_file("step \"bad\" { expect status = 200 }\n"));
+        assert!(whole.0.is_empty());
+        assert!(whole.1[0].contains("big.oauthspec:"), "{:?}", whole.1);
+        assert_eq!(whole, pieces);
+    }
+
+    #[test]
+    fn a_second_suite_in_a_later_piece_is_still_reported() {
+        let (whole, pieces) = both_ways(&big_file("suite \"again\"\n"));
+        assert!(whole
+            .1
+            .iter()
+            .any(|d| d.contains("names its suite only once")));
+        assert_eq!(whole, pieces);
     }
 }

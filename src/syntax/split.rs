@@ -1,0 +1,134 @@
+//! Cutting a big file into pieces that parse on their own, so one file of
+//! thousands of steps parses on every core.
+//!
+//! The cuts are found by a scan, not a parse: before a `step` that starts
+//! a line outside braces, strings and comments. Only a syntactically valid
+//! file is ever cut where the scan says; if any piece fails to parse, the
+//! caller parses the whole file instead, so errors read exactly as ever.
+
+use std::ops::Range;
+
+/// Below this size a file parses faster than threads start.
+pub const MIN_SPLIT_LEN: usize = 32 * 1024;
+
+/// Up to `pieces` contiguous ranges covering `text`, cut before top-level
+/// `step` items near equal sizes; one range when no cut is possible.
+pub fn pieces(text: &str, pieces: usize) -> Vec<Range<usize>> {
+    let starts = step_starts(text);
+    let mut cuts = vec![0];
+    for k in 1..pieces {
+        let target = text.len() * k / pieces;
+        // The first step start at or after the target: cuts stay in order.
+        let at = starts.partition_point(|&s| s < target);
+        if let Some(&cut) = starts.get(at) {
+            if cut > *cuts.last().unwrap_or(&0) {
+                cuts.push(cut);
+            }
+        }
+    }
+    cuts.push(text.len());
+    cuts.windows(2).map(|w| w[0]..w[1]).collect()
+}
+
+/// Byte offsets of `step` keywords that begin a line at brace depth 0,
+/// outside strings and comments (the grammar's rules for both).
+fn step_starts(text: &str) -> Vec<usize> {
+    let bytes = text.as_bytes();
+    let mut starts = Vec::new();
+    let (mut i, mut depth, mut line_start) = (0, 0usize, true);
+    while i < bytes.len() {
+        let b = bytes[i];
+        if line_start && depth == 0 && is_step_keyword(&bytes[i..]) {
+            starts.push(i);
+        }
+        line_start = b == b'\n' || (line_start && (b == b' ' || b == b'\t' || b == b'\r'));
+        match b {
+            // To the newline, which then marks a line start.
+            b'#' => {
+                i = find(bytes, i, b"\n");
+                continue;
+            }
+            b'"' if bytes[i..].starts_with(b"\"\"\"") => {
+                i = find(bytes, i + 3, b"\"\"\"") + 2;
+            }
+            b'"' => {
+                i += 1;
+                while i < bytes.len() && !matches!(bytes[i], b'"' | b'\n') {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+                // An unclosed string ends at the newline (the file will not
+                // parse anyway); let the newline mark a line start.
+                if bytes.get(i) == Some(&b'\n') {
+                    continue;
+                }
+            }
+            b'{' => depth += 1,
+            b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        i += 1;
+    }
+    starts
+}
+
+fn is_step_keyword(rest: &[u8]) -> bool {
+    rest.starts_with(b"step")
+        && rest
+            .get(4)
+            .is_some_and(|c| matches!(c, b' ' | b'\t' | b'\r' | b'\n' | b'"'))
+}
+
+/// The index of the first `needle` at or after `from`, else the end.
+fn find(bytes: &[u8], from: usize, needle: &[u8]) -> usize {
+    bytes
+        .get(from..)
+        .and_then(|rest| rest.windows(needle.len()).position(|w| w == needle))
+        .map_or(bytes.len(), |p| from + p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cuts(text: &str) -> Vec<usize> {
+        step_starts(text)
+    }
+
+    #[test]
+    fn finds_top_level_steps_only() {
+        let text = "suite \"s\"\nstep \"a\" {\n  GET \"x\"\n}\n  step \"b\" { GET \"y\" }\n";
+        assert_eq!(cuts(text), [10, 35]);
+    }
+
+    #[test]
+    fn skips_strings_comments_and_blocks() {
+        let text = concat!(
+            "# step \"no\" {\n",
+            "vars {\n step = \"1\"\n}\n",
+            "step \"a\" {\n body \"\"\"\nstep \"no\" {\n\"\"\"\n",
+            " GET \"x\\\"\nstep\"\n}\n",
+            "steps \"no\"\n",
+            "step \"b\" {}\n",
+        );
+        let found: Vec<&str> = cuts(text).iter().map(|&i| &text[i..i + 8]).collect();
+        assert_eq!(found, ["step \"a\"", "step \"b\""]);
+    }
+
+    #[test]
+    fn pieces_cover_the_text_in_order() {
+        let text: String = (0..100)
+            .map(|i| format!("step \"{i}\" {{ GET \"x\" }}\n"))
+            .collect();
+        for n in 1..6 {
+            let ranges = pieces(&text, n);
+            assert!(ranges.len() <= n);
+            assert_eq!(ranges.first().unwrap().start, 0);
+            assert_eq!(ranges.last().unwrap().end, text.len());
+            assert!(ranges.windows(2).all(|w| w[0].end == w[1].start));
+            assert!(ranges[1..]
+                .iter()
+                .all(|r| text[r.clone()].starts_with("step")));
+        }
+        assert_eq!(pieces("suite \"x\"\n", 4), vec![0..10]);
+    }
+}
