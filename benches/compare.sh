@@ -198,14 +198,19 @@ run_case() { # name → appends to WALLS, RSSES, TOKENS; fails loudly
 }
 
 echo "oauthspec $("$OAUTHSPEC" --version | awk '{ print $2 }') vs $(if [[ -n $HURL ]]; then "$HURL" --version | head -n 1 | awk '{ print $1, $2 }'; else echo "no hurl on PATH"; fi); target: $TARGET on $BASE"
-echo "runs: $RUNS (median shown), hurl --jobs $JOBS, oauthspec --jobs ${OAUTHSPEC_JOBS:-default}, cores: $(nproc), $(date -u +%Y-%m-%dT%H:%MZ)"
+echo "runs: $RUNS (median shown, shuffled order), hurl --jobs $JOBS, oauthspec --jobs ${OAUTHSPEC_JOBS:-default}, cores: $(nproc), $(date -u +%Y-%m-%dT%H:%MZ)"
 echo
 
 # One warm-up round, not counted (page cache, nginx worker, binaries).
 for name in "${CASES[@]}"; do run_case "$name"; done
 WALLS=() RSSES=() TOKENS=() CPUS=()
+# Every round runs the cases in another order (seeded by the round, so
+# reruns repeat it): a case that always ran right after the CPU-heavy check
+# would always find the cores awake, and on a VM waking an idle core costs
+# tens of microseconds per loopback request.
 for ((round = 1; round <= RUNS; round++)); do
-  for name in "${CASES[@]}"; do run_case "$name"; done
+  mapfile -t order < <(printf '%s\n' "${CASES[@]}" | shuf --random-source=<(yes "$round"))
+  for name in "${order[@]}"; do run_case "$name"; done
 done
 
 med() { tr ' ' '\n' <<<"$1" | { grep . || true; } | median; }
