@@ -19,6 +19,7 @@
 #   CHECK_STEPS=100 JOBS=2 PORT=18480 TARGET=nginx|sandbox
 #   OAUTHSPEC=target/release/oauthspec  OAUTHSPEC_JOBS=N (its --jobs)
 #   SKIP_BUILD=1  KEEP=1 (keep the temp dir)
+#   PIN=same|other (the target on core 0, the tools on core 0 or 1)
 #
 # On a busy machine run it as `nice -n -10 benches/compare.sh` (root): the
 # target and both tools inherit the priority, and the noise drops.
@@ -90,6 +91,27 @@ case $TARGET in
   *) echo "TARGET is nginx or sandbox" >&2; exit 2 ;;
 esac
 wait_for_port
+
+# PIN=same|other: the target's processes on core 0, both tools on core 0
+# too (same) or on core 1 (other). Unpinned, the scheduler places each run
+# as it likes; on a VM a request that must wake the other core costs tens
+# of microseconds more, so the placement can decide a sequential ratio.
+PIN_CMD=()
+if [[ -n ${PIN:-} ]]; then
+  command -v taskset >/dev/null || { echo "PIN needs taskset (util-linux)" >&2; exit 2; }
+  (($(nproc) > 1)) || { echo "PIN needs two cores" >&2; exit 2; }
+  case $PIN in
+    same) PIN_CMD=(taskset -c 0) ;;
+    other) PIN_CMD=(taskset -c 1) ;;
+    *) echo "PIN is same or other" >&2; exit 2 ;;
+  esac
+  if [[ $TARGET == nginx ]]; then
+    target_pids=$(cat "$WORK/nginx/nginx.pid"; pgrep -P "$(cat "$WORK/nginx/nginx.pid")")
+  else
+    target_pids=$TARGET_PID
+  fi
+  for pid in $target_pids; do taskset -apc 0 "$pid" >/dev/null; done
+fi
 
 # ------------------------------------------------------------- workloads
 # oauthspec: a managed client (one token per run) and N protected GETs.
@@ -168,7 +190,12 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a != "-" && a != "" && b + 0 > 0)
 # (counted by the target).
 declare -A CMD WALLS RSSES TOKENS CPUS
 CASES=()
-add_case() { local name=$1; shift; CASES+=("$name"); CMD[$name]=$(printf '%q ' "$@"); }
+add_case() { # name command... (PIN applies to the cases that talk to the target)
+  local name=$1 pin=("${PIN_CMD[@]}"); shift
+  [[ $name == check ]] && pin=()
+  CASES+=("$name")
+  CMD[$name]=$(printf '%q ' "${pin[@]}" "$@")
+}
 
 # oauthspec runs with its own default --jobs (set OAUTHSPEC_JOBS to change it).
 add_case seq_o "$OAUTHSPEC" run --color never "$WORK/seq"
@@ -198,7 +225,7 @@ run_case() { # name → appends to WALLS, RSSES, TOKENS; fails loudly
 }
 
 echo "oauthspec $("$OAUTHSPEC" --version | awk '{ print $2 }') vs $(if [[ -n $HURL ]]; then "$HURL" --version | head -n 1 | awk '{ print $1, $2 }'; else echo "no hurl on PATH"; fi); target: $TARGET on $BASE"
-echo "runs: $RUNS (median shown, shuffled order), hurl --jobs $JOBS, oauthspec --jobs ${OAUTHSPEC_JOBS:-default}, cores: $(nproc), $(date -u +%Y-%m-%dT%H:%MZ)"
+echo "runs: $RUNS (median shown, shuffled order), hurl --jobs $JOBS, oauthspec --jobs ${OAUTHSPEC_JOBS:-default}, cores: $(nproc)${PIN:+, PIN=$PIN}, $(date -u +%Y-%m-%dT%H:%MZ)"
 echo
 
 # One warm-up round, not counted (page cache, nginx worker, binaries).
