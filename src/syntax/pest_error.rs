@@ -133,7 +133,7 @@ fn describe(rule: Rule) -> &'static str {
         | unknown_item => "`suite`, `import`, `vars`, `client` or `step`",
         var_def => "a variable definition `name = value`",
         client_param | client_setting => "a client setting such as `token_url \"...\"`",
-        always | kw_always => "`always`",
+        always => "`always`",
         request_line | header_stmt | query_block | form_block | json_block | body_stmt
         | basic_auth_stmt | bearer_stmt | auth_stmt | timeout_opt | retry_opt | repeat_opt
         | delay_opt | follow_opt | insecure_opt | client_cert_opt | client_key_opt
@@ -144,12 +144,11 @@ fn describe(rule: Rule) -> &'static str {
         pair => "`name = value`",
         expect_no | expect_signature | expect_query | query | q_status | q_latency | q_body
         | q_header | q_json | q_regex | q_oauth_error | q_oauth_error_description
-        | q_jwt_claim | kw_status | kw_latency | kw_regex | kw_oauth_error
-        | kw_oauth_error_description | kw_jwt | kw_no => {
+        | q_jwt_claim | kw_latency | kw_regex | kw_jwt | kw_no => {
             "a query (`status`, `latency`, `body`, `header`, `json`, `regex`, `oauth_error`, `jwt`, ...)"
         }
         percentile => "a percentile (p50, p90, p95, p99, max)",
-        predicate | pred_exists | pred_binary | negation | kw_not | kw_exists => {
+        predicate | pred_exists | pred_binary | negation => {
             "a predicate (`==`, `!=`, `<`, `<=`, `>`, `>=`, `contains`, `matches`, `startswith`, `endswith`, `exists`)"
         }
         operator => "a comparison (`==`, `!=`, `<`, `<=`, `>`, `>=`, `contains`, `matches`, `startswith`, `endswith`)",
@@ -187,7 +186,6 @@ fn describe(rule: Rule) -> &'static str {
         kw_repeat => "`repeat`",
         kw_delay => "`delay`",
         kw_follow_redirects => "`follow_redirects`",
-        kw_insecure => "`insecure`",
         kw_client_cert => "`client_cert`",
         kw_client_key => "`client_key`",
         kw_ca_cert => "`ca_cert`",
