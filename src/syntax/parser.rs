@@ -3,11 +3,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use pest::error::InputLocation;
 use pest::iterators::Pair;
 use pest::Parser as _;
 use pest_derive::Parser;
-
-use pest::error::InputLocation;
 
 use super::ast::*;
 use super::{pest_error, split};
@@ -26,7 +25,6 @@ pub(crate) struct Grammar;
 /// A big file is cut into pieces parsed on every core (see `split`); the
 /// result is the same as one pass, which is what any doubt falls back to.
 pub fn parse(source: &Arc<SourceFile>) -> (Option<SpecFile>, Vec<Diagnostic>) {
-    let whole = 0..source.text.len();
     if source.text.len() >= split::MIN_SPLIT_LEN && parallel::cores() > 1 {
         let ranges = split::pieces(&source.text, parallel::cores());
         if ranges.len() > 1 {
@@ -36,7 +34,7 @@ pub fn parse(source: &Arc<SourceFile>) -> (Option<SpecFile>, Vec<Diagnostic>) {
             }
         }
     }
-    parse_range(source, whole)
+    parse_range(source, 0..source.text.len())
 }
 
 /// Parses `range` of the source as a file of its own; spans stay relative
