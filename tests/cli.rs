@@ -393,3 +393,34 @@ fn fmt_rewrites_checks_and_leaves_broken_files_alone() {
     );
     assert_eq!(std::fs::read_to_string(&broken).unwrap(), broken_text);
 }
+
+/// Several suites at once run on the concurrent runtime; the console still
+/// prints them in file order, even when the first finishes last.
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_suites_print_in_file_order() {
+    let sandbox = common::sandbox().await;
+    let base = sandbox.base_url();
+    let specs = common::Specs::new();
+    let names: Vec<String> = (0..8).map(|i| format!("suite {i}")).collect();
+    for (i, name) in names.iter().enumerate() {
+        // The first suites wait longest, so they finish last.
+        let delay = 40 * (names.len() - i);
+        specs.write(
+            &format!("s{i}.oauthspec"),
+            &format!(
+                "suite \"{name}\"\nstep \"health\" {{\n  GET \"{base}/v1/health\"\n  delay {delay}ms\n  expect status == 200\n}}\n"
+            ),
+        );
+    }
+    let (code, stdout, stderr) = output(oauthspec().arg("run").arg(specs.path()));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let at: Vec<usize> = names
+        .iter()
+        .map(|n| {
+            stdout
+                .find(n.as_str())
+                .unwrap_or_else(|| panic!("{n}: {stdout}"))
+        })
+        .collect();
+    assert!(at.windows(2).all(|w| w[0] < w[1]), "{stdout}");
+}
