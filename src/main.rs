@@ -468,7 +468,7 @@ enum Threads {
 }
 
 fn runtime(threads: Threads) -> Result<tokio::runtime::Runtime, ExitCode> {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cores = oauthspec::parallel::cores();
     let built = match threads {
         Threads::One => tokio::runtime::Builder::new_current_thread()
             .enable_all()

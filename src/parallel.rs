@@ -3,10 +3,14 @@
 //! reports read the same whatever the number of cores.
 
 use std::num::NonZeroUsize;
+use std::sync::OnceLock;
 
-/// The number of threads worth running CPU-bound work on.
+/// The number of threads worth running CPU-bound work on. Asked once:
+/// the answer reads the affinity mask and cgroup quota, system calls that
+/// every parse of a big file and every map would otherwise repeat.
 pub fn cores() -> usize {
-    std::thread::available_parallelism().map_or(1, NonZeroUsize::get)
+    static CORES: OnceLock<usize> = OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, NonZeroUsize::get))
 }
 
 /// `items.iter().map(f).collect()`, spread over the machine's cores in
