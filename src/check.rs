@@ -29,7 +29,10 @@ pub struct MissingEnv {
 
 impl MissingEnv {
     pub fn diagnostic(&self, severity_error: bool) -> Diagnostic {
-        let message = format!("environment variable {} is not set", self.name);
+        let message = format!(
+            "environment variable {} is not set (or is empty)",
+            self.name
+        );
         let d = if severity_error {
             Diagnostic::error(message)
         } else {

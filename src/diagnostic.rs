@@ -205,3 +205,10 @@ pub(crate) fn paint(color: bool, style: &str, text: &str) -> String {
         text.to_string()
     }
 }
+
+/// The closing line of `check` and of a `run` that refused to start, worded
+/// the same for both.
+pub fn refusal(errors: usize) -> String {
+    let s = if errors == 1 { "" } else { "s" };
+    format!("{errors} error{s} in spec files; nothing was run")
+}

@@ -14,6 +14,7 @@ pub mod oauth;
 pub mod parallel;
 pub mod report;
 pub mod results;
+pub mod retry;
 pub mod run;
 pub mod sandbox;
 pub mod secrets;

@@ -157,6 +157,10 @@ struct RunArgs {
     /// Start no further suite after a step fails.
     #[arg(long, env = "OAUTHSPEC_FAIL_FAST")]
     fail_fast: bool,
+    /// Pass when no step is run (no spec files, or the filter matched
+    /// none); without it that is a usage error (exit 2).
+    #[arg(long, env = "OAUTHSPEC_ALLOW_EMPTY")]
+    allow_empty: bool,
     /// Trust the CA certificates in FILE (PEM) besides the system's roots.
     #[arg(long, value_name = "FILE", env = "OAUTHSPEC_CACERT")]
     cacert: Option<PathBuf>,
@@ -273,10 +277,7 @@ fn main() -> ExitCode {
             }
             let errors = project.error_count();
             if errors > 0 {
-                eprintln!(
-                    "error: {errors} error{} in spec files; nothing was run",
-                    if errors == 1 { "" } else { "s" }
-                );
+                eprintln!("error: {}", oauthspec::diagnostic::refusal(errors));
                 return ExitCode::from(2);
             }
             println!(
@@ -450,6 +451,7 @@ impl RunArgs {
             fail_fast: self.fail_fast,
             cacert: self.cacert.clone(),
             insecure: self.insecure,
+            allow_empty: self.allow_empty,
         }
     }
 }
@@ -524,13 +526,16 @@ fn prepare_run(
         for d in &problems {
             eprintln!("{}", d.render(color));
         }
-        eprintln!(
-            "error: {} problem(s) in spec files; nothing was run",
-            problems.len()
-        );
+        eprintln!("error: {}", oauthspec::diagnostic::refusal(problems.len()));
         return Err(ExitCode::from(2));
     }
     let runner = Runner::new(options).map_err(|e| usage_error(&e, color))?;
+    if let Some(why) = runner.nothing_to_run(&project, paths) {
+        return Err(usage_error(
+            &format!("{why}; nothing was run (--allow-empty lets an empty run pass)"),
+            color,
+        ));
+    }
     oauthspec::secrets::redact_panics(runner.redactor.clone());
     Ok((runner, project))
 }

@@ -103,6 +103,8 @@ pub struct StepResult {
     pub error: Option<String>,
     /// Things worth knowing, e.g. "token re-fetched after a 401".
     pub notes: Vec<String>,
+    /// Where the step's token came from and why, for `-v`.
+    pub trace: Vec<String>,
     /// Captured names; values shown only when not secret.
     pub captures: Vec<CaptureResult>,
     /// A redacted excerpt of the last response, for failures.
@@ -146,6 +148,19 @@ impl StepResult {
         Some(samples.iter().sum::<Duration>() / samples.len() as u32)
     }
 
+    /// The outcomes of the attempts that were tried again, in order, e.g.
+    /// `["token 503", "404"]`.
+    pub fn superseded(&self) -> Vec<String> {
+        self.attempts
+            .iter()
+            .filter(|a| a.superseded)
+            .map(|a| match a.kind {
+                AttemptKind::Token => format!("token {}", a.outcome()),
+                AttemptKind::Request => a.outcome(),
+            })
+            .collect()
+    }
+
     /// A one-line summary of why the step failed.
     pub fn failure_message(&self) -> Option<String> {
         if let Some(e) = &self.error {
@@ -183,6 +198,9 @@ pub struct Attempt {
     pub error: Option<String>,
     /// Redacted request and response text, with `-v`.
     pub transcript: Option<String>,
+    /// Another attempt replaced this one: a retry, or a token fetched
+    /// again after a 401.
+    pub superseded: bool,
 }
 
 impl Attempt {

@@ -27,21 +27,26 @@ impl Environment {
         }
     }
 
+    /// The value of `name`; an empty value counts as unset, as CI systems
+    /// give unset repository variables as "" (GitHub Actions does).
     pub fn get(&self, name: &str) -> Option<String> {
-        if let Some(v) = self.fixed.get(name) {
+        let set = |v: &String| !v.is_empty();
+        if let Some(v) = self.fixed.get(name).filter(|v| set(v)) {
             return Some(v.clone());
         }
         if self.use_process {
-            if let Ok(v) = std::env::var(name) {
+            if let Some(v) = std::env::var(name).ok().filter(set) {
                 return Some(v);
             }
         }
-        self.vars_file.get(name).cloned()
+        self.vars_file.get(name).filter(|v| set(v)).cloned()
     }
 }
 
 /// Parses a dotenv file: `NAME=value` lines, `#` comments, optional
-/// `export `, values optionally in single or double quotes.
+/// `export `, values optionally in single or double quotes. As in docker
+/// compose and python-dotenv, an unquoted value ends before ` #` (an
+/// inline comment); a quoted one keeps its `#`.
 pub fn parse_dotenv(text: &str) -> Result<HashMap<String, String>, String> {
     let mut out = HashMap::new();
     for (n, line) in text.lines().enumerate() {
@@ -54,13 +59,17 @@ pub fn parse_dotenv(text: &str) -> Result<HashMap<String, String>, String> {
             return Err(format!("line {}: expected NAME=value", n + 1));
         };
         let value = value.trim();
-        let value = if value.len() >= 2
-            && ((value.starts_with('"') && value.ends_with('"'))
-                || (value.starts_with('\'') && value.ends_with('\'')))
-        {
-            &value[1..value.len() - 1]
-        } else {
-            value
+        let quoted = value
+            .chars()
+            .next()
+            .filter(|q| *q == '"' || *q == '\'')
+            .and_then(|q| Some(&value[1..1 + value[1..].find(q)?]));
+        let value = match quoted {
+            Some(inner) => inner,
+            None => value
+                .find(" #")
+                .or_else(|| value.find("\t#"))
+                .map_or(value, |end| value[..end].trim_end()),
         };
         out.insert(name.trim().to_string(), value.to_string());
     }
@@ -113,7 +122,7 @@ impl EvalError {
     pub fn message(&self) -> String {
         match self {
             EvalError::MissingEnv { name, .. } => {
-                format!("environment variable {name} is not set and has no default")
+                format!("environment variable {name} is not set (or is empty) and has no default")
             }
             EvalError::UndefinedVar { name, .. } => format!("variable `{name}` is not defined"),
             EvalError::File { path, error, .. } => {
@@ -224,5 +233,64 @@ pub fn format_duration(d: Duration) -> String {
         format!("{}s", ms / 1000)
     } else {
         format!("{ms}ms")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dotenv_values_end_at_an_inline_comment_unless_quoted() {
+        let vars = parse_dotenv(
+            "A=plain # a comment\nB=\"quoted # kept\" # dropped\nC='single # kept'\nD=no#comment\nexport E=\t x \t#c\nF=\n",
+        )
+        .unwrap();
+        assert_eq!(vars["A"], "plain");
+        assert_eq!(vars["B"], "quoted # kept");
+        assert_eq!(vars["C"], "single # kept");
+        assert_eq!(vars["D"], "no#comment");
+        assert_eq!(vars["E"], "x");
+        assert_eq!(vars["F"], "");
+    }
+
+    #[test]
+    fn an_empty_value_is_unset_and_takes_the_default() {
+        let mut env = Environment::default();
+        env.fixed.insert("EMPTY".into(), String::new());
+        env.vars_file.insert("EMPTY".into(), "from-file".into());
+        env.fixed.insert("BLANK".into(), String::new());
+        assert_eq!(env.get("EMPTY").as_deref(), Some("from-file"));
+        assert_eq!(env.get("BLANK"), None);
+        let scope = Scope::new();
+        let eval = Evaluator {
+            env: &env,
+            scope: &scope,
+            base_dir: Path::new(""),
+        };
+        let literal = |text: &str| Template {
+            parts: vec![TemplatePart::Text(text.into())],
+            span: Span::default(),
+        };
+        let text = |name: &str, default: Option<&str>| ValueKind::Env {
+            name: literal(name),
+            default: default.map(|d| {
+                Box::new(Value {
+                    kind: ValueKind::Str(literal(d)),
+                    span: Span::default(),
+                })
+            }),
+        };
+        let with_default = Value {
+            kind: text("BLANK", Some("fallback")),
+            span: Span::default(),
+        };
+        assert_eq!(eval.value(&with_default).unwrap().text, "fallback");
+        let without = Value {
+            kind: text("BLANK", None),
+            span: Span::default(),
+        };
+        let error = eval.value(&without).unwrap_err();
+        assert!(error.message().contains("BLANK is not set (or is empty)"));
     }
 }

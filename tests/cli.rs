@@ -87,6 +87,71 @@ fn run_refuses_missing_env_and_lists_all_of_it() {
 }
 
 #[test]
+fn a_run_that_runs_nothing_is_a_usage_error() {
+    let specs = common::Specs::new();
+    let (code, stdout, stderr) = output(oauthspec().arg("run").arg(specs.path()));
+    assert_eq!(code, 2, "{stdout}");
+    assert!(stderr.contains("no spec files found under"), "{stderr}");
+    assert!(stderr.contains("nothing was run"), "{stderr}");
+    let (code, _, _) = output(
+        oauthspec()
+            .arg("run")
+            .arg(specs.path())
+            .arg("--allow-empty"),
+    );
+    assert_eq!(code, 0);
+
+    specs.write(
+        "a.oauthspec",
+        "step \"health\" {\n  GET \"http://127.0.0.1:1/\"\n}\n",
+    );
+    let filtered = || {
+        let mut cmd = oauthspec();
+        cmd.arg("run")
+            .arg(specs.path())
+            .args(["--filter", "nomatch*"]);
+        cmd
+    };
+    let (code, stdout, stderr) = output(&mut filtered());
+    assert_eq!(code, 2, "{stdout}");
+    assert!(
+        stderr.contains("the filter matched no step (--filter nomatch*)"),
+        "{stderr}"
+    );
+    let (code, stdout, _) = output(filtered().env("OAUTHSPEC_ALLOW_EMPTY", "true"));
+    assert_eq!(code, 0);
+    assert!(stdout.contains("0 passed, 0 failed, 0 skipped"), "{stdout}");
+
+    let only_clients = common::Specs::new();
+    only_clients.write(
+        "clients.oauthspec",
+        "client c {\n  token_url \"http://127.0.0.1:1/t\"\n  client_id \"x\"\n  client_secret \"y\"\n}\n",
+    );
+    let (code, _, stderr) = output(oauthspec().arg("run").arg(only_clients.path()));
+    assert_eq!(code, 2);
+    assert!(stderr.contains("have no steps"), "{stderr}");
+}
+
+#[test]
+fn an_empty_environment_variable_counts_as_unset() {
+    let (code, _, stderr) = output(
+        oauthspec()
+            .args(["run", "specs/examples"])
+            .env("ORDERS_CLIENT_ID", "")
+            .env("ORDERS_CLIENT_SECRET", "s"),
+    );
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("error: environment variable ORDERS_CLIENT_ID is not set (or is empty)"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("ORDERS_CLIENT_SECRET is not set"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn spec_errors_exit_2_with_a_located_message() {
     let specs = common::Specs::new();
     let path = specs.write(

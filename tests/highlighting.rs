@@ -33,7 +33,9 @@ const WORDS: &[(&[&str], &[&str])] = &[
         &["keyword.other.request"],
     ),
     (
-        &["timeout", "retry", "backoff", "repeat", "delay"],
+        &[
+            "timeout", "retry", "until", "pass", "backoff", "repeat", "delay",
+        ],
         &["keyword.other.option"],
     ),
     (

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use common::*;
 use oauthspec::results::FailureClass;
 use oauthspec::sandbox::{
-    parse_fault, AuthMethod, ClientConfig, GrantType, Sandbox, SandboxConfig,
+    parse_fault, AuthMethod, ClientConfig, GrantType, Sandbox, SandboxConfig, UserConfig,
 };
 
 fn client_block(base: &str, extra: &str) -> String {
@@ -437,4 +437,197 @@ async fn file_values_in_an_imported_client_are_relative_to_the_import() {
     let (result, _) = run_with(&[path], options(&base)).await;
     let s = step(&result, "orders");
     assert!(passed(s), "{:?} {:?}", s.error, failures(s));
+}
+
+/// A client block for `client_id`, with everything else as written.
+fn client(name: &str, base: &str, body: &str) -> String {
+    format!("client {name} {{\n  token_url \"{base}/oauth2/token\"\n{body}}}\n")
+}
+
+fn step_as(name: &str, base: &str, client: &str) -> String {
+    format!(
+        "step \"{name}\" {{\n  GET \"{base}/v1/orders\"\n  auth {client}\n  expect status == 200\n}}\n"
+    )
+}
+
+#[tokio::test]
+async fn a_token_is_shared_only_by_clients_with_the_same_credentials_and_settings() {
+    let mut config = SandboxConfig::default();
+    config.users.push(UserConfig {
+        username: "bob".into(),
+        password: "bob-password".into(),
+    });
+    let sandbox = Sandbox::start(config, 0).await.unwrap();
+    let base = sandbox.base_url();
+    let demo = "  client_id \"demo-client\"\n";
+    let user = |name: &str| {
+        format!("  grant password\n  client_id \"public-client\"\n  auth_method none\n  username \"{name}\"\n  password secret(\"{name}-password\")\n")
+    };
+    let clients = [
+        client(
+            "good",
+            &base,
+            &format!("{demo}  client_secret secret(\"demo-secret\")\n"),
+        ),
+        client(
+            "twin",
+            &base,
+            &format!("{demo}  client_secret secret(\"demo-secret\")\n"),
+        ),
+        client(
+            "rotated",
+            &base,
+            &format!("{demo}  client_secret secret(\"rotated-away\")\n"),
+        ),
+        client(
+            "post",
+            &base,
+            &format!(
+                "{demo}  client_secret secret(\"demo-secret\")\n  auth_method client_secret_post\n"
+            ),
+        ),
+        client(
+            "scoped",
+            &base,
+            &format!("{demo}  client_secret secret(\"demo-secret\")\n  scope \"orders:read\"\n"),
+        ),
+        client(
+            "tenant",
+            &base,
+            &format!(
+                "{demo}  client_secret secret(\"demo-secret\")\n  param \"tenant\" = \"t1\"\n"
+            ),
+        ),
+        client("alice", &base, &user("alice")),
+        client("bob", &base, &user("bob")),
+    ]
+    .concat();
+    let specs = Specs::new();
+    // Each step in a suite of its own, so a failure skips nothing.
+    let mut paths = Vec::new();
+    for name in [
+        "good", "twin", "rotated", "post", "scoped", "tenant", "alice", "bob",
+    ] {
+        let text = format!("{clients}{}", step_as(name, &base, name));
+        paths.push(specs.write(&format!("{name}.oauthspec"), &text));
+    }
+    let mut options = options(&base);
+    options.jobs = 1;
+    let (result, _) = run_with(&paths, options).await;
+    let rotated = step(&result, "rotated");
+    assert_eq!(
+        rotated.class(),
+        Some(FailureClass::Credentials),
+        "a wrong secret must not borrow the right one's token: {:?}",
+        rotated.error
+    );
+    for name in ["good", "twin", "post", "scoped", "tenant", "alice", "bob"] {
+        let s = step(&result, name);
+        assert!(passed(s), "{name}: {:?} {:?}", s.error, failures(s));
+    }
+    let stats = sandbox.stats();
+    // good (twin shares it), rotated, post, scoped, tenant, alice, bob.
+    assert_eq!(stats.token, 7, "{stats:?}");
+    assert_eq!(stats.issued_to("demo-client"), 4);
+    assert_eq!(stats.issued_to("public-client/alice"), 1);
+    assert_eq!(stats.issued_to("public-client/bob"), 1);
+    assert!(step(&result, "twin")
+        .trace
+        .contains(&"client `twin`: token from this run's cache".to_string()));
+}
+
+#[tokio::test]
+async fn two_refresh_tokens_are_two_identities() {
+    let sandbox = sandbox().await;
+    let base = sandbox.base_url();
+    let (one, two) = (refresh_token(&base).await, refresh_token(&base).await);
+    let tenant = |name: &str, token: &str| {
+        client(
+            name,
+            &base,
+            &format!("  grant refresh_token\n  client_id \"public-client\"\n  auth_method none\n  refresh_token secret(\"{token}\")\n"),
+        )
+    };
+    let spec = [
+        tenant("one", &one),
+        tenant("two", &two),
+        step_as("one", &base, "one"),
+        step_as("two", &base, "two"),
+    ]
+    .concat();
+    sandbox.reset_stats();
+    let result = run_text(&base, &spec).await;
+    for name in ["one", "two"] {
+        let s = step(&result, name);
+        assert!(passed(s), "{name}: {:?} {:?}", s.error, failures(s));
+    }
+    assert_eq!(sandbox.stats().grant("refresh_token"), 2);
+}
+
+#[tokio::test]
+async fn the_token_cache_file_is_used_only_while_the_settings_match() {
+    let sandbox = sandbox().await;
+    let base = sandbox.base_url();
+    let specs = Specs::new();
+    let spec = format!(
+        "{}{}",
+        client(
+            "orders",
+            &base,
+            "  client_id \"demo-client\"\n  client_secret secret(env(\"ORDERS_CLIENT_SECRET\"))\n"
+        ),
+        step_as("orders", &base, "orders")
+    );
+    let path = specs.write("t.oauthspec", &spec);
+    let cache = specs.path().join("tokens.json");
+    let run = |secret: &'static str| {
+        let mut options = options(&base);
+        options
+            .check
+            .env
+            .fixed
+            .insert("ORDERS_CLIENT_SECRET".into(), secret.into());
+        options.token_cache = Some(cache.clone());
+        let path = path.clone();
+        async move { run_with(&[path], options).await.0 }
+    };
+    let first = run("demo-secret").await;
+    let orders = step(&first, "orders");
+    assert!(passed(orders));
+    assert!(orders
+        .trace
+        .contains(&"client `orders`: token from a token request".to_string()));
+    let text = std::fs::read_to_string(&cache).unwrap();
+    assert!(!text.contains("demo-secret"), "no secret in the cache file");
+
+    // A secret rotated away in CI must fail, not pass on yesterday's token.
+    let wrong = run("rotated-away").await;
+    let orders = step(&wrong, "orders");
+    assert_eq!(orders.class(), Some(FailureClass::Credentials));
+    assert_eq!(sandbox.stats().token, 2);
+    assert!(
+        orders
+            .trace
+            .iter()
+            .any(|t| t
+                == "the cached token was not used: `client_secret` changed since it was issued"),
+        "{:?}",
+        orders.trace
+    );
+    let console = oauthspec::report::console::Console {
+        color: false,
+        verbose: true,
+    }
+    .suite(&wrong.suites[0]);
+    assert!(console.contains("`client_secret` changed"), "{console}");
+    assert!(!console.contains("rotated-away"), "{console}");
+
+    // The right secret again: the first run's token, from the file.
+    let again = run("demo-secret").await;
+    let orders = step(&again, "orders");
+    assert!(passed(orders));
+    assert_eq!(sandbox.stats().token, 2);
+    assert!(orders
+        .trace
+        .contains(&"client `orders`: token from the token cache file".to_string()));
 }

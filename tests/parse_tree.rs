@@ -663,6 +663,16 @@ fn retry_span_covers_the_statement() {
     let f = spec("step \"s\" {\n  GET \"https://api.test\"\n  retry 2 backoff 1s\n}");
     let r = f.steps[0].options.retry.as_ref().unwrap();
     assert_eq!(at(&f, r.span), "retry 2 backoff 1s");
+    let f = spec("step \"s\" {\n  GET \"https://api.test\"\n  retry 30 until pass backoff 1s max 2m # poll\n}");
+    let r = f.steps[0].options.retry.as_ref().unwrap();
+    assert_eq!(at(&f, r.span), "retry 30 until pass backoff 1s max 2m");
+    assert!(r.until_pass);
+    assert_eq!(r.backoff, Some(Duration::from_secs(1)));
+    assert_eq!(r.max, Some(Duration::from_secs(120)));
+    let f = spec("step \"s\" {\n  GET \"https://api.test\"\n  retry 3 \n}");
+    let r = f.steps[0].options.retry.as_ref().unwrap();
+    assert_eq!(at(&f, r.span), "retry 3");
+    assert!(!r.until_pass && r.max.is_none());
 }
 
 // --------------------------------------------------------------- queries

@@ -64,6 +64,7 @@ fn step(src: &Arc<SourceFile>, name: &str, outcome: Outcome, duration: u64) -> S
         expectations: Vec::new(),
         error: None,
         notes: Vec::new(),
+        trace: Vec::new(),
         captures: Vec::new(),
         response_excerpt: None,
         duration: ms(duration),
@@ -79,6 +80,7 @@ fn attempt(kind: AttemptKind, method: &str, url: &str, status: Option<u16>, ms_:
         latency: ms(ms_),
         error: None,
         transcript: None,
+        superseded: false,
     }
 }
 

@@ -220,6 +220,38 @@ step "cleanup" always {{
 }
 
 #[tokio::test]
+async fn a_cleanup_step_whose_input_was_never_captured_is_skipped() {
+    let sandbox = sandbox().await;
+    let base = sandbox.base_url();
+    let spec = format!(
+        r#"step "create" {{
+  GET "{base}/v1/health"
+  expect status == 200
+  capture id = json "$.id"
+}}
+step "delete" always {{
+  DELETE "{base}/v1/orders/{{{{id}}}}/hold"
+}}
+step "health" always {{
+  GET "{base}/v1/health"
+  expect status == 200
+}}
+"#
+    );
+    let result = run_text(&base, &spec).await;
+    match &step(&result, "delete").outcome {
+        Outcome::Skipped(reason) => assert_eq!(
+            reason,
+            "skipped: `id` was never captured (step \"create\" failed)"
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert!(passed(step(&result, "health")));
+    let counts = result.counts();
+    assert_eq!((counts.passed, counts.failed, counts.skipped), (1, 1, 1));
+}
+
+#[tokio::test]
 async fn repeat_collects_samples_for_percentiles() {
     let sandbox = sandbox().await;
     let base = sandbox.base_url();

@@ -1,8 +1,9 @@
 //! Managed clients: one token cache for the whole run.
 //!
-//! A token is requested once per (token endpoint, client_id, grant, scope,
-//! audience, resource) however many specs use it: concurrent first users
-//! wait on the slot's lock while one request is in flight.
+//! A token is requested once per [`CacheKey`] (the client, its credentials
+//! and every setting that shapes the token) however many specs use it:
+//! concurrent first users wait on the slot's lock while one request is in
+//! flight.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -13,10 +14,12 @@ use base64::Engine as _;
 use jsonwebtoken::jwk::JwkSet;
 use rand::Rng as _;
 
+use super::cache::{why_not_reused, CacheEntry, CacheFile, CacheKey, Keyer, CACHE_VERSION};
 use super::discovery::{self, Metadata};
 use crate::client::{AuthMethod, Grant, SigningAlg};
-use crate::http::{transcript_of, Exchange, Http, TlsKey};
+use crate::http::{transcript_of, Exchange, Http, TlsKey, TransportError, TransportErrorKind};
 use crate::results::{Attempt, AttemptKind, FailureClass};
+use crate::retry::RetryPolicy;
 use crate::secrets::Redactor;
 
 /// A client block with its values resolved for one spec.
@@ -49,7 +52,7 @@ pub struct ResolvedClient {
 }
 
 impl ResolvedClient {
-    fn grant(&self) -> Grant {
+    pub(crate) fn grant(&self) -> Grant {
         self.grant.unwrap_or(Grant::ClientCredentials)
     }
 
@@ -90,31 +93,32 @@ pub struct TokenError {
     pub message: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-struct CacheKey {
-    endpoint: String,
-    client_id: String,
-    grant: String,
-    scope: Option<String>,
-    audience: Option<String>,
-    resource: Option<String>,
+/// Where a step's token came from, for `-v`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenSource {
+    /// A token request made for this step.
+    Request,
+    /// A token an earlier step of this run fetched.
+    Run,
+    /// `--token-cache`: a token an earlier run fetched.
+    CacheFile,
 }
 
-#[derive(serde::Serialize, serde::Deserialize)]
-struct CacheFile {
-    version: u32,
-    entries: Vec<CacheEntry>,
+impl TokenSource {
+    pub fn describe(self) -> &'static str {
+        match self {
+            TokenSource::Request => "a token request",
+            TokenSource::Run => "this run's cache",
+            TokenSource::CacheFile => "the token cache file",
+        }
+    }
 }
 
-#[derive(serde::Serialize, serde::Deserialize)]
-struct CacheEntry {
-    #[serde(flatten)]
-    key: CacheKey,
-    access_token: Option<String>,
-    scheme: String,
-    /// Unix seconds.
-    expires_at: Option<u64>,
-    refresh_token: Option<String>,
+/// How a step's token requests are sent: its timeout and retry policy.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestPolicy {
+    pub timeout: Duration,
+    pub retry: RetryPolicy,
 }
 
 #[derive(Default)]
@@ -122,6 +126,8 @@ struct Slot {
     token: Option<Token>,
     /// The newest refresh token: after rotation, the one to use next.
     refresh_token: Option<String>,
+    /// The token was read from the cache file and not fetched since.
+    from_file: bool,
 }
 
 type Shared<T> = Arc<tokio::sync::Mutex<T>>;
@@ -136,12 +142,17 @@ pub struct TokenManager {
     timeout: Duration,
     /// Renew this long before `expires_in` runs out.
     pub skew: Duration,
+    /// Hashes the secrets in cache keys.
+    keyer: Keyer,
     slots: Mutex<HashMap<CacheKey, Shared<Slot>>>,
     metadata: OnceMap<Metadata>,
     jwks: OnceMap<JwkSet>,
     requests: std::sync::atomic::AtomicUsize,
     /// `--token-cache`: where tokens outlive the run.
     cache_file: Option<PathBuf>,
+    /// The keys the cache file held when the run started, to say why one
+    /// was not reused.
+    stored_keys: Vec<CacheKey>,
 }
 
 impl TokenManager {
@@ -151,50 +162,68 @@ impl TokenManager {
             redactor,
             timeout,
             skew: Duration::from_secs(30),
+            keyer: Keyer::random(),
             slots: Mutex::default(),
             metadata: Mutex::default(),
             jwks: Mutex::default(),
             requests: Default::default(),
             cache_file: None,
+            stored_keys: Vec::new(),
         }
     }
 
     /// Keeps access tokens (until they expire) and the newest refresh
     /// tokens in `path` across runs, so re-runs stay under token rate
-    /// limits and a rotated refresh token is never lost. A missing file is
-    /// an empty cache; an unreadable one is an error.
+    /// limits and a rotated refresh token is never lost. A missing file,
+    /// or one of an older format, is an empty cache; an unreadable one is
+    /// an error.
     pub fn with_cache_file(mut self, path: &Path) -> Result<TokenManager, String> {
-        let entries: Vec<CacheEntry> = match std::fs::read(path) {
+        let unreadable =
+            |e: serde_json::Error| format!("token cache {} is unreadable: {e}", path.display());
+        let file: Option<CacheFile> = match std::fs::read(path) {
             Ok(bytes) => {
-                let file: CacheFile = serde_json::from_slice(&bytes)
-                    .map_err(|e| format!("token cache {} is unreadable: {e}", path.display()))?;
-                file.entries
+                #[derive(serde::Deserialize)]
+                struct Version {
+                    version: u32,
+                }
+                let version: Version = serde_json::from_slice(&bytes).map_err(unreadable)?;
+                if version.version == CACHE_VERSION {
+                    Some(serde_json::from_slice(&bytes).map_err(unreadable)?)
+                } else {
+                    None
+                }
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(format!("cannot read token cache {}: {e}", path.display())),
         };
-        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
-        for entry in entries {
-            for secret in [&entry.access_token, &entry.refresh_token]
-                .into_iter()
-                .flatten()
-            {
-                self.redactor.add(secret);
+        if let Some(file) = file {
+            self.keyer = Keyer::from_text(&file.key).ok_or_else(|| {
+                format!("token cache {} is unreadable: a bad `key`", path.display())
+            })?;
+            let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+            for entry in file.entries {
+                for secret in [&entry.access_token, &entry.refresh_token]
+                    .into_iter()
+                    .flatten()
+                {
+                    self.redactor.add(secret);
+                }
+                let token = entry.access_token.map(|access_token| Token {
+                    access_token,
+                    scheme: entry.scheme.clone(),
+                    expires_at: entry
+                        .expires_at
+                        .map(|s| UNIX_EPOCH + Duration::from_secs(s)),
+                });
+                let slot = Slot {
+                    token: token.filter(Token::fresh),
+                    refresh_token: entry.refresh_token,
+                    from_file: true,
+                };
+                self.stored_keys.push(entry.key.clone());
+                slots.insert(entry.key, Arc::new(tokio::sync::Mutex::new(slot)));
             }
-            let token = entry.access_token.map(|access_token| Token {
-                access_token,
-                scheme: entry.scheme.clone(),
-                expires_at: entry
-                    .expires_at
-                    .map(|s| UNIX_EPOCH + Duration::from_secs(s)),
-            });
-            let slot = Slot {
-                token: token.filter(Token::fresh),
-                refresh_token: entry.refresh_token,
-            };
-            slots.insert(entry.key, Arc::new(tokio::sync::Mutex::new(slot)));
         }
-        drop(slots);
         self.cache_file = Some(path.to_path_buf());
         Ok(self)
     }
@@ -231,7 +260,8 @@ impl TokenManager {
             });
         }
         let json = serde_json::to_vec_pretty(&CacheFile {
-            version: 1,
+            version: CACHE_VERSION,
+            key: self.keyer.to_text(),
             entries,
         })
         .map_err(|e| e.to_string())?;
@@ -244,24 +274,37 @@ impl TokenManager {
         self.requests.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// A valid token for `client`, from the cache or the token endpoint.
-    /// Token requests made for it are appended to `attempts`.
+    /// A valid token for `client`, from the cache or the token endpoint,
+    /// and where it came from. Token requests made for it are appended to
+    /// `attempts`; cache decisions worth a line in `-v` to `trace`.
     pub async fn token(
         &self,
         client: &ResolvedClient,
+        policy: &RequestPolicy,
         attempts: &mut Vec<Attempt>,
-    ) -> Result<Token, TokenError> {
+        trace: &mut Vec<String>,
+    ) -> Result<(Token, TokenSource), TokenError> {
         self.register_secrets(client);
         let endpoint = self.token_endpoint(client).await?;
-        let slot = self.slot(client, &endpoint);
+        let key = CacheKey::of(client, &endpoint, &self.keyer);
+        let slot = self.slot(&key);
         let mut slot = slot.lock().await;
-        if let Some(token) = &slot.token {
-            if token.fresh() {
-                return Ok(token.clone());
-            }
+        if let Some(token) = slot.token.as_ref().filter(|t| t.fresh()) {
+            let source = if slot.from_file {
+                TokenSource::CacheFile
+            } else {
+                TokenSource::Run
+            };
+            return Ok((token.clone(), source));
         }
-        let token = self.request(client, &endpoint, &mut slot, attempts).await?;
+        if self.cache_file.is_some() && !slot.from_file {
+            trace.push(why_not_reused(&key, self.stored_keys.iter()));
+        }
+        let token = self
+            .request(client, &endpoint, &mut slot, policy, attempts, trace)
+            .await?;
         slot.token = Some(token.clone());
+        slot.from_file = false;
         drop(slot);
         if let Err(message) = self.save_cache().await {
             return Err(TokenError {
@@ -269,7 +312,7 @@ impl TokenManager {
                 message,
             });
         }
-        Ok(token)
+        Ok((token, TokenSource::Request))
     }
 
     /// Drops `rejected` from the cache (a resource answered 401 to it), so
@@ -278,7 +321,7 @@ impl TokenManager {
         let Ok(endpoint) = self.token_endpoint(client).await else {
             return;
         };
-        let slot = self.slot(client, &endpoint);
+        let slot = self.slot(&CacheKey::of(client, &endpoint, &self.keyer));
         let mut slot = slot.lock().await;
         if slot
             .token
@@ -331,21 +374,12 @@ impl TokenManager {
         })
     }
 
-    fn slot(&self, client: &ResolvedClient, endpoint: &str) -> Shared<Slot> {
-        let key = CacheKey {
-            endpoint: endpoint.to_string(),
-            client_id: client.client_id.clone(),
-            grant: client.grant().as_str().into(),
-            scope: client.scope.clone(),
-            audience: client.audience.clone(),
-            resource: client.resource.clone(),
-        };
-        self.slots
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(key)
-            .or_default()
-            .clone()
+    fn slot(&self, key: &CacheKey) -> Shared<Slot> {
+        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(slot) = slots.get(key) {
+            return slot.clone();
+        }
+        slots.entry(key.clone()).or_default().clone()
     }
 
     fn register_secrets(&self, client: &ResolvedClient) {
@@ -366,28 +400,94 @@ impl TokenManager {
         }
     }
 
+    /// Requests a token. For the refresh grant the slot's newest refresh
+    /// token goes first; when it is refused with `invalid_grant` and the
+    /// spec gives another, that one is tried once.
     async fn request(
         &self,
         client: &ResolvedClient,
         endpoint: &str,
         slot: &mut Slot,
+        policy: &RequestPolicy,
         attempts: &mut Vec<Attempt>,
+        trace: &mut Vec<String>,
     ) -> Result<Token, TokenError> {
         let fail = |class, message: String| TokenError {
             class,
             message: format!("client `{}`: {message}", client.name),
         };
+        let mut refresh = match client.grant() {
+            Grant::RefreshToken => slot
+                .refresh_token
+                .clone()
+                .or_else(|| client.refresh_token.clone()),
+            _ => None,
+        };
+        let exchange = loop {
+            let exchange = self
+                .exchange(client, endpoint, refresh.as_deref(), policy, attempts)
+                .await
+                .map_err(|e| fail(e.class, e.message))?;
+            let given = client.refresh_token.as_ref();
+            if oauth_error_code(&exchange).as_deref() == Some("invalid_grant")
+                && given.is_some()
+                && refresh.as_ref() != given
+            {
+                trace.push(format!(
+                    "client `{}`: the cached refresh token was refused (invalid_grant); trying the one the spec gives",
+                    client.name
+                ));
+                slot.refresh_token = None;
+                refresh = given.cloned();
+                supersede_last(attempts);
+                continue;
+            }
+            break exchange;
+        };
+        let parsed = parse_token_response(&exchange).map_err(|(class, m)| fail(class, m))?;
+        self.redactor.add(&parsed.access_token);
+        if let Some(refresh) = parsed.refresh_token {
+            self.redactor.add(&refresh);
+            slot.refresh_token = Some(refresh);
+        } else if slot.refresh_token.is_none() {
+            slot.refresh_token = refresh;
+        }
+        Ok(Token {
+            access_token: parsed.access_token,
+            scheme: client.scheme.clone().unwrap_or_else(|| "Bearer".into()),
+            expires_at: parsed.expires_in.map(|secs| {
+                SystemTime::now() + Duration::from_secs(secs).saturating_sub(self.skew)
+            }),
+        })
+    }
+
+    /// One token request, sent again as `policy` allows; every attempt is
+    /// recorded.
+    async fn exchange(
+        &self,
+        client: &ResolvedClient,
+        endpoint: &str,
+        refresh_token: Option<&str>,
+        policy: &RequestPolicy,
+        attempts: &mut Vec<Attempt>,
+    ) -> Result<Exchange, TokenError> {
+        let fail = |class, message: String| TokenError {
+            class,
+            message: format!("client `{}`: {message}", client.name),
+        };
+        let http = self
+            .http
+            .client_for(&client.tls_key(), endpoint)
+            .map_err(|m| fail(FailureClass::Credentials, m))?;
         let mut form: Vec<(String, String)> =
             vec![("grant_type".into(), client.grant().as_str().into())];
         match client.grant() {
             Grant::ClientCredentials => {}
             Grant::RefreshToken => {
-                let refresh = slot
-                    .refresh_token
-                    .clone()
-                    .or_else(|| client.refresh_token.clone())
-                    .unwrap_or_default();
-                form.push(("refresh_token".into(), refresh));
+                form.push((
+                    "refresh_token".into(),
+                    refresh_token.unwrap_or_default().into(),
+                ));
             }
             Grant::Password => {
                 form.push((
@@ -410,26 +510,15 @@ impl TokenManager {
             }
         }
         form.extend(client.params.iter().cloned());
-
-        let http = self
-            .http
-            .client_for(&client.tls_key(), endpoint)
-            .map_err(|m| fail(FailureClass::Credentials, m))?;
-        let mut request = http.post(endpoint).header("Accept", "application/json");
-        match client.auth_method.unwrap_or(AuthMethod::ClientSecretBasic) {
-            AuthMethod::ClientSecretBasic => {
-                // RFC 6749 §2.3.1: form-encode id and secret before base64.
-                let enc = |s: &str| -> String {
-                    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
-                };
-                let secret = client.client_secret.as_deref().unwrap_or_default();
-                let pair = format!("{}:{}", enc(&client.client_id), enc(secret));
-                let value = format!(
-                    "Basic {}",
-                    base64::engine::general_purpose::STANDARD.encode(pair)
-                );
-                request = request.header("Authorization", value);
+        let method = client.auth_method.unwrap_or(AuthMethod::ClientSecretBasic);
+        let signer = match method {
+            AuthMethod::PrivateKeyJwt => {
+                Some(AssertionSigner::new(client).map_err(|m| fail(FailureClass::Credentials, m))?)
             }
+            _ => None,
+        };
+        match method {
+            AuthMethod::ClientSecretBasic | AuthMethod::PrivateKeyJwt => {}
             AuthMethod::ClientSecretPost => {
                 form.push(("client_id".into(), client.client_id.clone()));
                 form.push((
@@ -437,72 +526,108 @@ impl TokenManager {
                     client.client_secret.clone().unwrap_or_default(),
                 ));
             }
-            AuthMethod::PrivateKeyJwt => {
-                let assertion = client_assertion(client, endpoint)
-                    .map_err(|m| fail(FailureClass::Credentials, m))?;
-                self.redactor.add(&assertion);
-                form.push(("client_id".into(), client.client_id.clone()));
-                form.push((
-                    "client_assertion_type".into(),
-                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".into(),
-                ));
-                form.push(("client_assertion".into(), assertion));
-            }
             // RFC 8705 §2: the certificate of the TLS connection (set by
             // `tls_key` above) is the credential; the id says whose it is.
             AuthMethod::TlsClientAuth | AuthMethod::None => {
                 form.push(("client_id".into(), client.client_id.clone()))
             }
         }
-        let body: String = url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(&form)
-            .finish();
-        request = request
-            .header("Content-Type", "application/x-www-form-urlencoded")
-            .body(body);
-
-        self.requests
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let result = self.http.send(request, self.timeout).await;
-        if let Ok(x) = &result {
-            self.redactor.add_fields_of(&x.body);
-        }
-        attempts.push(Attempt {
-            kind: AttemptKind::Token,
-            method: "POST".into(),
-            url: endpoint.to_string(),
-            status: result.as_ref().ok().map(|x| x.status),
-            latency: match &result {
-                Ok(x) => x.latency,
-                Err(e) => e.latency,
-            },
-            error: result
-                .as_ref()
-                .err()
-                .map(|e| self.redactor.redact(&e.message).into_owned()),
-            transcript: transcript_of(&result)
-                .map(|t| self.redactor.show_lines(t, crate::http::TRANSCRIPT_LINE)),
-        });
-        let exchange = result.map_err(|e| {
+        let first = attempts.len();
+        let result = policy
+            .retry
+            .send(async || {
+                if attempts.len() > first {
+                    supersede_last(attempts);
+                }
+                let mut form = form.clone();
+                let mut request = http.post(endpoint).header("Accept", "application/json");
+                match method {
+                    AuthMethod::ClientSecretBasic => {
+                        // RFC 6749 §2.3.1: form-encode id and secret before base64.
+                        let enc = |s: &str| -> String {
+                            url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+                        };
+                        let secret = client.client_secret.as_deref().unwrap_or_default();
+                        let pair = format!("{}:{}", enc(&client.client_id), enc(secret));
+                        let value = format!(
+                            "Basic {}",
+                            base64::engine::general_purpose::STANDARD.encode(pair)
+                        );
+                        request = request.header("Authorization", value);
+                    }
+                    AuthMethod::PrivateKeyJwt => {
+                        let signer = signer.as_ref().expect("made above for this method");
+                        let assertion =
+                            signer
+                                .sign(&client.client_id, endpoint)
+                                .map_err(|message| TransportError {
+                                    kind: TransportErrorKind::Other,
+                                    message,
+                                    latency: Duration::ZERO,
+                                    transcript: None,
+                                })?;
+                        self.redactor.add(&assertion);
+                        form.push(("client_id".into(), client.client_id.clone()));
+                        form.push((
+                            "client_assertion_type".into(),
+                            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".into(),
+                        ));
+                        form.push(("client_assertion".into(), assertion));
+                    }
+                    _ => {}
+                }
+                let body: String = url::form_urlencoded::Serializer::new(String::new())
+                    .extend_pairs(&form)
+                    .finish();
+                request = request
+                    .header("Content-Type", "application/x-www-form-urlencoded")
+                    .body(body);
+                self.requests
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let result = self.http.send(request, policy.timeout).await;
+                if let Ok(x) = &result {
+                    self.redactor.add_fields_of(&x.body);
+                }
+                attempts.push(Attempt {
+                    kind: AttemptKind::Token,
+                    method: "POST".into(),
+                    url: endpoint.to_string(),
+                    status: result.as_ref().ok().map(|x| x.status),
+                    latency: match &result {
+                        Ok(x) => x.latency,
+                        Err(e) => e.latency,
+                    },
+                    error: result
+                        .as_ref()
+                        .err()
+                        .map(|e| self.redactor.redact(&e.message).into_owned()),
+                    transcript: transcript_of(&result)
+                        .map(|t| self.redactor.show_lines(t, crate::http::TRANSCRIPT_LINE)),
+                    superseded: false,
+                });
+                result
+            })
+            .await;
+        result.map_err(|e| {
             fail(
                 FailureClass::AuthServer,
                 format!("token endpoint unreachable: {}", e.message),
             )
-        })?;
-        let parsed = parse_token_response(&exchange).map_err(|(class, m)| fail(class, m))?;
-        self.redactor.add(&parsed.access_token);
-        if let Some(refresh) = parsed.refresh_token {
-            self.redactor.add(&refresh);
-            slot.refresh_token = Some(refresh);
-        }
-        Ok(Token {
-            access_token: parsed.access_token,
-            scheme: client.scheme.clone().unwrap_or_else(|| "Bearer".into()),
-            expires_at: parsed.expires_in.map(|secs| {
-                SystemTime::now() + Duration::from_secs(secs).saturating_sub(self.skew)
-            }),
         })
     }
+}
+
+/// Marks the latest attempt as tried again.
+pub(crate) fn supersede_last(attempts: &mut [Attempt]) {
+    if let Some(last) = attempts.last_mut() {
+        last.superseded = true;
+    }
+}
+
+/// The OAuth `error` code of a JSON answer, if it has one.
+fn oauth_error_code(x: &Exchange) -> Option<String> {
+    let json: serde_json::Value = serde_json::from_slice(&x.body).ok()?;
+    json.get("error")?.as_str().map(str::to_string)
 }
 
 /// The value for `key`, computed by the first caller while later ones wait.
@@ -629,36 +754,50 @@ pub fn parse_token_response(x: &Exchange) -> Result<TokenResponse, (FailureClass
     })
 }
 
-/// An RFC 7523 client assertion: iss = sub = client_id, aud = the token
-/// endpoint, a fresh jti, valid for a minute.
-fn client_assertion(client: &ResolvedClient, endpoint: &str) -> Result<String, String> {
-    use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
-    let pem = client.private_key.as_deref().unwrap_or_default().as_bytes();
-    let (alg, key) = match client.alg.unwrap_or(SigningAlg::RS256) {
-        SigningAlg::RS256 => (Algorithm::RS256, EncodingKey::from_rsa_pem(pem)),
-        SigningAlg::ES256 => (Algorithm::ES256, EncodingKey::from_ec_pem(pem)),
-    };
-    let key = key.map_err(|e| format!("`private_key` is not a usable PEM key: {e}"))?;
-    let mut header = Header::new(alg);
-    header.kid = client.key_id.clone();
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs();
-    let jti: String = rand::thread_rng()
-        .sample_iter(&rand::distributions::Alphanumeric)
-        .take(24)
-        .map(char::from)
-        .collect();
-    let claims = serde_json::json!({
-        "iss": client.client_id,
-        "sub": client.client_id,
-        "aud": endpoint,
-        "iat": now,
-        "exp": now + 60,
-        "jti": jti,
-    });
-    encode(&header, &claims, &key).map_err(|e| format!("cannot sign the client assertion: {e}"))
+/// Signs RFC 7523 client assertions for one client: the key is read once,
+/// an assertion made per attempt (its `jti` must not repeat).
+struct AssertionSigner {
+    key: jsonwebtoken::EncodingKey,
+    header: jsonwebtoken::Header,
+}
+
+impl AssertionSigner {
+    fn new(client: &ResolvedClient) -> Result<AssertionSigner, String> {
+        use jsonwebtoken::{Algorithm, EncodingKey, Header};
+        let pem = client.private_key.as_deref().unwrap_or_default().as_bytes();
+        let (alg, key) = match client.alg.unwrap_or(SigningAlg::RS256) {
+            SigningAlg::RS256 => (Algorithm::RS256, EncodingKey::from_rsa_pem(pem)),
+            SigningAlg::ES256 => (Algorithm::ES256, EncodingKey::from_ec_pem(pem)),
+        };
+        let key = key.map_err(|e| format!("`private_key` is not a usable PEM key: {e}"))?;
+        let mut header = Header::new(alg);
+        header.kid = client.key_id.clone();
+        Ok(AssertionSigner { key, header })
+    }
+
+    /// iss = sub = client_id, aud = the token endpoint, a fresh jti, valid
+    /// for a minute.
+    fn sign(&self, client_id: &str, endpoint: &str) -> Result<String, String> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        let jti: String = rand::thread_rng()
+            .sample_iter(&rand::distributions::Alphanumeric)
+            .take(24)
+            .map(char::from)
+            .collect();
+        let claims = serde_json::json!({
+            "iss": client_id,
+            "sub": client_id,
+            "aud": endpoint,
+            "iat": now,
+            "exp": now + 60,
+            "jti": jti,
+        });
+        jsonwebtoken::encode(&self.header, &claims, &self.key)
+            .map_err(|e| format!("cannot sign the client assertion: {e}"))
+    }
 }
 
 #[cfg(test)]
@@ -738,5 +877,106 @@ mod tests {
         assert!(hidden.1.contains("200 access denied"), "{}", hidden.1);
         assert_eq!(refused(503, "").0, FailureClass::AuthServer);
         assert_eq!(refused(429, "").0, FailureClass::AuthServer);
+    }
+}
+
+#[cfg(test)]
+mod cache_file_tests {
+    use super::*;
+    use crate::sandbox::{Sandbox, SandboxConfig};
+
+    /// A refresh token from the sandbox's password grant.
+    async fn refresh_token(base: &str) -> String {
+        let body = reqwest::Client::new()
+            .post(format!("{base}/oauth2/token"))
+            .form(&[
+                ("grant_type", "password"),
+                ("client_id", "public-client"),
+                ("username", "alice"),
+                ("password", "alice-password"),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        body["refresh_token"].as_str().unwrap().to_string()
+    }
+
+    fn manager() -> TokenManager {
+        let http = Arc::new(Http::new(false, 1 << 20));
+        TokenManager::new(http, Arc::new(Redactor::new()), Duration::from_secs(5))
+    }
+
+    #[tokio::test]
+    async fn a_refused_cached_refresh_token_gives_way_to_the_one_the_spec_gives() {
+        let sandbox = Sandbox::start(SandboxConfig::default(), 0).await.unwrap();
+        let base = sandbox.base_url();
+        let given = refresh_token(&base).await;
+        let client = ResolvedClient {
+            name: "zoho".into(),
+            token_url: Some(format!("{base}/oauth2/token")),
+            grant: Some(Grant::RefreshToken),
+            auth_method: Some(AuthMethod::None),
+            client_id: "public-client".into(),
+            refresh_token: Some(given.clone()),
+            ..ResolvedClient::default()
+        };
+        // A cache file for exactly these settings whose refresh token the
+        // server no longer knows (revoked, or lost to another runner).
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens.json");
+        let keyer = Keyer::random();
+        let file = CacheFile {
+            version: CACHE_VERSION,
+            key: keyer.to_text(),
+            entries: vec![CacheEntry {
+                key: CacheKey::of(&client, &format!("{base}/oauth2/token"), &keyer),
+                access_token: None,
+                scheme: "Bearer".into(),
+                expires_at: None,
+                refresh_token: Some("forgotten-by-the-server".into()),
+            }],
+        };
+        std::fs::write(&path, serde_json::to_vec(&file).unwrap()).unwrap();
+
+        let tokens = manager().with_cache_file(&path).unwrap();
+        let policy = RequestPolicy {
+            timeout: Duration::from_secs(5),
+            retry: RetryPolicy::NONE,
+        };
+        let (mut attempts, mut trace) = (Vec::new(), Vec::new());
+        let (_, source) = tokens
+            .token(&client, &policy, &mut attempts, &mut trace)
+            .await
+            .unwrap_or_else(|e| panic!("{}", e.message));
+        assert_eq!(source, TokenSource::Request);
+        assert_eq!(sandbox.stats().grant("refresh_token"), 2);
+        assert!(attempts[0].superseded && !attempts[1].superseded);
+        assert_eq!(
+            trace,
+            ["client `zoho`: the cached refresh token was refused (invalid_grant); trying the one the spec gives"]
+        );
+        // The rotated token now in the file is neither of the two.
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.contains("forgotten-by-the-server") && !text.contains(&given));
+        assert!(text.contains("\"refresh_token\":"), "{text}");
+    }
+
+    #[test]
+    fn a_cache_file_of_the_old_format_is_an_empty_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens.json");
+        std::fs::write(
+            &path,
+            r#"{"version":1,"entries":[{"endpoint":"u","client_id":"c","grant":"client_credentials","access_token":"old","scheme":"Bearer","expires_at":null,"refresh_token":null}]}"#,
+        )
+        .unwrap();
+        let tokens = manager().with_cache_file(&path).unwrap();
+        assert!(tokens.stored_keys.is_empty());
+        std::fs::write(&path, "{").unwrap();
+        assert!(manager().with_cache_file(&path).is_err());
     }
 }

@@ -40,6 +40,10 @@ impl Console {
         if let Some(status) = step.status() {
             let _ = write!(line, "  {status}");
         }
+        let superseded = step.superseded();
+        if !superseded.is_empty() {
+            let _ = write!(line, " after {}", superseded.join(", "));
+        }
         if let Some(latency) = step.latency() {
             let _ = write!(line, "  {}", ms(latency));
         }
@@ -61,6 +65,9 @@ impl Console {
             let _ = writeln!(out, "       {} {note}", paint(c, BLUE, "note:"));
         }
         if self.verbose {
+            for t in &step.trace {
+                let _ = writeln!(out, "       {} {t}", paint(c, DIM, "*"));
+            }
             for a in &step.attempts {
                 let kind = match a.kind {
                     AttemptKind::Token => " (token)",

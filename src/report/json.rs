@@ -99,6 +99,8 @@ struct Step<'a> {
     expectations: Vec<Expectation<'a>>,
     captures: Captures<'a>,
     notes: &'a [String],
+    /// Where the step's token came from, and why.
+    trace: &'a [String],
     response_excerpt: Option<&'a str>,
 }
 
@@ -112,6 +114,8 @@ struct JsonAttempt<'a> {
     latency_ms: f64,
     error: Option<&'a str>,
     transcript: Option<&'a str>,
+    /// It was tried again (a retry, or a token fetched again after a 401).
+    superseded: bool,
 }
 
 #[derive(Serialize)]
@@ -215,6 +219,7 @@ impl<'a> From<&'a StepResult> for Step<'a> {
             expectations: s.expectations.iter().map(Expectation::from).collect(),
             captures: Captures(&s.captures),
             notes: &s.notes,
+            trace: &s.trace,
             response_excerpt: s.response_excerpt.as_deref(),
         }
     }
@@ -230,6 +235,7 @@ impl<'a> From<&'a Attempt> for JsonAttempt<'a> {
             latency_ms: ms(a.latency),
             error: a.error.as_deref(),
             transcript: a.transcript.as_deref(),
+            superseded: a.superseded,
         }
     }
 }

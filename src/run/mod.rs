@@ -44,6 +44,8 @@ pub struct RunOptions {
     pub cacert: Option<std::path::PathBuf>,
     /// `--insecure`: accept any server certificate (warned about once).
     pub insecure: bool,
+    /// `--allow-empty`: a run with no step to run passes.
+    pub allow_empty: bool,
 }
 
 impl Default for RunOptions {
@@ -63,6 +65,7 @@ impl Default for RunOptions {
             fail_fast: false,
             cacert: None,
             insecure: false,
+            allow_empty: false,
         }
     }
 }
@@ -152,6 +155,34 @@ impl Runner {
         }
     }
 
+    /// Why the run would test nothing, unless `--allow-empty`: a CI job
+    /// pointed at the wrong path or filter must not pass forever.
+    pub fn nothing_to_run(
+        &self,
+        project: &Project,
+        paths: &[std::path::PathBuf],
+    ) -> Option<String> {
+        if self.options.allow_empty || !self.selected(project).is_empty() {
+            return None;
+        }
+        let under = paths
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        Some(if project.specs.is_empty() {
+            format!("no spec files found under {under}")
+        } else if !self.options.filters.is_empty() {
+            let filters: Vec<&str> = self.options.filters.iter().map(|f| f.as_str()).collect();
+            format!(
+                "the filter matched no step (--filter {})",
+                filters.join(", --filter ")
+            )
+        } else {
+            format!("the spec files under {under} have no steps")
+        })
+    }
+
     /// The suites this run runs, in order: files with steps, narrowed by
     /// `--filter`.
     pub fn selected<'p>(&self, project: &'p Project) -> Vec<&'p (Spec, Checked)> {
@@ -191,7 +222,7 @@ impl Runner {
                 steps.push(step::skipped(file, step, reason));
                 continue;
             }
-            let result = ctx.run_step(step, plan).await;
+            let result = ctx.run_step(step, plan, failed.as_deref()).await;
             if matches!(result.outcome, Outcome::Failed(_)) && failed.is_none() {
                 failed = Some(format!("step {:?} failed", step.name.node));
             }

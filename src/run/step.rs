@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use rand::Rng as _;
 
 use super::expect::{self, Actual, OperandKind, Prepared, ResponseView};
 use super::plan::{CompiledQuery, StepPlan};
@@ -18,10 +17,12 @@ use crate::http::{
     transcript_of, Exchange, TlsKey, TransportError, TransportErrorKind, TRANSCRIPT_LINE,
 };
 use crate::load::Spec;
-use crate::oauth::{ResolvedClient, Token};
+use crate::oauth::tokens::supersede_last;
+use crate::oauth::{RequestPolicy, ResolvedClient, Token};
 use crate::results::{
     Attempt, AttemptKind, CaptureResult, ExpectResult, FailureClass, Outcome, StepResult,
 };
+use crate::retry::RetryPolicy;
 use crate::secrets::{is_secret_field, looks_secret};
 use crate::syntax::ast::*;
 use crate::value::{EvalError, Evaluator, Resolved, Scope};
@@ -70,6 +71,7 @@ fn blank(file: &SpecFile, step: &Step) -> StepResult {
         expectations: Vec::new(),
         error: None,
         notes: Vec::new(),
+        trace: Vec::new(),
         captures: Vec::new(),
         response_excerpt: None,
         duration: Duration::ZERO,
@@ -116,20 +118,38 @@ impl SpecRun<'_> {
         self.evaluator(self.base_dir()).template(template)
     }
 
-    pub async fn run_step(&mut self, step: &Step, plan: &StepPlan) -> StepResult {
+    /// Runs a step; `after_failure` says why the suite already failed (an
+    /// `always` step runs anyway).
+    pub async fn run_step(
+        &mut self,
+        step: &Step,
+        plan: &StepPlan,
+        after_failure: Option<&str>,
+    ) -> StepResult {
         let clock = Instant::now();
         let file = self.spec.file.clone();
         let mut result = blank(&file, step);
-        let outcome = self.execute(step, plan, &mut result).await;
+        let outcome = self.execute(step, plan, after_failure, &mut result).await;
         result.outcome = outcome;
         result.duration = clock.elapsed();
         result
     }
 
-    async fn execute(&mut self, step: &Step, plan: &StepPlan, result: &mut StepResult) -> Outcome {
-        let prepared = match self.prepare(step) {
-            Ok(p) => p,
-            Err(e) => {
+    async fn execute(
+        &mut self,
+        step: &Step,
+        plan: &StepPlan,
+        after_failure: Option<&str>,
+        result: &mut StepResult,
+    ) -> Outcome {
+        let prepared = match (self.prepare(step), after_failure) {
+            (Ok(p), _) => p,
+            // A cleanup step has nothing to clean up when the step that
+            // captures its input failed.
+            (Err(EvalError::UndefinedVar { name, .. }), Some(why)) => {
+                return Outcome::Skipped(format!("skipped: `{name}` was never captured ({why})"));
+            }
+            (Err(e), _) => {
                 result.error = Some(self.undefined_message(&e));
                 return Outcome::Failed(FailureClass::Expectation);
             }
@@ -137,6 +157,45 @@ impl SpecRun<'_> {
         if let Some(delay) = &step.options.delay {
             tokio::time::sleep(delay.node).await;
         }
+        let policy = retry_policy(step);
+        let until_pass = step.options.retry.as_ref().is_some_and(|r| r.until_pass);
+        // With `until pass` the whole try is repeated; within a try, or
+        // without it, only failed exchanges are sent again.
+        let exchanges = if until_pass {
+            RetryPolicy::NONE
+        } else {
+            policy
+        };
+        let mut tries = 0;
+        loop {
+            let outcome = self
+                .try_once(step, plan, &prepared, &exchanges, result)
+                .await;
+            if !until_pass || matches!(outcome, Outcome::Passed) {
+                return outcome;
+            }
+            let Some(wait) = policy.wait(tries, None) else {
+                return outcome;
+            };
+            supersede_last(&mut result.attempts);
+            result.expectations.clear();
+            result.captures.clear();
+            result.error = None;
+            result.response_excerpt = None;
+            tokio::time::sleep(wait).await;
+            tries += 1;
+        }
+    }
+
+    /// One try of the step: its requests (each `repeat`), judged.
+    async fn try_once(
+        &mut self,
+        step: &Step,
+        plan: &StepPlan,
+        prepared: &Outgoing,
+        policy: &RetryPolicy,
+        result: &mut StepResult,
+    ) -> Outcome {
         let repeat = step.options.repeat.as_ref().map_or(1, |r| r.node);
         let mut judged: Vec<Option<ExpectResult>> = vec![None; step.expects.len()];
         let mut samples = Vec::with_capacity(repeat as usize);
@@ -146,7 +205,7 @@ impl SpecRun<'_> {
         for _ in 0..repeat {
             if let AuthPlan::Client(name) = &prepared.auth {
                 if token.is_none() {
-                    match self.client_token(name, &mut result.attempts).await {
+                    match self.client_token(name, step, policy, result).await {
                         Ok(t) => token = Some(t),
                         Err((class, message)) => {
                             result.error = Some(self.redact(&message));
@@ -156,7 +215,7 @@ impl SpecRun<'_> {
                 }
             }
             let mut exchange = self
-                .send(step, &prepared, token.as_ref(), &mut result.attempts)
+                .send(step, prepared, token.as_ref(), policy, &mut result.attempts)
                 .await;
             // A managed token the resource rejects is fetched again once.
             if let (Ok(x), AuthPlan::Client(name), Some(rejected)) =
@@ -166,14 +225,15 @@ impl SpecRun<'_> {
                     refetched = true;
                     let client = self.clients.get(name).cloned().unwrap_or_default();
                     self.runner.tokens.invalidate(&client, rejected).await;
-                    match self.client_token(name, &mut result.attempts).await {
+                    supersede_last(&mut result.attempts);
+                    match self.client_token(name, step, policy, result).await {
                         Ok(fresh) => {
                             result.notes.push(format!(
                                 "the resource answered 401 to client `{name}`'s token; fetched a new one and retried once"
                             ));
                             token = Some(fresh);
                             exchange = self
-                                .send(step, &prepared, token.as_ref(), &mut result.attempts)
+                                .send(step, prepared, token.as_ref(), policy, &mut result.attempts)
                                 .await;
                         }
                         Err((class, message)) => {
@@ -411,11 +471,14 @@ impl SpecRun<'_> {
         }
     }
 
-    /// The managed client's token, resolving the client on first use.
+    /// The managed client's token, resolving the client on first use; its
+    /// requests follow the step's timeout and retry policy.
     async fn client_token(
         &mut self,
         name: &str,
-        attempts: &mut Vec<Attempt>,
+        step: &Step,
+        retry: &RetryPolicy,
+        result: &mut StepResult,
     ) -> Result<Token, (FailureClass, String)> {
         if !self.clients.contains_key(name) {
             let config = self
@@ -433,11 +496,27 @@ impl SpecRun<'_> {
             self.clients.insert(name.to_string(), resolved);
         }
         let client = &self.clients[name];
-        self.runner
+        let policy = RequestPolicy {
+            timeout: self.timeout(step),
+            retry: *retry,
+        };
+        let (token, source) = self
+            .runner
             .tokens
-            .token(client, attempts)
+            .token(client, &policy, &mut result.attempts, &mut result.trace)
             .await
-            .map_err(|e| (e.class, e.message))
+            .map_err(|e| (e.class, e.message))?;
+        result
+            .trace
+            .push(format!("client `{name}`: token from {}", source.describe()));
+        Ok(token)
+    }
+
+    fn timeout(&self, step: &Step) -> Duration {
+        step.options
+            .timeout
+            .as_ref()
+            .map_or(self.runner.options.timeout, |t| t.node)
     }
 
     fn resolve_client(&self, c: &Arc<ClientConfig>) -> Result<ResolvedClient, EvalError> {
@@ -480,13 +559,14 @@ impl SpecRun<'_> {
         })
     }
 
-    /// Sends the request, retrying transport errors, 429 and 5xx as the
-    /// step's `retry` allows; every attempt is recorded.
+    /// Sends the request, again as `policy` allows; every attempt is
+    /// recorded.
     async fn send(
         &self,
         step: &Step,
         prepared: &Outgoing,
         token: Option<&Token>,
+        policy: &RetryPolicy,
         attempts: &mut Vec<Attempt>,
     ) -> Result<Exchange, TransportError> {
         let http = &self.runner.http;
@@ -516,76 +596,54 @@ impl SpecRun<'_> {
                 latency: Duration::ZERO,
                 transcript: None,
             })?;
-        let timeout = step
-            .options
-            .timeout
-            .as_ref()
-            .map_or(self.runner.options.timeout, |t| t.node);
-        let (retries, backoff) = step
-            .options
-            .retry
-            .as_ref()
-            .map_or((0, Duration::ZERO), |r| {
-                (r.count, r.backoff.unwrap_or(Duration::from_millis(100)))
-            });
+        let timeout = self.timeout(step);
         let shown_url = self.redact(&prepared.url);
-        let mut attempt = 0;
-        loop {
-            let mut request = client.request(prepared.method.clone(), &prepared.url);
-            if !prepared.query.is_empty() {
-                request = request.query(&prepared.query);
-            }
-            for (name, value) in &prepared.headers {
-                request = request.header(name, value);
-            }
-            match (&prepared.auth, token) {
-                (AuthPlan::Header(value), _) => request = request.header("Authorization", value),
-                (AuthPlan::Client(_), Some(token)) => {
-                    request = request.header("Authorization", token.authorization())
+        let first = attempts.len();
+        policy
+            .send(async || {
+                if attempts.len() > first {
+                    supersede_last(attempts);
                 }
-                _ => {}
-            }
-            if let Some(body) = &prepared.body {
-                request = request.body(body.clone());
-            }
-            let result = http.send(request, timeout).await;
-            if let Ok(x) = &result {
-                self.runner.redactor.add_fields_of(&x.body);
-            }
-            attempts.push(Attempt {
-                kind: AttemptKind::Request,
-                method: prepared.method.to_string(),
-                url: shown_url.clone(),
-                status: result.as_ref().ok().map(|x| x.status),
-                latency: match &result {
-                    Ok(x) => x.latency,
-                    Err(e) => e.latency,
-                },
-                error: result.as_ref().err().map(|e| self.redact(&e.message)),
-                transcript: transcript_of(&result)
-                    .map(|t| self.runner.redactor.show_lines(t, TRANSCRIPT_LINE)),
-            });
-            let retryable = match &result {
-                Ok(x) => x.status == 429 || x.status >= 500,
-                Err(_) => true,
-            };
-            if !retryable || attempt >= retries {
-                return result;
-            }
-            // Retry-After wins; else exponential backoff with jitter.
-            let wait = result
-                .as_ref()
-                .ok()
-                .filter(|x| x.status == 429 || x.status == 503)
-                .and_then(Exchange::retry_after)
-                .unwrap_or_else(|| {
-                    let base = backoff.saturating_mul(1 << attempt.min(16));
-                    base.mul_f64(rand::thread_rng().gen_range(0.5..=1.0))
-                })
-                .min(Duration::from_secs(60));
-            tokio::time::sleep(wait).await;
-            attempt += 1;
-        }
+                let mut request = client.request(prepared.method.clone(), &prepared.url);
+                if !prepared.query.is_empty() {
+                    request = request.query(&prepared.query);
+                }
+                for (name, value) in &prepared.headers {
+                    request = request.header(name, value);
+                }
+                match (&prepared.auth, token) {
+                    (AuthPlan::Header(value), _) => {
+                        request = request.header("Authorization", value)
+                    }
+                    (AuthPlan::Client(_), Some(token)) => {
+                        request = request.header("Authorization", token.authorization())
+                    }
+                    _ => {}
+                }
+                if let Some(body) = &prepared.body {
+                    request = request.body(body.clone());
+                }
+                let result = http.send(request, timeout).await;
+                if let Ok(x) = &result {
+                    self.runner.redactor.add_fields_of(&x.body);
+                }
+                attempts.push(Attempt {
+                    kind: AttemptKind::Request,
+                    method: prepared.method.to_string(),
+                    url: shown_url.clone(),
+                    status: result.as_ref().ok().map(|x| x.status),
+                    latency: match &result {
+                        Ok(x) => x.latency,
+                        Err(e) => e.latency,
+                    },
+                    error: result.as_ref().err().map(|e| self.redact(&e.message)),
+                    transcript: transcript_of(&result)
+                        .map(|t| self.runner.redactor.show_lines(t, TRANSCRIPT_LINE)),
+                    superseded: false,
+                });
+                result
+            })
+            .await
     }
 
     fn judge(
@@ -787,6 +845,25 @@ impl SpecRun<'_> {
 
     fn redact(&self, text: &str) -> String {
         self.runner.redactor.redact(text).into_owned()
+    }
+}
+
+/// The step's `retry`: exponential backoff from 100ms, or with `until
+/// pass` a poll every `backoff` (1s unless given); `max` bounds the whole.
+fn retry_policy(step: &Step) -> RetryPolicy {
+    let Some(retry) = &step.options.retry else {
+        return RetryPolicy::NONE;
+    };
+    let default = if retry.until_pass {
+        Duration::from_secs(1)
+    } else {
+        Duration::from_millis(100)
+    };
+    RetryPolicy {
+        retries: retry.count,
+        backoff: retry.backoff.unwrap_or(default),
+        constant: retry.until_pass,
+        deadline: retry.max.map(|max| Instant::now() + max),
     }
 }
 

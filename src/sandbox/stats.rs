@@ -31,6 +31,9 @@ pub struct Stats {
     pub grants: BTreeMap<String, u64>,
     /// Access tokens actually issued (successful token responses).
     pub tokens_issued: u64,
+    /// Access tokens issued per client and subject: `client_id` for a
+    /// client's own token, `client_id/username` for a user's.
+    pub issued_to: BTreeMap<String, u64>,
     /// Times an injected fault acted on a request.
     pub faults_triggered: u64,
 }
@@ -45,6 +48,11 @@ impl Stats {
             Group::Jwks => self.jwks,
             Group::Discovery => self.discovery,
         }
+    }
+
+    /// Access tokens issued to `to` (`client_id` or `client_id/username`).
+    pub fn issued_to(&self, to: &str) -> u64 {
+        self.issued_to.get(to).copied().unwrap_or(0)
     }
 
     /// Token requests made with `grant_type` (0 if none).
@@ -85,8 +93,15 @@ impl StatsStore {
         }
     }
 
-    pub fn count_token_issued(&self) {
-        self.lock().tokens_issued += 1;
+    pub fn count_token_issued(&self, client_id: &str, sub: &str) {
+        let mut s = self.lock();
+        s.tokens_issued += 1;
+        let to = if client_id == sub {
+            client_id.to_string()
+        } else {
+            format!("{client_id}/{sub}")
+        };
+        *s.issued_to.entry(to).or_insert(0) += 1;
     }
 
     pub fn count_fault(&self) {

@@ -258,6 +258,7 @@ fn issue(state: &AppState, config: &ClientConfig, grant: Grant) -> Result<Respon
         .signing
         .sign(&claims)
         .map_err(OAuthError::server_error)?;
+    state.stats.count_token_issued(&config.id, &claims.sub);
 
     let expires_in_ms = state
         .take_fault(Group::Token, |k| {
@@ -291,7 +292,6 @@ fn issue(state: &AppState, config: &ClientConfig, grant: Grant) -> Result<Respon
         body["refresh_token"] = Value::String(refresh_token);
     }
     state.record_issued(&access_token);
-    state.stats.count_token_issued();
     Ok(oauth_json(StatusCode::OK, body))
 }
 

@@ -202,7 +202,11 @@ pub struct StepOptions {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Retry {
     pub count: u32,
+    /// `until pass`: also retry while an expectation fails.
+    pub until_pass: bool,
     pub backoff: Option<Duration>,
+    /// `max`: no attempt starts this long after the first.
+    pub max: Option<Duration>,
     pub span: Span,
 }
 

@@ -327,13 +327,35 @@ impl Builder {
                 }
                 Rule::retry_opt => {
                     parts.next();
-                    let count = self.count(&parts.next().expect("count"), 0).node;
-                    let backoff = parts.nth(1).map(|d| self.duration(&d).node);
-                    let retry = Retry {
+                    let count = parts.next().expect("count");
+                    // Up to its last word: trying the optional parts that
+                    // are absent skipped blanks and comments after it.
+                    let end = parts
+                        .clone()
+                        .map(|p| self.span(&p).end)
+                        .max()
+                        .unwrap_or(self.span(&count).end);
+                    let count = self.count(&count, 0).node;
+                    let mut retry = Retry {
                         count,
-                        backoff,
-                        span: stmt_span,
+                        until_pass: false,
+                        backoff: None,
+                        max: None,
+                        span: Span::new(stmt_span.start, end),
                     };
+                    for part in parts {
+                        let rule = part.as_rule();
+                        if rule == Rule::until_pass {
+                            retry.until_pass = true;
+                            continue;
+                        }
+                        let duration = part.into_inner().nth(1).map(|d| self.duration(&d).node);
+                        match rule {
+                            Rule::retry_backoff => retry.backoff = duration,
+                            Rule::retry_max => retry.max = duration,
+                            _ => {}
+                        }
+                    }
                     self.set_once(&mut step.options.retry, retry, stmt_span, "retry");
                 }
                 Rule::follow_opt => {

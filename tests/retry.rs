@@ -1,0 +1,165 @@
+//! `retry`: token requests made for a step follow its policy, `until pass`
+//! polls until the expectations hold, and `max` bounds the whole.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use oauthspec::report::console::Console;
+use oauthspec::results::FailureClass;
+use oauthspec::sandbox::parse_fault;
+
+fn spec(base: &str, secret: &str, step_body: &str) -> String {
+    format!(
+        "client orders {{\n  token_url \"{base}/oauth2/token\"\n  client_id \"demo-client\"\n  client_secret secret(\"{secret}\")\n}}\nstep \"s\" {{\n  GET \"{base}/v1/orders\"\n  auth orders\n{step_body}\n}}\n"
+    )
+}
+
+fn console_line(result: &oauthspec::results::RunResult) -> String {
+    let text = Console {
+        color: false,
+        verbose: false,
+    }
+    .suite(&result.suites[0]);
+    text.lines().nth(1).unwrap_or_default().to_string()
+}
+
+#[tokio::test]
+async fn token_requests_follow_the_steps_retry() {
+    let sandbox = sandbox().await;
+    let base = sandbox.base_url();
+    for fault in [
+        "token:status=503,times=2",
+        "token:close,times=2",
+        "token:status=429,retry_after=0,times=2",
+    ] {
+        sandbox.reset_stats();
+        sandbox.add_fault(parse_fault(fault).unwrap());
+        let result = run_text(
+            &base,
+            &spec(
+                &base,
+                "demo-secret",
+                "  retry 3 backoff 10ms\n  expect status == 200",
+            ),
+        )
+        .await;
+        let s = step(&result, "s");
+        assert!(passed(s), "{fault}: {:?}", s.error);
+        assert_eq!(sandbox.stats().token, 3, "{fault}");
+        let line = console_line(&result);
+        let shown = s.superseded();
+        assert_eq!(shown.len(), 2, "{fault}: {shown:?}");
+        assert!(
+            line.contains(&format!("200 after {}", shown.join(", "))),
+            "{fault}: {line}"
+        );
+        sandbox.clear_faults();
+    }
+    // Without `retry`, the first refusal fails the step.
+    sandbox.add_fault(parse_fault("token:status=503,times=1").unwrap());
+    let result = run_text(&base, &spec(&base, "demo-secret", "  expect status == 200")).await;
+    assert_eq!(step(&result, "s").class(), Some(FailureClass::AuthServer));
+}
+
+#[tokio::test]
+async fn a_503_is_shown_as_the_step_was_retried() {
+    let sandbox = sandbox().await;
+    let base = sandbox.base_url();
+    sandbox.add_fault(parse_fault("token:status=503,times=2").unwrap());
+    let result = run_text(
+        &base,
+        &spec(
+            &base,
+            "demo-secret",
+            "  retry 2 backoff 10ms\n  expect status == 200",
+        ),
+    )
+    .await;
+    assert!(
+        console_line(&result).contains("PASS s  200 after token 503, token 503"),
+        "{}",
+        console_line(&result)
+    );
+}
+
+#[tokio::test]
+async fn refused_credentials_are_never_retried() {
+    let sandbox = sandbox().await;
+    let base = sandbox.base_url();
+    let result = run_text(
+        &base,
+        &spec(
+            &base,
+            "wrong",
+            "  retry 5 backoff 10ms\n  expect status == 200",
+        ),
+    )
+    .await;
+    assert_eq!(step(&result, "s").class(), Some(FailureClass::Credentials));
+    assert_eq!(sandbox.stats().token, 1);
+}
+
+#[tokio::test]
+async fn until_pass_retries_while_expectations_fail() {
+    let sandbox = sandbox().await;
+    let base = sandbox.base_url();
+    // A 404 is not a transport failure: plain `retry` takes it as final.
+    sandbox.add_fault(parse_fault("api:status=404,times=2").unwrap());
+    let result = run_text(
+        &base,
+        &spec(
+            &base,
+            "demo-secret",
+            "  retry 5 backoff 10ms\n  expect status == 200",
+        ),
+    )
+    .await;
+    assert_eq!(sandbox.stats().api, 1);
+    assert!(!passed(step(&result, "s")));
+
+    sandbox.clear_faults();
+    sandbox.reset_stats();
+    sandbox.add_fault(parse_fault("api:status=404,times=2").unwrap());
+    let result = run_text(
+        &base,
+        &spec(
+            &base,
+            "demo-secret",
+            "  retry 5 until pass backoff 10ms\n  expect status == 200",
+        ),
+    )
+    .await;
+    let s = step(&result, "s");
+    assert!(passed(s), "{:?}", failures(s));
+    assert_eq!(sandbox.stats().api, 3);
+    assert_eq!(sandbox.stats().token, 1, "the token is fetched once");
+    assert!(
+        console_line(&result).contains("200 after 404, 404"),
+        "{}",
+        console_line(&result)
+    );
+}
+
+#[tokio::test]
+async fn max_bounds_a_retrying_step() {
+    let sandbox = sandbox().await;
+    let base = sandbox.base_url();
+    let clock = Instant::now();
+    let result = run_text(
+        &base,
+        &spec(
+            &base,
+            "demo-secret",
+            "  retry 1000 until pass backoff 50ms max 400ms\n  expect status == 201",
+        ),
+    )
+    .await;
+    let elapsed = clock.elapsed();
+    let s = step(&result, "s");
+    assert_eq!(s.class(), Some(FailureClass::Expectation));
+    let tries = sandbox.stats().api;
+    assert!((2..=9).contains(&tries), "{tries} tries in 400ms at 50ms");
+    assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
+}
