@@ -708,9 +708,9 @@ pub fn check_paths(paths: &[std::path::PathBuf], options: &CheckOptions) -> Proj
         .zip(checked)
         .map(|(spec, mut checked)| {
             diagnostics.append(&mut checked.diagnostics);
-            for m in checked.missing_env.drain(..) {
+            for m in &checked.missing_env {
                 if !missing_env.iter().any(|e| e.name == m.name) {
-                    missing_env.push(m);
+                    missing_env.push(m.clone());
                 }
             }
             (spec, checked)

@@ -5,6 +5,7 @@
 pub mod check;
 pub mod client;
 pub mod diagnostic;
+pub mod examples;
 pub mod fmt;
 pub mod fsutil;
 pub mod http;

@@ -73,9 +73,12 @@ enum Command {
     ///
     /// Example: oauthspec demo --fault token:status=503
     Demo {
-        /// The specs to run.
-        #[arg(default_value = "specs/examples")]
+        /// The specs to run (default: the built-in examples, written to
+        /// OUT/examples).
         paths: Vec<PathBuf>,
+        /// Where the examples and the JUnit and TAP reports go.
+        #[arg(long, value_name = "DIR", default_value = "target/oauthspec-demo")]
+        out: PathBuf,
         /// Inject a sandbox fault, e.g. token:latency=800ms (repeatable).
         #[arg(long, value_name = "FAULT", value_parser = parse_fault)]
         fault: Vec<Fault>,
@@ -157,6 +160,11 @@ struct RunArgs {
     /// Start no further suite after a step fails.
     #[arg(long, env = "OAUTHSPEC_FAIL_FAST")]
     fail_fast: bool,
+    /// Refuse the whole run when any file lacks an environment variable
+    /// (without it, the other files run and the incomplete ones fail as
+    /// `config`; the exit code is 2 either way).
+    #[arg(long, env = "OAUTHSPEC_STRICT")]
+    strict: bool,
     /// Pass when no step is run (no spec files, or the filter matched
     /// none); without it that is a usage error (exit 2).
     #[arg(long, env = "OAUTHSPEC_ALLOW_EMPTY")]
@@ -300,10 +308,22 @@ fn main() -> ExitCode {
             run_specs(&paths, run.options(check), &run.reports(), &console, color)
         }
         Command::Demo {
-            paths,
+            mut paths,
+            out,
             fault: faults,
             run,
         } => {
+            if paths.is_empty() {
+                let examples = out.join("examples");
+                if let Err(e) = oauthspec::examples::write_to(&examples) {
+                    eprintln!(
+                        "error: cannot write the examples to {}: {e}",
+                        examples.display()
+                    );
+                    return ExitCode::from(3);
+                }
+                paths.push(examples);
+            }
             let console = Console {
                 color: use_color(cli.color, &std::io::stdout()),
                 verbose: run.verbose,
@@ -350,16 +370,13 @@ fn main() -> ExitCode {
                 };
                 // The demo always leaves reports to look at.
                 let mut reports = run.reports();
-                let demo_dir = PathBuf::from("target/oauthspec-demo");
-                reports
-                    .junit
-                    .get_or_insert_with(|| demo_dir.join("junit.xml"));
-                reports
-                    .tap
-                    .get_or_insert_with(|| demo_dir.join("report.tap"));
+                reports.junit.get_or_insert_with(|| out.join("junit.xml"));
+                reports.tap.get_or_insert_with(|| out.join("report.tap"));
                 let code = match prepare_run(&paths, run.options(check), color) {
                     Ok((runner, project)) => {
-                        run_project(&runner, &project, &reports, &console, color).await
+                        let code = run_project(&runner, &project, &reports, &console, color).await;
+                        println!("reports: {}", reports.written().join(", "));
+                        code
                     }
                     Err(code) => code,
                 };
@@ -452,6 +469,7 @@ impl RunArgs {
             cacert: self.cacert.clone(),
             insecure: self.insecure,
             allow_empty: self.allow_empty,
+            strict: self.strict,
         }
     }
 }
@@ -522,12 +540,18 @@ fn prepare_run(
     for d in project.diagnostics.iter().filter(|d| !d.is_error()) {
         eprintln!("{}", d.render(color));
     }
-    if let Err(problems) = Runner::preflight(&project) {
+    if let Err(problems) = Runner::preflight(&project, options.strict) {
         for d in &problems {
             eprintln!("{}", d.render(color));
         }
         eprintln!("error: {}", oauthspec::diagnostic::refusal(problems.len()));
         return Err(ExitCode::from(2));
+    }
+    // Not refused: the files that lack them fail as `config`.
+    if !options.strict {
+        for m in &project.missing_env {
+            eprintln!("{}", m.diagnostic(true).render(color));
+        }
     }
     let runner = Runner::new(options).map_err(|e| usage_error(&e, color))?;
     if let Some(why) = runner.nothing_to_run(&project, paths) {
@@ -590,6 +614,10 @@ async fn run_project(
     }
     match interrupted {
         Some((_, code)) => ExitCode::from(code),
+        None if result.incomplete() => {
+            eprintln!("error: some spec files were not run for missing environment variables");
+            ExitCode::from(2)
+        }
         None if counts.failed > 0 => ExitCode::from(1),
         None => ExitCode::SUCCESS,
     }

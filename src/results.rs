@@ -23,6 +23,9 @@ pub enum FailureClass {
     Resource,
     /// Any other mismatch.
     Expectation,
+    /// Not run: the run's configuration is incomplete (an environment
+    /// variable is missing), so no request was sent.
+    Config,
 }
 
 impl FailureClass {
@@ -35,13 +38,17 @@ impl FailureClass {
             FailureClass::TokenRejected => "token_rejected",
             FailureClass::Resource => "resource",
             FailureClass::Expectation => "expectation",
+            FailureClass::Config => "config",
         }
     }
 
     /// Whether the failure is an error (the check could not be made) rather
     /// than a mismatch (the check was made and failed).
     pub fn is_error(self) -> bool {
-        matches!(self, FailureClass::Network | FailureClass::AuthServer)
+        matches!(
+            self,
+            FailureClass::Network | FailureClass::AuthServer | FailureClass::Config
+        )
     }
 }
 
@@ -53,6 +60,14 @@ pub struct RunResult {
 }
 
 impl RunResult {
+    /// Whether a suite could not run for want of configuration.
+    pub fn incomplete(&self) -> bool {
+        self.suites
+            .iter()
+            .flat_map(|s| &s.steps)
+            .any(|s| s.class() == Some(FailureClass::Config))
+    }
+
     pub fn counts(&self) -> Counts {
         let mut c = Counts::default();
         for step in self.suites.iter().flat_map(|s| &s.steps) {

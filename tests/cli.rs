@@ -22,9 +22,11 @@ fn output(cmd: &mut Command) -> (i32, String, String) {
     )
 }
 
+/// Run outside the source checkout: the examples are built in.
 #[test]
 fn demo_runs_the_examples_against_the_sandbox() {
-    let (code, stdout, stderr) = output(oauthspec().arg("demo"));
+    let elsewhere = tempfile::tempdir().unwrap();
+    let (code, stdout, stderr) = output(oauthspec().arg("demo").current_dir(elsewhere.path()));
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     assert!(stdout.contains("orders api smoke"), "{stdout}");
     let examples = std::fs::read_dir("specs/examples").unwrap().count();
@@ -36,35 +38,40 @@ fn demo_runs_the_examples_against_the_sandbox() {
     assert!(passed >= 20, "{summary}");
     // Every example file with steps ran as a suite (clients.oauthspec has none).
     assert_eq!(
-        stdout.matches("specs/examples/").count(),
+        stdout.matches("target/oauthspec-demo/examples/").count(),
         examples - 1,
         "{stdout}"
     );
-    // The demo leaves its reports behind.
-    let junit = std::fs::read_to_string("target/oauthspec-demo/junit.xml").unwrap();
+    // The demo leaves the examples and its reports behind, and says where.
+    let out = elsewhere.path().join("target/oauthspec-demo");
+    assert!(out.join("examples/orders-smoke.oauthspec").is_file());
+    let junit = std::fs::read_to_string(out.join("junit.xml")).unwrap();
     assert!(junit.contains(&format!("tests=\"{passed}\"")), "{junit}");
-    let tap = std::fs::read_to_string("target/oauthspec-demo/report.tap").unwrap();
+    let tap = std::fs::read_to_string(out.join("report.tap")).unwrap();
     assert!(tap.starts_with("TAP version 14"));
+    assert!(
+        stdout
+            .contains("reports: target/oauthspec-demo/junit.xml, target/oauthspec-demo/report.tap"),
+        "{stdout}"
+    );
     assert!(!stdout.contains("demo-secret"));
 }
 
 #[test]
 fn demo_with_a_broken_authorization_server_fails_and_says_where() {
-    // Its own report paths: the plain demo test reads the default ones.
     let dir = tempfile::tempdir().unwrap();
     let (code, stdout, _) = output(
         oauthspec()
-            .args(["demo", "--fault", "token:status=503", "--junit"])
-            .arg(dir.path().join("junit.xml"))
-            .arg("--tap")
-            .arg(dir.path().join("report.tap")),
+            .args(["demo", "--fault", "token:status=503", "--out"])
+            .arg(dir.path()),
     );
     assert_eq!(code, 1, "{stdout}");
     assert!(stdout.contains("[auth_server]"), "{stdout}");
     assert!(
-        stdout.contains("--> specs/examples/orders-smoke.oauthspec:29:3"),
+        stdout.contains("examples/orders-smoke.oauthspec:29:3"),
         "{stdout}"
     );
+    assert!(dir.path().join("junit.xml").is_file());
 }
 
 #[test]
@@ -77,13 +84,51 @@ fn check_accepts_the_sketch_and_warns_about_missing_env() {
 }
 
 #[test]
-fn run_refuses_missing_env_and_lists_all_of_it() {
-    let (code, stdout, stderr) = output(oauthspec().args(["run", "specs/examples"]));
+fn run_strict_refuses_missing_env_and_lists_all_of_it() {
+    let (code, stdout, stderr) = output(oauthspec().args(["run", "specs/examples", "--strict"]));
     assert_eq!(code, 2);
     assert!(stdout.is_empty(), "{stdout}");
     assert!(stderr.contains("error: environment variable ORDERS_CLIENT_ID is not set"));
     assert!(stderr.contains("error: environment variable ORDERS_CLIENT_SECRET is not set"));
     assert!(stderr.contains("nothing was run"));
+}
+
+#[test]
+fn a_file_missing_a_variable_fails_as_config_and_the_others_run() {
+    let specs = common::Specs::new();
+    specs.write(
+        "a_needs_env.oauthspec",
+        "step \"needs\" {\n  GET env(\"OAUTHSPEC_TEST_UNSET_URL\")\n}\nstep \"also\" {\n  GET \"http://127.0.0.1:1/\"\n}\n",
+    );
+    specs.write(
+        "b_complete.oauthspec",
+        "step \"refused\" {\n  GET \"http://127.0.0.1:1/\"\n  expect status == 200\n}\n",
+    );
+    let junit = specs.path().join("junit.xml");
+    let (code, stdout, stderr) = output(
+        oauthspec()
+            .arg("run")
+            .arg(specs.path())
+            .arg("--junit")
+            .arg(&junit)
+            .env_remove("OAUTHSPEC_TEST_UNSET_URL"),
+    );
+    assert_eq!(code, 2, "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("error: environment variable OAUTHSPEC_TEST_UNSET_URL is not set"),
+        "{stderr}"
+    );
+    // The complete file ran (and failed on its own terms).
+    assert!(stdout.contains("FAIL refused"), "{stdout}");
+    assert!(stdout.contains("[network]"), "{stdout}");
+    // Each step of the incomplete one is a `config` error, with the reason.
+    assert_eq!(stdout.matches("[config]").count(), 2, "{stdout}");
+    assert!(
+        stdout.contains("not run: environment variable OAUTHSPEC_TEST_UNSET_URL is not set (or empty); needed at"),
+        "{stdout}"
+    );
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert_eq!(xml.matches("<error type=\"config\"").count(), 2, "{xml}");
 }
 
 #[test]
@@ -404,6 +449,18 @@ fn completions_and_init() {
     let (code, stdout, stderr) = output(oauthspec().arg("check").arg(&starter));
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(stderr.is_empty(), "{stderr}");
+    // The workflow installs a real package, and the spec it runs waits for
+    // the service it starts instead of racing it.
+    let workflow =
+        std::fs::read_to_string(dir.path().join(".github/workflows/oauthspec.yml")).unwrap();
+    assert!(
+        workflow.contains("run: cargo install --locked oauthspec\n"),
+        "{workflow}"
+    );
+    assert!(!workflow.contains("example.invalid"), "{workflow}");
+    assert!(std::fs::read_to_string(&starter)
+        .unwrap()
+        .contains("retry 60 until pass"));
     // A second init refuses to overwrite.
     let (code, _, stderr) = output(oauthspec().arg("init").arg(dir.path()));
     assert_eq!(code, 2);
@@ -488,4 +545,34 @@ async fn concurrent_suites_print_in_file_order() {
         })
         .collect();
     assert!(at.windows(2).all(|w| w[0] < w[1]), "{stdout}");
+}
+
+/// The Containerfile builds an image that runs, where a working container
+/// engine is at hand. It also needs an image registry for its base image,
+/// which this project's CI machines cannot reach, so there it says so and
+/// skips (the one tool test that does).
+#[test]
+fn the_container_image_builds_and_runs() {
+    let works = |engine: &str| {
+        Command::new(engine)
+            .arg("info")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    let Some(engine) = ["podman", "docker"].into_iter().find(|e| works(e)) else {
+        eprintln!("note: skipping the container build: no working podman or docker");
+        return;
+    };
+    let root = env!("CARGO_MANIFEST_DIR");
+    let tag = "localhost/oauthspec-test:latest";
+    let (code, stdout, stderr) = output(
+        Command::new(engine)
+            .args(["build", "-t", tag, "-f", "Containerfile", "."])
+            .current_dir(root),
+    );
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let (code, stdout, stderr) =
+        output(Command::new(engine).args(["run", "--rm", tag, "--version"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.starts_with("oauthspec "), "{stdout}");
 }

@@ -632,3 +632,44 @@ async fn a_5xx_from_the_api_is_a_resource_failure() {
         Outcome::Failed(FailureClass::Resource)
     ));
 }
+
+/// `init`'s starter spec, as its CI workflow runs it: against a service
+/// that is still starting, with the unset repository variables GitHub
+/// Actions passes as "".
+#[tokio::test]
+async fn the_starter_spec_waits_for_a_late_service_and_takes_defaults_for_empty_variables() {
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let specs = Specs::new();
+    oauthspec::init::write(specs.path(), false).unwrap();
+    let mut options = options(&format!("http://127.0.0.1:{port}"));
+    for (name, value) in [
+        ("OAUTH_ISSUER", format!("http://127.0.0.1:{port}")),
+        ("API_URL", String::new()),
+        ("CLIENT_ID", String::new()),
+        ("CLIENT_SECRET", String::new()),
+    ] {
+        options.check.env.fixed.insert(name.into(), value);
+    }
+    let late = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        oauthspec::sandbox::Sandbox::start(Default::default(), port)
+            .await
+            .unwrap()
+    });
+    let (result, _) = run_with(&[specs.path().join("specs")], options).await;
+    let _sandbox = late.await.unwrap();
+    for s in &result.suites[0].steps {
+        assert!(passed(s), "{}: {:?} {:?}", s.name, s.error, failures(s));
+    }
+    let up = step(&result, "the API is up");
+    assert!(
+        up.attempts
+            .iter()
+            .any(|a| a.superseded && a.status.is_none()),
+        "the first tries found nothing listening: {:?}",
+        up.attempts
+    );
+}

@@ -22,6 +22,16 @@ pub struct ReportPaths {
 }
 
 impl ReportPaths {
+    /// The requested reports, as paths to show.
+    pub fn written(&self) -> Vec<String> {
+        let html = self.html.as_ref().map(|d| d.join("index.html"));
+        [&self.junit, &self.tap, &self.json, &html]
+            .into_iter()
+            .flatten()
+            .map(|p| p.display().to_string())
+            .collect()
+    }
+
     /// Writes every requested report (each atomically, each fresh). All are
     /// attempted; the error names every one that failed.
     pub fn write_all(&self, result: &RunResult) -> Result<(), String> {

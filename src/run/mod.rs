@@ -46,6 +46,8 @@ pub struct RunOptions {
     pub insecure: bool,
     /// `--allow-empty`: a run with no step to run passes.
     pub allow_empty: bool,
+    /// `--strict`: one missing environment variable refuses the whole run.
+    pub strict: bool,
 }
 
 impl Default for RunOptions {
@@ -66,6 +68,7 @@ impl Default for RunOptions {
             cacert: None,
             insecure: false,
             allow_empty: false,
+            strict: false,
         }
     }
 }
@@ -108,16 +111,20 @@ impl Runner {
         })
     }
 
-    /// Refuses a project with spec errors or missing environment variables
-    /// (all of them listed), so nothing is sent.
-    pub fn preflight(project: &Project) -> Result<(), Vec<Diagnostic>> {
+    /// Refuses a project with spec errors, or with `strict` missing
+    /// environment variables (all of them listed), so nothing is sent.
+    /// Without `strict` the files that lack a variable fail as `config`
+    /// when run, and the others run.
+    pub fn preflight(project: &Project, strict: bool) -> Result<(), Vec<Diagnostic>> {
         let mut problems: Vec<Diagnostic> = project
             .diagnostics
             .iter()
             .filter(|d| d.is_error())
             .cloned()
             .collect();
-        problems.extend(project.missing_env.iter().map(|m| m.diagnostic(true)));
+        if strict {
+            problems.extend(project.missing_env.iter().map(|m| m.diagnostic(true)));
+        }
         if problems.is_empty() {
             Ok(())
         } else {
@@ -206,6 +213,15 @@ impl Runner {
         let started = SystemTime::now();
         let clock = Instant::now();
         let file = &spec.file;
+        if !checked.missing_env.is_empty() {
+            return SuiteResult {
+                name: spec.suite_name(),
+                file: file.source.path.clone(),
+                steps: step::not_run(file, &checked.missing_env),
+                started,
+                duration: clock.elapsed(),
+            };
+        }
         let mut ctx = step::SpecRun {
             runner: self,
             spec,

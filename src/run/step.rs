@@ -11,7 +11,7 @@ use base64::Engine as _;
 use super::expect::{self, Actual, OperandKind, Prepared, ResponseView};
 use super::plan::{CompiledQuery, StepPlan};
 use super::Runner;
-use crate::check::{is_json_path, Checked};
+use crate::check::{is_json_path, Checked, MissingEnv};
 use crate::client::{ClientConfig, Endpoint};
 use crate::http::{
     transcript_of, Exchange, TlsKey, TransportError, TransportErrorKind, TRANSCRIPT_LINE,
@@ -59,6 +59,30 @@ pub(super) fn skipped(file: &SpecFile, step: &Step, reason: &str) -> StepResult 
         outcome: Outcome::Skipped(format!("skipped: {reason}")),
         ..blank(file, step)
     }
+}
+
+/// Every step of a file that lacks environment variables: each fails as
+/// `config`, as pytest reports each test whose fixture failed.
+pub(super) fn not_run(file: &SpecFile, missing: &[MissingEnv]) -> Vec<StepResult> {
+    let names: Vec<&str> = missing.iter().map(|m| m.name.as_str()).collect();
+    let (noun, verb) = match names.len() {
+        1 => ("variable", "is"),
+        _ => ("variables", "are"),
+    };
+    let first = &missing[0];
+    let error = format!(
+        "not run: environment {noun} {} {verb} not set (or empty); needed at {}",
+        names.join(", "),
+        first.source.location(first.span.start)
+    );
+    file.steps
+        .iter()
+        .map(|step| StepResult {
+            outcome: Outcome::Failed(FailureClass::Config),
+            error: Some(error.clone()),
+            ..blank(file, step)
+        })
+        .collect()
 }
 
 fn blank(file: &SpecFile, step: &Step) -> StepResult {

@@ -65,7 +65,7 @@ pub fn options(base: &str) -> RunOptions {
 /// Checks and runs; panics on spec errors (a test's spec must be valid).
 pub async fn run_with(paths: &[PathBuf], options: RunOptions) -> (RunResult, Runner) {
     let project = check_paths(paths, &options.check);
-    if let Err(problems) = Runner::preflight(&project) {
+    if let Err(problems) = Runner::preflight(&project, true) {
         let text: Vec<String> = problems.iter().map(|d| d.render(false)).collect();
         panic!("spec errors:\n{}", text.join("\n"));
     }
