@@ -909,7 +909,7 @@ fn example_checks_clean_with_credentials_set() {
     assert_eq!(project.specs.len(), 1);
     let (spec, checked) = &project.specs[0];
     assert_eq!(spec.suite_name(), "orders api smoke");
-    assert_eq!(spec.file.steps.len(), 7);
+    assert_eq!(spec.file.steps.len(), 8);
     assert_eq!(spec.imports.len(), 1);
     let mut clients: Vec<&str> = checked.clients.keys().map(String::as_str).collect();
     clients.sort();
