@@ -230,7 +230,7 @@ impl Checker<'_> {
         if let Some(request) = &step.request {
             let url = self.eval(file, &request.url, Some(ctx));
             if let Some(url) = url {
-                self.check_url(file, &url.text, request.url.span);
+                self.check_url(file, &url, request.url.span);
             } else {
                 self.check_url_shape(file, &request.url);
             }
@@ -610,8 +610,9 @@ impl Checker<'_> {
         }
     }
 
-    fn check_url(&mut self, file: &Arc<SpecFile>, url: &str, span: Span) {
-        match url::Url::parse(url) {
+    /// A URL that holds a secret is not shown: the caret points at it.
+    fn check_url(&mut self, file: &Arc<SpecFile>, url: &Resolved, span: Span) {
+        match url::Url::parse(&url.text) {
             Ok(u) if u.scheme() == "http" || u.scheme() == "https" => {}
             Ok(u) => self.error(
                 Diagnostic::error(format!("unsupported URL scheme `{}`", u.scheme()))
@@ -619,11 +620,13 @@ impl Checker<'_> {
                     .help("use http:// or https://"),
             ),
             Err(e) => self.error(
-                Diagnostic::error(format!("invalid URL {url:?}: {e}"))
-                    .at(&file.source, span)
-                    .help(
-                        "URLs are absolute, e.g. \"{{api}}/v1/orders\" with api = \"https://...\"",
-                    ),
+                Diagnostic::error(if url.secret {
+                    format!("invalid URL (it holds a secret, not shown): {e}")
+                } else {
+                    format!("invalid URL {:?}: {e}", url.text)
+                })
+                .at(&file.source, span)
+                .help("URLs are absolute, e.g. \"{{api}}/v1/orders\" with api = \"https://...\""),
             ),
         }
     }
@@ -633,18 +636,21 @@ impl Checker<'_> {
         let ValueKind::Str(t) = &value.kind else {
             return;
         };
-        let mut text = String::new();
+        let mut url = Resolved::plain("");
         for part in &t.parts {
             match part {
-                TemplatePart::Text(s) => text.push_str(s),
+                TemplatePart::Text(s) => url.text.push_str(s),
                 TemplatePart::Var(v) => match self.known.get(&v.node) {
-                    Some(Some(r)) => text.push_str(&r.text),
-                    _ if text.is_empty() => return,
-                    _ => text.push('x'),
+                    Some(Some(r)) => {
+                        url.text.push_str(&r.text);
+                        url.secret |= r.secret;
+                    }
+                    _ if url.text.is_empty() => return,
+                    _ => url.text.push('x'),
                 },
             }
         }
-        self.check_url(file, &text, value.span);
+        self.check_url(file, &url, value.span);
     }
 }
 

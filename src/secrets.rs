@@ -29,8 +29,9 @@ impl Redactor {
         Redactor::default()
     }
 
-    /// Registers a secret in its raw, URL-encoded, JSON-escaped and base64
-    /// forms.
+    /// Registers a secret in its raw, URL-encoded (as forms, paths and
+    /// queries encode it), JSON-escaped (as any common encoder writes it)
+    /// and base64 forms.
     pub fn add(&self, secret: &str) {
         if secret.len() < MIN_SECRET_LEN {
             return;
@@ -49,15 +50,20 @@ impl Redactor {
         }
         let b64 = base64::engine::general_purpose::STANDARD;
         let b64url = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-        let json = serde_json::to_string(secret).unwrap_or_default();
-        let forms = [
+        let mut forms = vec![
             secret.to_string(),
             url::form_urlencoded::byte_serialize(secret.as_bytes()).collect(),
             percent_encode_path(secret),
-            json[1..json.len().saturating_sub(1).max(1)].to_string(),
             b64.encode(secret),
             b64url.encode(secret),
         ];
+        forms.extend(url_forms(secret));
+        forms.extend(json_forms(secret));
+        self.insert(forms);
+    }
+
+    /// Adds patterns as they are, rebuilding the matcher if any is new.
+    fn insert(&self, forms: Vec<String>) {
         let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
         let before = inner.patterns.len();
         for form in forms {
@@ -84,13 +90,20 @@ impl Redactor {
         self.add(&b64.encode(format!("{}:{}", form(user), form(password))));
     }
 
+    /// `text` with every secret masked and control characters escaped
+    /// (a server's ESC or CR must not drive the terminal): everything
+    /// shown goes through here.
     pub fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
         let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
-        match &inner.matcher {
+        let masked = match &inner.matcher {
             Some(m) if m.is_match(text) => {
                 Cow::Owned(m.replace_all(text, &vec![MASK; inner.patterns.len()]))
             }
             _ => Cow::Borrowed(text),
+        };
+        match escape_controls(&masked) {
+            Cow::Borrowed(_) => masked,
+            Cow::Owned(escaped) => Cow::Owned(escaped),
         }
     }
 
@@ -118,6 +131,24 @@ impl Redactor {
             .patterns
             .is_empty()
     }
+}
+
+/// Control characters other than newline and tab, escaped as Rust writes
+/// them (`\u{1b}`, `\r`).
+pub fn escape_controls(s: &str) -> Cow<'_, str> {
+    let bad = |c: char| c.is_control() && c != '\n' && c != '\t';
+    if !s.contains(bad) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 16);
+    for c in s.chars() {
+        if bad(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
 }
 
 /// The first `max` characters of `s`, with `…` when cut.
@@ -152,6 +183,67 @@ pub fn panic_text(redactor: &Redactor, info: &std::panic::PanicHookInfo<'_>) -> 
         "internal error (a bug in oauthspec; please report it): {}{place}",
         redactor.redact(&message)
     )
+}
+
+/// The forms the URL library writes `s` in, as a path, a path segment and
+/// a query: they leave some characters (`!`, `$`, `'`, ...) unencoded.
+fn url_forms(s: &str) -> Vec<String> {
+    let Ok(mut url) = url::Url::parse("http://h/") else {
+        return Vec::new();
+    };
+    let mut forms = Vec::new();
+    url.set_path(s);
+    forms.push(url.path().trim_start_matches('/').to_string());
+    if let Ok(mut segments) = url.path_segments_mut() {
+        segments.clear().push(s);
+    }
+    forms.push(url.path().trim_start_matches('/').to_string());
+    url.set_query(Some(s));
+    forms.extend(url.query().map(str::to_string));
+    forms
+}
+
+/// `s` inside a JSON string, as the common encoders escape it: plainly
+/// (serde), with `\/` (PHP), with non-ASCII as `\uXXXX` in either case
+/// (Python, Java), and with `<`, `>`, `&` as `\u003c`... (Go).
+fn json_forms(s: &str) -> Vec<String> {
+    let plain = serde_json::to_string(s).unwrap_or_default();
+    let plain = plain[1..plain.len().saturating_sub(1).max(1)].to_string();
+    let mut forms = vec![plain.clone()];
+    if !s.contains(['/', '<', '>', '&']) && s.is_ascii() {
+        return forms;
+    }
+    for slash in [false, true] {
+        for html in [false, true] {
+            for ascii in [None, Some(false), Some(true)] {
+                let mut out = String::with_capacity(plain.len() * 2);
+                for c in plain.chars() {
+                    match c {
+                        '/' if slash => out.push_str("\\/"),
+                        '<' | '>' | '&' if html => out.push_str(&format!("\\u{:04x}", c as u32)),
+                        c if !c.is_ascii() => match ascii {
+                            None => out.push(c),
+                            Some(upper) => {
+                                let mut units = [0u16; 2];
+                                for unit in c.encode_utf16(&mut units) {
+                                    if upper {
+                                        out.push_str(&format!("\\u{unit:04X}"));
+                                    } else {
+                                        out.push_str(&format!("\\u{unit:04x}"));
+                                    }
+                                }
+                            }
+                        },
+                        c => out.push(c),
+                    }
+                }
+                if !forms.contains(&out) {
+                    forms.push(out);
+                }
+            }
+        }
+    }
+    forms
 }
 
 /// Percent-encoding as in a URL query or path (space as %20).
@@ -195,30 +287,47 @@ impl Redactor {
         if words.as_ref().is_some_and(|w| !w.is_match(body)) {
             return;
         }
-        match serde_json::from_slice::<serde_json::Value>(body) {
-            Ok(json) => self.add_json_fields(&json),
-            Err(_) => {
-                for (name, value) in url::form_urlencoded::parse(body) {
-                    if is_secret_field(&name) {
-                        self.add(&value);
-                    }
+        let first = body.iter().find(|b| !b.is_ascii_whitespace());
+        if matches!(first, Some(b'{' | b'[')) {
+            self.add_quoted_fields(body);
+        } else {
+            for (name, value) in url::form_urlencoded::parse(body) {
+                if is_secret_field(&name) {
+                    self.add(&value);
                 }
             }
         }
     }
 
-    fn add_json_fields(&self, json: &serde_json::Value) {
-        match json {
-            serde_json::Value::Object(map) => {
-                for (name, value) in map {
-                    match value {
-                        serde_json::Value::String(s) if is_secret_field(name) => self.add(s),
-                        other => self.add_json_fields(other),
-                    }
-                }
+    /// Every `"name": "value"` pair with a credential's name, read without
+    /// parsing the document: a token in a body that is not valid JSON
+    /// (trailing bytes, `1e400`, a key given twice) is hidden too. The value
+    /// is hidden as it is written there, whatever its escapes, and decoded.
+    fn add_quoted_fields(&self, body: &[u8]) {
+        static PAIR: std::sync::OnceLock<Option<regex::bytes::Regex>> = std::sync::OnceLock::new();
+        let Some(pair) = PAIR
+            .get_or_init(|| {
+                regex::bytes::Regex::new(
+                    r#""([A-Za-z_][A-Za-z0-9_]{0,63})"\s*:\s*"((?:[^"\\]|\\.)*)""#,
+                )
+                .ok()
+            })
+            .as_ref()
+        else {
+            return;
+        };
+        for found in pair.captures_iter(body) {
+            let name = String::from_utf8_lossy(&found[1]);
+            if !is_secret_field(&name) {
+                continue;
             }
-            serde_json::Value::Array(items) => items.iter().for_each(|i| self.add_json_fields(i)),
-            _ => {}
+            let written = String::from_utf8_lossy(&found[2]).into_owned();
+            if let Ok(decoded) = serde_json::from_str::<String>(&format!("\"{written}\"")) {
+                self.add(&decoded);
+            }
+            if written.len() >= MIN_SECRET_LEN {
+                self.insert(vec![written]);
+            }
         }
     }
 }

@@ -1,0 +1,267 @@
+//! Hostile input: servers and specs that try to make oauthspec leak a
+//! secret, crash, or print what the terminal would obey. Each case runs the
+//! binary with every report and `-v`, and searches everything it wrote.
+
+mod common;
+
+use std::io::{Read as _, Write as _};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::Command;
+
+use base64::Engine as _;
+
+/// A loopback HTTP/1.1 server answering each path prefix with a fixed
+/// status and body; `{auth}` and `{path}` in a body are replaced by the
+/// request's Authorization header and path, as debugging endpoints echo
+/// them.
+fn server(routes: Vec<(&'static str, u16, String)>) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).is_ok_and(|n| n == 1) {
+                head.push(byte[0]);
+            }
+            let head = String::from_utf8_lossy(&head).into_owned();
+            let length: usize = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse().unwrap_or(0))
+                })
+                .unwrap_or(0);
+            let mut body = vec![0u8; length];
+            let _ = stream.read_exact(&mut body);
+            let path = head.split(' ').nth(1).unwrap_or("/").to_string();
+            let auth = head
+                .lines()
+                .find_map(|l| {
+                    let (name, value) = l.split_once(':')?;
+                    name.eq_ignore_ascii_case("authorization")
+                        .then(|| value.trim().to_string())
+                })
+                .unwrap_or_default();
+            let (status, text) = routes
+                .iter()
+                .find(|(prefix, _, _)| path.starts_with(prefix))
+                .map(|(_, s, b)| (*s, b.replace("{auth}", &auth).replace("{path}", &path)))
+                .unwrap_or((404, "{}".into()));
+            let response = format!(
+                "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}",
+                text.len()
+            );
+            let _ = stream.write_all(response.as_bytes());
+        }
+    });
+    base
+}
+
+/// Runs `oauthspec ARGS` with every report and `-v`; returns the exit code
+/// and all it wrote: stdout, stderr and each report.
+fn run_everything(dir: &Path, args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_oauthspec"))
+        .args(args)
+        .arg("-v")
+        .arg("--junit")
+        .arg(dir.join("junit.xml"))
+        .arg("--tap")
+        .arg(dir.join("report.tap"))
+        .arg("--json")
+        .arg(dir.join("report.json"))
+        .arg("--html")
+        .arg(dir.join("html"))
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let mut all = String::from_utf8_lossy(&out.stdout).into_owned();
+    all += &String::from_utf8_lossy(&out.stderr);
+    for report in ["junit.xml", "report.tap", "report.json", "html/index.html"] {
+        all += &std::fs::read_to_string(dir.join(report)).unwrap_or_default();
+    }
+    (out.status.code().unwrap_or(-1), all)
+}
+
+/// The forms a secret must not be found in.
+fn forms(secret: &str) -> Vec<String> {
+    let json = serde_json::to_string(secret).unwrap();
+    let mut forms = vec![
+        secret.to_string(),
+        json[1..json.len() - 1].to_string(),
+        json[1..json.len() - 1].replace('/', "\\/"),
+        base64::engine::general_purpose::STANDARD.encode(secret),
+        url::form_urlencoded::byte_serialize(secret.as_bytes()).collect(),
+    ];
+    let mut ascii = String::new();
+    for c in secret.chars() {
+        if c.is_ascii() {
+            ascii.push(c);
+        } else {
+            ascii += &format!("\\u{:04x}", c as u32);
+        }
+    }
+    forms.push(ascii.replace('/', "\\/"));
+    let mut url = url::Url::parse("http://h/").unwrap();
+    url.set_path(secret);
+    forms.push(url.path()[1..].to_string());
+    url.set_query(Some(secret));
+    forms.push(url.query().unwrap().to_string());
+    forms
+}
+
+fn assert_hidden(all: &str, secrets: &[&str]) {
+    for secret in secrets {
+        for form in forms(secret) {
+            assert!(
+                !all.contains(&form),
+                "{form:?} (of {secret:?}) leaked:\n{all}"
+            );
+        }
+    }
+}
+
+#[test]
+fn tokens_are_hidden_however_the_token_endpoint_writes_them() {
+    let token = |body: &str| (200, body.to_string());
+    let mut routes: Vec<(&'static str, u16, String)> = Vec::new();
+    for (prefix, (status, body)) in [
+        // PHP escapes `/`; Python and Java escape non-ASCII.
+        (
+            "/php/",
+            token(
+                r#"{"access_token":"php\/tok\/en-9f8e7d6c","token_type":"Bearer","expires_in":60}"#,
+            ),
+        ),
+        (
+            "/py/",
+            token(
+                r#"{"access_token":"py-t\u00f6ken-5a4b3c2d","token_type":"Bearer","expires_in":60}"#,
+            ),
+        ),
+        // Not valid JSON: never parsed, still scanned.
+        (
+            "/trailing/",
+            token(
+                r#"{"access_token":"trailing-tok-1a2b3c4d","refresh_token":"trailing-ref-99887766","token_type":"Bearer"} junk"#,
+            ),
+        ),
+        (
+            "/huge/",
+            token(
+                r#"{"access_token":"huge-num-tok-55443322","token_type":"Bearer","expires_in":1e400}"#,
+            ),
+        ),
+        (
+            "/twice/",
+            token(
+                r#"{"access_token":"twice-first-11223344","access_token":"twice-second-55667788","token_type":"Bearer"}"#,
+            ),
+        ),
+    ] {
+        routes.push((prefix, status, body));
+    }
+    // The API echoes the credential it was sent, JSON-escaped.
+    routes.push((
+        "/api",
+        401,
+        r#"{"error":"invalid_token","seen":"{auth}"}"#.into(),
+    ));
+    let base = server(routes);
+    let mut spec = String::new();
+    for name in ["php", "py", "trailing", "huge", "twice"] {
+        spec += &format!(
+            "client {name} {{\n  token_url \"{base}/{name}/token\"\n  client_id \"c\"\n  client_secret secret(\"client-secret-{name}-0000\")\n}}\nstep \"{name}\" {{\n  GET \"{base}/api\"\n  auth {name}\n  expect status == 200\n}}\n"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.oauthspec");
+    std::fs::write(&path, spec).unwrap();
+    let (code, all) = run_everything(dir.path(), &["run", path.to_str().unwrap()]);
+    assert_eq!(code, 1, "{all}");
+    // The runs got far enough to show what they were sent.
+    assert!(all.contains("\"seen\":\"Bearer ***\""), "{all}");
+    assert_hidden(
+        &all,
+        &[
+            "php/tok/en-9f8e7d6c",
+            "py-töken-5a4b3c2d",
+            "trailing-tok-1a2b3c4d",
+            "trailing-ref-99887766",
+            "huge-num-tok-55443322",
+            "twice-first-11223344",
+            "twice-second-55667788",
+            "client-secret-php-0000",
+        ],
+    );
+}
+
+#[test]
+fn a_secret_in_a_url_is_hidden_in_the_url_librarys_own_encoding() {
+    let base = server(vec![("/echo", 404, r#"{"path":"{path}"}"#.into())]);
+    let secret = "sp ace!$'(x)*,;=:@~k3y";
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.oauthspec");
+    std::fs::write(
+        &path,
+        format!(
+            "vars {{ key = secret(\"{secret}\") }}\nstep \"s\" {{\n  GET \"{base}/echo/{{{{key}}}}?k={{{{key}}}}\"\n  query {{ q = \"{{{{key}}}}\" }}\n  expect status == 200\n}}\n"
+        ),
+    )
+    .unwrap();
+    let (code, all) = run_everything(dir.path(), &["run", path.to_str().unwrap()]);
+    assert_eq!(code, 1, "{all}");
+    assert!(all.contains("/echo/***"), "{all}");
+    assert_hidden(&all, &[secret]);
+}
+
+#[test]
+fn check_does_not_print_a_secret_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.oauthspec");
+    std::fs::write(
+        &path,
+        "vars { u = secret(\"not a url hunter2-url-secret\") }\nstep \"s\" {\n  GET \"{{u}}\"\n}\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_oauthspec"))
+        .arg("check")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("invalid URL"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+}
+
+#[test]
+fn server_bytes_cannot_drive_the_terminal() {
+    let body = "{\"x\":\"\u{1b}[2J\u{1b}]0;owned\u{7}\rover\u{0}\"}".to_string();
+    let base = server(vec![("/", 500, body)]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.oauthspec");
+    std::fs::write(
+        &path,
+        format!("step \"s\" {{\n  GET \"{base}/\"\n  expect status == 200\n  expect json \"$.x\" == \"y\"\n}}\n"),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_oauthspec"))
+        .args(["run", "-v"])
+        .arg(&path)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("\\u{1b}[2J"), "shown escaped: {stdout}");
+    for c in ['\u{1b}', '\u{7}', '\r', '\u{0}'] {
+        assert!(
+            !stdout.contains(c),
+            "{c:?} reached the terminal: {stdout:?}"
+        );
+    }
+}
