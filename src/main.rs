@@ -595,7 +595,12 @@ async fn run_project(
         signal = interrupt() => {
             // Dropping the run above cancelled the requests in flight.
             let suites = std::mem::take(&mut *finished.lock().unwrap_or_else(|e| e.into_inner()));
-            let result = RunResult { suites, started, duration: clock.elapsed() };
+            let result = RunResult {
+                suites,
+                started,
+                duration: clock.elapsed(),
+                interrupted: Some(signal.0.to_string()),
+            };
             (result, Some(signal))
         }
     };

@@ -57,9 +57,21 @@ pub struct RunResult {
     pub suites: Vec<SuiteResult>,
     pub started: SystemTime,
     pub duration: Duration,
+    /// The signal that stopped the run (e.g. `SIGINT`): the suites are
+    /// those that finished, not all there were.
+    pub interrupted: Option<String>,
 }
 
 impl RunResult {
+    /// Why the reports are incomplete, for an interrupted run.
+    pub fn interruption(&self) -> Option<String> {
+        self.interrupted.as_ref().map(|signal| {
+            format!(
+                "the run was interrupted by {signal}: only the suites that finished are reported"
+            )
+        })
+    }
+
     /// Whether a suite could not run for want of configuration.
     pub fn incomplete(&self) -> bool {
         self.suites

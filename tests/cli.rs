@@ -340,9 +340,20 @@ async fn an_interrupted_run_reports_what_finished_and_exits_128_plus_the_signal(
     );
     for (signal, code) in [("TERM", 143), ("INT", 130)] {
         let junit = specs.path().join(format!("junit-{signal}.xml"));
+        let (tap, json, html) = (
+            specs.path().join(format!("{signal}.tap")),
+            specs.path().join(format!("{signal}.json")),
+            specs.path().join(format!("html-{signal}")),
+        );
         let child = oauthspec()
             .args(["run", "--jobs", "1", "--junit"])
             .arg(&junit)
+            .arg("--tap")
+            .arg(&tap)
+            .arg("--json")
+            .arg(&json)
+            .arg("--html")
+            .arg(&html)
             .arg(specs.path().join("a.oauthspec"))
             .arg(specs.path().join("b.oauthspec"))
             .stdout(std::process::Stdio::piped())
@@ -375,6 +386,20 @@ async fn an_interrupted_run_reports_what_finished_and_exits_128_plus_the_signal(
         let report = std::fs::read_to_string(&junit).unwrap();
         assert!(report.contains("name=\"fast\""), "{report}");
         assert!(!report.contains("name=\"slow\""), "{report}");
+        // No report reads as a complete run.
+        let why = format!("the run was interrupted by SIG{signal}");
+        assert!(report.contains("<error type=\"interrupted\""), "{report}");
+        assert!(report.contains("errors=\"1\""), "{report}");
+        let tap = std::fs::read_to_string(&tap).unwrap();
+        assert!(tap.contains(&format!("Bail out! {why}")), "{tap}");
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        assert_eq!(json["interrupted"], format!("SIG{signal}"));
+        let page = std::fs::read_to_string(html.join("index.html")).unwrap();
+        assert!(
+            page.contains(&format!("class=\"interrupted\">{why}")),
+            "{page}"
+        );
         sandbox.reset_stats();
     }
 }

@@ -260,6 +260,7 @@ fn sample_run() -> RunResult {
         ],
         started: at(0),
         duration: Duration::from_micros(4_163_900),
+        interrupted: None,
     }
 }
 
@@ -298,6 +299,7 @@ fn edge_runs() -> Vec<RunResult> {
         suites: Vec::new(),
         started: at(0),
         duration: Duration::ZERO,
+        interrupted: None,
     };
     let no_steps = RunResult {
         suites: vec![SuiteResult {
@@ -309,6 +311,7 @@ fn edge_runs() -> Vec<RunResult> {
         }],
         started: at(0),
         duration: ms(1),
+        interrupted: None,
     };
     vec![empty, no_steps]
 }
@@ -670,6 +673,11 @@ fn junit_validates_against_the_jenkins_schema() {
     for run in edge_runs() {
         validate_junit(&junit::render(&run));
     }
+    let mut interrupted = sample_run();
+    interrupted.interrupted = Some("SIGTERM".into());
+    let xml = junit::render(&interrupted);
+    assert!(xml.contains("<error type=\"interrupted\" message=\"the run was interrupted by SIGTERM: only the suites that finished are reported\""), "{xml}");
+    validate_junit(&xml);
 }
 
 #[test]
@@ -849,6 +857,36 @@ fn tap_parser_check_catches_a_broken_stream() {
             "{parsed:#}"
         );
     }
+}
+
+#[test]
+fn an_interrupted_tap_stream_bails_out() {
+    let mut interrupted = sample_run();
+    interrupted.interrupted = Some("SIGINT".into());
+    let text = tap::render(&interrupted, TapVersion::V14);
+    assert!(
+        text.ends_with("Bail out! the run was interrupted by SIGINT: only the suites that finished are reported\n"),
+        "{text}"
+    );
+    let dir = manifest_dir().join("tests/reports");
+    let node_ok = runs("node", "--version") && dir.join("node_modules/tap-parser").is_dir();
+    if !require(
+        "tap-parser",
+        node_ok,
+        "npm ci --prefix tests/reports",
+        "TAP 14",
+    ) {
+        return;
+    }
+    // A reader takes the bail-out as a failed run.
+    let parsed = tap_parser(&text);
+    let top = parsed["results"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(top["ok"], false, "{parsed:#}");
 }
 
 fn tap_parser(text: &str) -> serde_json::Value {

@@ -59,6 +59,9 @@ pub fn render(result: &RunResult) -> String {
         c.skipped,
         duration(scale),
     );
+    if let Some(why) = result.interruption() {
+        let _ = writeln!(out, "<p class=\"interrupted\">{}</p>", esc(&why));
+    }
     for suite in &result.suites {
         render_suite(&mut out, suite, scale);
     }
@@ -324,6 +327,7 @@ h1{font-size:20px;margin:0 0 4px}
 h2{font-size:16px;margin:0 0 8px}
 main{padding:8px 24px 32px}
 .meta,.legend{margin:4px 0;color:var(--muted)}
+.interrupted{margin:16px 0 0;padding:8px 12px;border:1px solid var(--fail);color:var(--fail);font-weight:600}
 .muted{color:var(--muted);font-weight:normal}
 .file{font:12px ui-monospace,SFMono-Regular,Menlo,monospace;color:var(--muted);font-weight:normal}
 .badge{display:inline-block;padding:2px 10px;border-radius:12px;color:#fff;font-weight:600}

@@ -41,6 +41,9 @@ struct Report<'a> {
     /// RFC 3339, UTC, milliseconds.
     started: String,
     duration_ms: f64,
+    /// The signal that stopped the run, or null for a run that finished:
+    /// an interrupted report holds only the suites that finished.
+    interrupted: Option<&'a str>,
     summary: Summary,
     suites: Vec<Suite<'a>>,
 }
@@ -154,6 +157,7 @@ impl<'a> From<&'a RunResult> for Report<'a> {
             },
             started: rfc3339(r.started),
             duration_ms: ms(r.duration),
+            interrupted: r.interrupted.as_deref(),
             summary,
             suites,
         }

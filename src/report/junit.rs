@@ -39,11 +39,40 @@ pub fn render(result: &RunResult) -> String {
         report.add_testsuite(testsuite);
         extras.push(extra);
     }
+    let mut totals = totals(result);
+    // An interrupted run ends with an error CI systems show, so the report
+    // never reads as a complete green run.
+    if let Some(why) = result.interruption() {
+        let mut ts = TestSuite::new("oauthspec");
+        ts.package = String::new();
+        ts.hostname = attr(&host);
+        ts.add_testcase(TestCase::error(
+            "run interrupted",
+            junit_report::Duration::ZERO,
+            "interrupted",
+            &attr(&why),
+        ));
+        report.add_testsuite(ts);
+        extras.push(SuiteExtra {
+            file: String::new(),
+            time: seconds(std::time::Duration::ZERO),
+            skipped: 0,
+            cases: vec![CaseExtra {
+                file: String::new(),
+                line: 0,
+                time: seconds(std::time::Duration::ZERO),
+                skip_reason: None,
+                system_out: String::new(),
+            }],
+        });
+        totals.tests += 1;
+        totals.errors += 1;
+    }
     let mut raw = Vec::new();
     report
         .write_xml(&mut raw)
         .expect("writing XML into memory cannot fail");
-    decorate(&raw, &totals(result), &extras)
+    decorate(&raw, &totals, &extras)
         .expect("junit-report writes well-formed XML from sanitized text")
 }
 

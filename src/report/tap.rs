@@ -122,6 +122,9 @@ fn summary(out: &mut String, result: &RunResult) {
         c.skipped,
         result.duration.as_secs_f64() * 1000.0
     );
+    if let Some(why) = result.interruption() {
+        let _ = writeln!(out, "Bail out! {}", line(&why));
+    }
 }
 
 /// One test point, with its YAML block when the step failed.

@@ -159,6 +159,7 @@ impl Runner {
             suites: results,
             started,
             duration: clock.elapsed(),
+            interrupted: None,
         }
     }
 
