@@ -4,7 +4,8 @@ use std::io::Write as _;
 use std::path::Path;
 
 /// Writes `bytes` to a temporary file beside `path`, syncs it, then renames
-/// it over `path`. Parent directories are created.
+/// it over `path`. Parent directories are created. The file's mode follows
+/// the umask, as a file made by `>` would.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     write_with_mode(path, bytes, None)
 }
@@ -15,6 +16,28 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     write_with_mode(path, bytes, Some(0o600))
 }
 
+/// Holds an exclusive advisory lock on `path.lock` (created beside `path`)
+/// until dropped: processes that share a file through read-merge-write
+/// take turns. The lock file stays; removing it would race.
+pub fn lock_beside(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".lock");
+    let lock = path.with_file_name(name);
+    if let Some(dir) = lock.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).truncate(false).write(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let file = options.open(lock)?;
+    file.lock()?;
+    Ok(file)
+}
+
 fn write_with_mode(path: &Path, bytes: &[u8], mode: Option<u32>) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
@@ -23,10 +46,12 @@ fn write_with_mode(path: &Path, bytes: &[u8], mode: Option<u32>) -> std::io::Res
     std::fs::create_dir_all(dir)?;
     let mut builder = tempfile::Builder::new();
     builder.prefix(".oauthspec-").suffix(".tmp");
+    // The system takes the umask off the mode a file is created with;
+    // tempfile's own default would be 0600 for every report.
     #[cfg(unix)]
-    if let Some(mode) = mode {
+    {
         use std::os::unix::fs::PermissionsExt as _;
-        builder.permissions(std::fs::Permissions::from_mode(mode));
+        builder.permissions(std::fs::Permissions::from_mode(mode.unwrap_or(0o666)));
     }
     #[cfg(not(unix))]
     let _ = mode;

@@ -631,3 +631,122 @@ async fn the_token_cache_file_is_used_only_while_the_settings_match() {
         .trace
         .contains(&"client `orders`: token from the token cache file".to_string()));
 }
+
+/// Seven runs at once share one `--token-cache`, each rotating its own
+/// refresh token: every rotated token must survive in the file.
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_runs_sharing_a_token_cache_keep_every_rotated_refresh_token() {
+    let sandbox = sandbox().await;
+    let base = sandbox.base_url();
+    let specs = Specs::new();
+    let cache = specs.path().join("tokens.json");
+    let mut given = Vec::new();
+    let mut children = Vec::new();
+    for i in 0..7 {
+        let token = refresh_token(&base).await;
+        // The delay keeps every run's start (when it reads the file) before
+        // any run's save.
+        let spec = format!(
+            "{}step \"wait\" {{\n  GET \"{base}/v1/health\"\n  delay 1s\n}}\n{}",
+            client(
+                "tenant",
+                &base,
+                &format!("  grant refresh_token\n  client_id \"public-client\"\n  auth_method none\n  refresh_token secret(\"{token}\")\n"),
+            ),
+            step_as("orders", &base, "tenant")
+        );
+        let path = specs.write(&format!("tenant{i}.oauthspec"), &spec);
+        given.push(token);
+        children.push(
+            std::process::Command::new(env!("CARGO_BIN_EXE_oauthspec"))
+                .arg("run")
+                .arg(&path)
+                .arg("--token-cache")
+                .arg(&cache)
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap(),
+        );
+    }
+    let outputs = tokio::task::spawn_blocking(move || {
+        children
+            .into_iter()
+            .map(|c| c.wait_with_output().unwrap())
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap();
+    for out in &outputs {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+    let file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&cache).unwrap()).unwrap();
+    let stored: Vec<String> = file["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["refresh_token"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(stored.len(), 7, "{file:#}");
+    // Each is the rotated token of its chain, and still good.
+    for token in &stored {
+        assert!(!given.contains(token));
+        let status = reqwest::Client::new()
+            .post(format!("{base}/oauth2/token"))
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("client_id", "public-client"),
+                ("refresh_token", token.as_str()),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 200);
+    }
+}
+
+/// Reports follow the umask, as a file made by `>` would; the token cache
+/// stays private.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn reports_follow_the_umask_and_the_token_cache_stays_private() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let sandbox = sandbox().await;
+    let base = sandbox.base_url();
+    let specs = Specs::new();
+    let path = specs.write(
+        "t.oauthspec",
+        &format!(
+            "{}{}",
+            client_block(&base, ""),
+            orders_step(&base, "orders")
+        ),
+    );
+    let dir = specs.path();
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "umask 027; exec '{}' run '{}' --junit '{}' --token-cache '{}'",
+            env!("CARGO_BIN_EXE_oauthspec"),
+            path.display(),
+            dir.join("junit.xml").display(),
+            dir.join("tokens.json").display()
+        ))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mode = |name: &str| {
+        std::fs::metadata(dir.join(name))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode("junit.xml"), 0o640);
+    assert_eq!(mode("tokens.json"), 0o600);
+}

@@ -7,6 +7,7 @@
 //! look alike.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use base64::Engine as _;
 use hmac::{Hmac, Mac as _};
@@ -161,6 +162,50 @@ pub(crate) struct CacheFile {
     /// The [`Keyer`]'s key for this file's entries.
     pub key: String,
     pub entries: Vec<CacheEntry>,
+}
+
+impl CacheFile {
+    pub fn new(keyer: &Keyer) -> CacheFile {
+        CacheFile {
+            version: CACHE_VERSION,
+            key: keyer.to_text(),
+            entries: Vec::new(),
+        }
+    }
+}
+
+/// Reads the cache file: `None` when there is none, or it is of an older
+/// format; an error when it cannot be read.
+pub(crate) fn read(path: &Path) -> Result<Option<CacheFile>, String> {
+    let unreadable =
+        |e: serde_json::Error| format!("token cache {} is unreadable: {e}", path.display());
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("cannot read token cache {}: {e}", path.display())),
+    };
+    #[derive(serde::Deserialize)]
+    struct Version {
+        version: u32,
+    }
+    let version: Version = serde_json::from_slice(&bytes).map_err(unreadable)?;
+    if version.version != CACHE_VERSION {
+        return Ok(None);
+    }
+    serde_json::from_slice(&bytes).map(Some).map_err(unreadable)
+}
+
+/// Replaces the cache file atomically, readable by its owner only.
+pub(crate) fn write(path: &Path, file: &CacheFile) -> Result<(), String> {
+    let json = serde_json::to_vec_pretty(file).map_err(|e| e.to_string())?;
+    crate::fsutil::write_private(path, &json)
+        .map_err(|e| format!("cannot write token cache {}: {e}", path.display()))
+}
+
+/// The cache file's lock, held while it is read and rewritten.
+pub(crate) fn lock(path: &Path) -> Result<std::fs::File, String> {
+    crate::fsutil::lock_beside(path)
+        .map_err(|e| format!("cannot lock token cache {}: {e}", path.display()))
 }
 
 /// The file format; an older one is read as an empty cache (its keys lack

@@ -14,7 +14,7 @@ use base64::Engine as _;
 use jsonwebtoken::jwk::JwkSet;
 use rand::Rng as _;
 
-use super::cache::{why_not_reused, CacheEntry, CacheFile, CacheKey, Keyer, CACHE_VERSION};
+use super::cache::{self, why_not_reused, CacheEntry, CacheFile, CacheKey, Keyer};
 use super::discovery::{self, Metadata};
 use crate::client::{AuthMethod, Grant, SigningAlg};
 use crate::http::{transcript_of, Exchange, Http, TlsKey, TransportError, TransportErrorKind};
@@ -128,6 +128,8 @@ struct Slot {
     refresh_token: Option<String>,
     /// The token was read from the cache file and not fetched since.
     from_file: bool,
+    /// This run fetched a token or rotated the refresh token.
+    changed: bool,
 }
 
 type Shared<T> = Arc<tokio::sync::Mutex<T>>;
@@ -178,58 +180,52 @@ impl TokenManager {
     /// or one of an older format, is an empty cache; an unreadable one is
     /// an error.
     pub fn with_cache_file(mut self, path: &Path) -> Result<TokenManager, String> {
-        let unreadable =
-            |e: serde_json::Error| format!("token cache {} is unreadable: {e}", path.display());
-        let file: Option<CacheFile> = match std::fs::read(path) {
-            Ok(bytes) => {
-                #[derive(serde::Deserialize)]
-                struct Version {
-                    version: u32,
-                }
-                let version: Version = serde_json::from_slice(&bytes).map_err(unreadable)?;
-                if version.version == CACHE_VERSION {
-                    Some(serde_json::from_slice(&bytes).map_err(unreadable)?)
-                } else {
-                    None
-                }
+        // Under the lock, so that runs starting together share one key.
+        let _lock = cache::lock(path)?;
+        let file = match cache::read(path)? {
+            Some(file) => file,
+            None => {
+                let file = CacheFile::new(&self.keyer);
+                cache::write(path, &file)?;
+                file
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(format!("cannot read token cache {}: {e}", path.display())),
         };
-        if let Some(file) = file {
-            self.keyer = Keyer::from_text(&file.key).ok_or_else(|| {
-                format!("token cache {} is unreadable: a bad `key`", path.display())
-            })?;
-            let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
-            for entry in file.entries {
-                for secret in [&entry.access_token, &entry.refresh_token]
-                    .into_iter()
-                    .flatten()
-                {
-                    self.redactor.add(secret);
-                }
-                let token = entry.access_token.map(|access_token| Token {
-                    access_token,
-                    scheme: entry.scheme.clone(),
-                    expires_at: entry
-                        .expires_at
-                        .map(|s| UNIX_EPOCH + Duration::from_secs(s)),
-                });
-                let slot = Slot {
-                    token: token.filter(Token::fresh),
-                    refresh_token: entry.refresh_token,
-                    from_file: true,
-                };
-                self.stored_keys.push(entry.key.clone());
-                slots.insert(entry.key, Arc::new(tokio::sync::Mutex::new(slot)));
+        self.keyer = Keyer::from_text(&file.key)
+            .ok_or_else(|| format!("token cache {} is unreadable: a bad `key`", path.display()))?;
+        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        for entry in file.entries {
+            for secret in [&entry.access_token, &entry.refresh_token]
+                .into_iter()
+                .flatten()
+            {
+                self.redactor.add(secret);
             }
+            let token = entry.access_token.map(|access_token| Token {
+                access_token,
+                scheme: entry.scheme.clone(),
+                expires_at: entry
+                    .expires_at
+                    .map(|s| UNIX_EPOCH + Duration::from_secs(s)),
+            });
+            let slot = Slot {
+                token: token.filter(Token::fresh),
+                refresh_token: entry.refresh_token,
+                from_file: true,
+                changed: false,
+            };
+            self.stored_keys.push(entry.key.clone());
+            slots.insert(entry.key, Arc::new(tokio::sync::Mutex::new(slot)));
         }
+        drop(slots);
         self.cache_file = Some(path.to_path_buf());
         Ok(self)
     }
 
-    /// Writes the cache file (mode 0600, atomically), when there is one.
-    async fn save_cache(&self) -> Result<(), String> {
+    /// Saves this run's tokens to the cache file (mode 0600, atomically),
+    /// when there is one. Other runs may share the file: under its lock the
+    /// file is read again, and only the entries this run changed replace
+    /// theirs, so no run loses another's rotated refresh token.
+    fn save_cache(&self) -> Result<(), String> {
         let Some(path) = &self.cache_file else {
             return Ok(());
         };
@@ -240,7 +236,7 @@ impl TokenManager {
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        let mut entries = Vec::new();
+        let mut ours = Vec::new();
         for (key, slot) in slots {
             // A slot being filled right now is saved by its own fetch.
             let Ok(slot) = slot.try_lock() else { continue };
@@ -248,7 +244,7 @@ impl TokenManager {
             if token.is_none() && slot.refresh_token.is_none() {
                 continue;
             }
-            entries.push(CacheEntry {
+            let entry = CacheEntry {
                 key,
                 access_token: token.map(|t| t.access_token.clone()),
                 scheme: token.map_or_else(|| "Bearer".into(), |t| t.scheme.clone()),
@@ -257,16 +253,25 @@ impl TokenManager {
                     .and_then(|at| at.duration_since(UNIX_EPOCH).ok())
                     .map(|d| d.as_secs()),
                 refresh_token: slot.refresh_token.clone(),
-            });
+            };
+            ours.push((entry, slot.changed));
         }
-        let json = serde_json::to_vec_pretty(&CacheFile {
-            version: CACHE_VERSION,
-            key: self.keyer.to_text(),
-            entries,
-        })
-        .map_err(|e| e.to_string())?;
-        crate::fsutil::write_private(path, &json)
-            .map_err(|e| format!("cannot write token cache {}: {e}", path.display()))
+        let _lock = cache::lock(path)?;
+        let mut file = match cache::read(path)? {
+            Some(file) if file.key == self.keyer.to_text() => file,
+            // Removed, or remade by another run: what it holds is keyed
+            // otherwise and cannot be merged.
+            _ => CacheFile::new(&self.keyer),
+        };
+        for (entry, changed) in ours {
+            match file.entries.iter().position(|e| e.key == entry.key) {
+                Some(i) if changed => file.entries[i] = entry,
+                // Another run may have renewed it since this one read it.
+                Some(_) => {}
+                None => file.entries.push(entry),
+            }
+        }
+        cache::write(path, &file)
     }
 
     /// How many token requests this run has sent.
@@ -305,8 +310,9 @@ impl TokenManager {
             .await?;
         slot.token = Some(token.clone());
         slot.from_file = false;
+        slot.changed = true;
         drop(slot);
-        if let Err(message) = self.save_cache().await {
+        if let Err(message) = self.save_cache() {
             return Err(TokenError {
                 class: FailureClass::AuthServer,
                 message,
@@ -929,18 +935,15 @@ mod cache_file_tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("tokens.json");
         let keyer = Keyer::random();
-        let file = CacheFile {
-            version: CACHE_VERSION,
-            key: keyer.to_text(),
-            entries: vec![CacheEntry {
-                key: CacheKey::of(&client, &format!("{base}/oauth2/token"), &keyer),
-                access_token: None,
-                scheme: "Bearer".into(),
-                expires_at: None,
-                refresh_token: Some("forgotten-by-the-server".into()),
-            }],
-        };
-        std::fs::write(&path, serde_json::to_vec(&file).unwrap()).unwrap();
+        let mut file = CacheFile::new(&keyer);
+        file.entries.push(CacheEntry {
+            key: CacheKey::of(&client, &format!("{base}/oauth2/token"), &keyer),
+            access_token: None,
+            scheme: "Bearer".into(),
+            expires_at: None,
+            refresh_token: Some("forgotten-by-the-server".into()),
+        });
+        cache::write(&path, &file).unwrap();
 
         let tokens = manager().with_cache_file(&path).unwrap();
         let policy = RequestPolicy {
