@@ -163,3 +163,31 @@ async fn max_bounds_a_retrying_step() {
     assert!((2..=9).contains(&tries), "{tries} tries in 400ms at 50ms");
     assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
 }
+
+/// A step's `timeout` bounds the requests made for it: discovery and the
+/// token request, not only its own.
+#[tokio::test]
+async fn a_steps_timeout_bounds_discovery_and_token_requests() {
+    let sandbox = sandbox().await;
+    let base = sandbox.base_url();
+    for (fault, what) in [
+        ("discovery:latency=10s", "discovery failed"),
+        ("token:latency=10s", "token endpoint unreachable"),
+    ] {
+        sandbox.clear_faults();
+        sandbox.add_fault(parse_fault(fault).unwrap());
+        let spec = format!(
+            "client orders {{\n  discovery \"{base}\"\n  client_id \"demo-client\"\n  client_secret secret(\"demo-secret\")\n}}\nstep \"s\" {{\n  GET \"{base}/v1/orders\"\n  auth orders\n  timeout 300ms\n}}\n"
+        );
+        let clock = Instant::now();
+        let result = run_text(&base, &spec).await;
+        let s = step(&result, "s");
+        assert_eq!(s.class(), Some(FailureClass::AuthServer), "{fault}");
+        assert!(s.error.as_deref().unwrap().contains(what), "{:?}", s.error);
+        assert!(
+            clock.elapsed() < Duration::from_secs(5),
+            "{fault}: {:?}",
+            clock.elapsed()
+        );
+    }
+}

@@ -290,7 +290,7 @@ impl TokenManager {
         trace: &mut Vec<String>,
     ) -> Result<(Token, TokenSource), TokenError> {
         self.register_secrets(client);
-        let endpoint = self.token_endpoint(client).await?;
+        let endpoint = self.token_endpoint(client, policy.timeout).await?;
         let key = CacheKey::of(client, &endpoint, &self.keyer);
         let slot = self.slot(&key);
         let mut slot = slot.lock().await;
@@ -324,7 +324,7 @@ impl TokenManager {
     /// Drops `rejected` from the cache (a resource answered 401 to it), so
     /// the next [`token`](Self::token) fetches a new one.
     pub async fn invalidate(&self, client: &ResolvedClient, rejected: &Token) {
-        let Ok(endpoint) = self.token_endpoint(client).await else {
+        let Ok(endpoint) = self.token_endpoint(client, self.timeout).await else {
             return;
         };
         let slot = self.slot(&CacheKey::of(client, &endpoint, &self.keyer));
@@ -338,20 +338,22 @@ impl TokenManager {
         }
     }
 
-    /// The issuer's metadata, fetched once per run.
-    pub async fn metadata(&self, issuer: &str) -> Result<Metadata, String> {
+    /// The issuer's metadata, fetched once per run (within the timeout of
+    /// the step that needs it first).
+    pub async fn metadata(&self, issuer: &str, timeout: Duration) -> Result<Metadata, String> {
         once(&self.metadata, issuer, || {
-            discovery::fetch(&self.http, issuer, self.timeout)
+            discovery::fetch(&self.http, issuer, timeout)
         })
         .await
     }
 
-    /// A key set, fetched once per run.
-    pub async fn jwks(&self, uri: &str) -> Result<JwkSet, String> {
+    /// A key set, fetched once per run (within the timeout of the step
+    /// that needs it first).
+    pub async fn jwks(&self, uri: &str, timeout: Duration) -> Result<JwkSet, String> {
         once(&self.jwks, uri, || async {
             let x = self
                 .http
-                .send(self.http.client(uri).get(uri), self.timeout)
+                .send(self.http.client(uri).get(uri), timeout)
                 .await
                 .map_err(|e| e.message)?;
             if x.status != 200 {
@@ -362,15 +364,22 @@ impl TokenManager {
         .await
     }
 
-    async fn token_endpoint(&self, client: &ResolvedClient) -> Result<String, TokenError> {
+    async fn token_endpoint(
+        &self,
+        client: &ResolvedClient,
+        timeout: Duration,
+    ) -> Result<String, TokenError> {
         if let Some(url) = &client.token_url {
             return Ok(url.clone());
         }
         let issuer = client.discovery.as_deref().unwrap_or_default();
-        let metadata = self.metadata(issuer).await.map_err(|message| TokenError {
-            class: FailureClass::AuthServer,
-            message: format!("client `{}`: discovery failed: {message}", client.name),
-        })?;
+        let metadata = self
+            .metadata(issuer, timeout)
+            .await
+            .map_err(|message| TokenError {
+                class: FailureClass::AuthServer,
+                message: format!("client `{}`: discovery failed: {message}", client.name),
+            })?;
         metadata.token_endpoint.ok_or_else(|| TokenError {
             class: FailureClass::AuthServer,
             message: format!(

@@ -771,7 +771,7 @@ impl SpecRun<'_> {
             Ok(uri) => uri,
             Err(e) => return Actual::Missing(e),
         };
-        let jwks = match self.runner.tokens.jwks(&jwks_uri).await {
+        let jwks = match self.runner.tokens.jwks(&jwks_uri, self.timeout(step)).await {
             Ok(j) => j,
             Err(e) => return Actual::Missing(e),
         };
@@ -788,7 +788,13 @@ impl SpecRun<'_> {
                     return Ok(uri.clone());
                 }
                 if let Some(issuer) = &client.discovery {
-                    if let Some(uri) = self.runner.tokens.metadata(issuer).await?.jwks_uri {
+                    if let Some(uri) = self
+                        .runner
+                        .tokens
+                        .metadata(issuer, self.timeout(step))
+                        .await?
+                        .jwks_uri
+                    {
                         return Ok(uri);
                     }
                 }
@@ -801,7 +807,7 @@ impl SpecRun<'_> {
             .ok_or("the JWT has no `iss` claim to find its keys by")?;
         self.runner
             .tokens
-            .metadata(issuer)
+            .metadata(issuer, self.timeout(step))
             .await?
             .jwks_uri
             .ok_or_else(|| format!("the metadata of {issuer} has no jwks_uri"))
