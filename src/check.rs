@@ -395,6 +395,20 @@ impl Checker<'_> {
         }
         match jsonpath_rust::parser::parse_json_path(path) {
             Ok(_) => {
+                // The library takes an invalid pattern for "no match".
+                for pattern in crate::run::jsonpath_patterns(path) {
+                    if let Err(e) = regex::Regex::new(&pattern) {
+                        self.error(
+                            Diagnostic::error(format!(
+                                "invalid regex in JSONPath {path:?}: {}",
+                                e.to_string().lines().last().unwrap_or_default()
+                            ))
+                            .at(&file.source, span)
+                            .label("search() and match() take a regular expression"),
+                        );
+                        return;
+                    }
+                }
                 self.valid_paths.insert(path.to_string());
             }
             Err(e) => {
@@ -560,7 +574,7 @@ impl Checker<'_> {
                 }
                 None
             }
-            Err(e @ EvalError::File { .. }) => {
+            Err(e @ (EvalError::File { .. } | EvalError::TooLarge { .. })) => {
                 self.error(Diagnostic::error(e.message()).at(&file.source, e.span()));
                 None
             }

@@ -117,6 +117,9 @@ impl Diagnostic {
     }
 }
 
+/// The most characters of a source line a snippet shows.
+const MAX_LINE_SHOWN: usize = 160;
+
 /// The `--> file:line:col`, source line and caret block under a message.
 pub fn render_snippet(
     file: &SourceFile,
@@ -136,7 +139,24 @@ pub fn render_snippet(
         .unwrap_or("")
         .chars()
         .count();
-    let width = span_chars.min(line_chars.saturating_sub(col - 1)).max(1);
+    // A long line shows a window around the caret: an error near the end
+    // of a 50 MB line must not print it whole.
+    let (start, end) = if line_chars > MAX_LINE_SHOWN {
+        let start = (col - 1).saturating_sub(MAX_LINE_SHOWN / 3);
+        (start, (start + MAX_LINE_SHOWN).min(line_chars))
+    } else {
+        (0, line_chars)
+    };
+    let byte_at = |chars: usize| {
+        text.char_indices()
+            .nth(chars)
+            .map_or(text.len(), |(i, _)| i)
+    };
+    let (from, to) = (byte_at(start), byte_at(end));
+    let cut_before = if start > 0 { "…" } else { "" };
+    let cut_after = if end < line_chars { "…" } else { "" };
+    let shown = format!("{cut_before}{}{cut_after}", &text[from..to]);
+    let width = span_chars.min(end.saturating_sub(col - 1)).max(1);
     let bar = paint(color, BLUE, "|");
     let mut out = String::new();
     let _ = writeln!(
@@ -149,15 +169,15 @@ pub fn render_snippet(
     let _ = writeln!(out, "{:pad$} {bar}", "");
     let _ = writeln!(
         out,
-        "{} {bar} {text}",
+        "{} {bar} {shown}",
         paint(color, BLUE, &line.to_string())
     );
     let carets = paint(color, caret_style, &"^".repeat(width));
     let label = label.map(|l| format!(" {}", paint(color, caret_style, l)));
     // The gutter keeps the source's tabs so the caret lines up under them.
-    let indent: String = text
+    let indent: String = cut_before
         .chars()
-        .take(col - 1)
+        .chain(text[from..].chars().take((col - 1).saturating_sub(start)))
         .map(|c| if c == '\t' { '\t' } else { ' ' })
         .collect();
     let _ = writeln!(

@@ -81,6 +81,13 @@ pub fn comments(text: &str) -> Result<Vec<String>, String> {
 }
 
 fn parse(text: &str) -> Result<Pair<'_, Rule>, String> {
+    // The printer recurses like the parser: the same limit.
+    if crate::syntax::scan::too_deep(text).is_some() {
+        return Err(format!(
+            "brackets nest deeper than {} levels",
+            crate::syntax::scan::MAX_NESTING
+        ));
+    }
     let mut pairs = FmtGrammar::parse(Rule::file, text).map_err(|e| {
         let (line, col) = match e.line_col {
             pest::error::LineColLocation::Pos(at) => at,

@@ -3,6 +3,34 @@
 use std::io::Write as _;
 use std::path::Path;
 
+/// The most a file named as input may hold: a spec, an import, a
+/// `file(...)`, a vars file, the token cache, a CA bundle.
+pub const MAX_INPUT_LEN: u64 = 64 << 20;
+
+/// The text of a file named as input. Only a regular file of at most
+/// [`MAX_INPUT_LEN`] bytes is read: `/dev/zero` would never end and a FIFO
+/// would block forever.
+pub fn read_input(path: &Path) -> std::io::Result<String> {
+    use std::io::Read as _;
+    let invalid = |what: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, what);
+    let meta = std::fs::metadata(path)?;
+    if !meta.is_file() {
+        return Err(invalid("not a regular file".into()));
+    }
+    let too_big = || invalid(format!("larger than {} MiB", MAX_INPUT_LEN >> 20));
+    if meta.len() > MAX_INPUT_LEN {
+        return Err(too_big());
+    }
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(MAX_INPUT_LEN + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_INPUT_LEN {
+        return Err(too_big());
+    }
+    Ok(text)
+}
+
 /// Writes `bytes` to a temporary file beside `path`, syncs it, then renames
 /// it over `path`. Parent directories are created. The file's mode follows
 /// the umask, as a file made by `>` would.

@@ -56,6 +56,11 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Diagnostic> {
             })?;
         } else if path.is_file() {
             found.push(path.clone());
+        } else if path.exists() {
+            return Err(Diagnostic::error(format!(
+                "not a regular file: {}",
+                path.display()
+            )));
         } else {
             return Err(Diagnostic::error(format!(
                 "no such file or directory: {}",
@@ -67,15 +72,20 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Diagnostic> {
     Ok(found)
 }
 
+/// Directories reached through a symbolic link are not entered (as
+/// ripgrep does): a link to `..` would repeat every spec, two would loop.
+/// A linked spec file is taken.
 fn walk(dir: &Path, found: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
-        .map(|e| e.map(|e| e.path()))
+    let mut entries: Vec<(PathBuf, std::fs::FileType)> = std::fs::read_dir(dir)?
+        .map(|e| e.and_then(|e| Ok((e.path(), e.file_type()?))))
         .collect::<Result<_, _>>()?;
-    entries.sort();
-    for path in entries {
-        if path.is_dir() {
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    for (path, kind) in entries {
+        if kind.is_dir() {
             walk(&path, found)?;
-        } else if path.extension().is_some_and(|e| e == EXTENSION) {
+        } else if (kind.is_file() || (kind.is_symlink() && path.is_file()))
+            && path.extension().is_some_and(|e| e == EXTENSION)
+        {
             found.push(path);
         }
     }
@@ -111,7 +121,7 @@ impl Loader {
     pub fn load(&mut self, path: &Path) -> Option<Spec> {
         let file = self.parse_file(path, None)?;
         let mut imports = Vec::new();
-        let mut chain = vec![path.to_path_buf()];
+        let mut chain = vec![(path.to_path_buf(), normalize(path))];
         self.collect_imports(&file, &mut chain, &mut imports);
         Some(Spec { file, imports })
     }
@@ -123,7 +133,7 @@ impl Loader {
     ) -> Option<Arc<SpecFile>> {
         let key = normalize(path);
         if !self.parsed.contains_key(&key) {
-            match std::fs::read_to_string(path) {
+            match crate::fsutil::read_input(path) {
                 Ok(text) => self.parsed.insert(key.clone(), parse_text(path, text)),
                 Err(e) => {
                     let diag = match imported_at {
@@ -144,16 +154,18 @@ impl Loader {
     /// parsed. Unreadable files are left for `load` to report.
     fn parse_ahead(&mut self, files: &[PathBuf]) {
         let parsed = crate::parallel::map(files, |path| {
-            let text = std::fs::read_to_string(path).ok()?;
+            let text = crate::fsutil::read_input(path).ok()?;
             Some((normalize(path), parse_text(path, text)))
         });
         self.parsed.extend(parsed.into_iter().flatten());
     }
 
+    /// `chain` holds the files importing this one, as written and as
+    /// keys (normalized once each: a deep chain made this cubic).
     fn collect_imports(
         &mut self,
         file: &Arc<SpecFile>,
-        chain: &mut Vec<PathBuf>,
+        chain: &mut Vec<(PathBuf, PathBuf)>,
         out: &mut Vec<Arc<SpecFile>>,
     ) {
         let dir = file.source.path.parent().unwrap_or(Path::new(""));
@@ -162,12 +174,14 @@ impl Loader {
             let chain_text = || {
                 chain
                     .iter()
+                    .map(|(p, _)| p)
                     .chain(std::iter::once(&target))
                     .map(|p| p.display().to_string())
                     .collect::<Vec<_>>()
                     .join(" → ")
             };
-            if chain.iter().any(|p| normalize(p) == normalize(&target)) {
+            let key = normalize(&target);
+            if chain.iter().any(|(_, k)| *k == key) {
                 self.diagnostics.push(
                     Diagnostic::error(format!("import cycle: {}", chain_text()))
                         .at(&file.source, import.span)
@@ -184,7 +198,7 @@ impl Loader {
             let Some(imported) = self.parse_file(&target, Some(missing)) else {
                 continue;
             };
-            chain.push(target.clone());
+            chain.push((target.clone(), key));
             self.collect_imports(&imported, chain, out);
             chain.pop();
             if !out.iter().any(|f| Arc::ptr_eq(f, &imported)) {
@@ -221,7 +235,8 @@ pub fn load_str(path: &Path, text: &str) -> (Option<Spec>, Vec<Diagnostic>) {
     };
     let mut loader = Loader::default();
     let mut imports = Vec::new();
-    loader.collect_imports(&file, &mut vec![path.to_path_buf()], &mut imports);
+    let mut chain = vec![(path.to_path_buf(), normalize(path))];
+    loader.collect_imports(&file, &mut chain, &mut imports);
     diagnostics.append(&mut loader.diagnostics);
     (Some(Spec { file, imports }), diagnostics)
 }

@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use std::time::Duration;
 
 use oauthspec::check::{check_paths, CheckOptions, Project};
+use oauthspec::diagnostic::Diagnostic;
 use oauthspec::report::console::Console;
 use oauthspec::report::tap::TapVersion;
 use oauthspec::report::ReportPaths;
@@ -240,7 +241,7 @@ impl VarArgs {
     fn options(&self) -> Result<CheckOptions, String> {
         let mut env = Environment::process();
         if let Some(path) = &self.vars_file {
-            let text = std::fs::read_to_string(path)
+            let text = oauthspec::fsutil::read_input(path)
                 .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
             env.vars_file = parse_dotenv(&text).map_err(|e| format!("{}: {e}", path.display()))?;
         }
@@ -277,12 +278,8 @@ fn main() -> ExitCode {
                 Err(e) => return usage_error(&e, color),
             };
             let project = check_paths(&paths, &options);
-            for d in &project.diagnostics {
-                eprintln!("{}", d.render(color));
-            }
-            for m in &project.missing_env {
-                eprintln!("{}", m.diagnostic(false).render(color));
-            }
+            let missing = project.missing_env.iter().map(|m| m.diagnostic(false));
+            print_diagnostics(project.diagnostics.iter().cloned().chain(missing), color);
             let errors = project.error_count();
             if errors > 0 {
                 eprintln!("error: {}", oauthspec::diagnostic::refusal(errors));
@@ -537,21 +534,19 @@ fn prepare_run(
     color: bool,
 ) -> Result<(Runner, Project), ExitCode> {
     let project = check_paths(paths, &options.check);
-    for d in project.diagnostics.iter().filter(|d| !d.is_error()) {
-        eprintln!("{}", d.render(color));
-    }
+    let warnings = project.diagnostics.iter().filter(|d| !d.is_error());
+    print_diagnostics(warnings.cloned(), color);
     if let Err(problems) = Runner::preflight(&project, options.strict) {
-        for d in &problems {
-            eprintln!("{}", d.render(color));
-        }
+        print_diagnostics(problems.iter().cloned(), color);
         eprintln!("error: {}", oauthspec::diagnostic::refusal(problems.len()));
         return Err(ExitCode::from(2));
     }
     // Not refused: the files that lack them fail as `config`.
     if !options.strict {
-        for m in &project.missing_env {
-            eprintln!("{}", m.diagnostic(true).render(color));
-        }
+        print_diagnostics(
+            project.missing_env.iter().map(|m| m.diagnostic(true)),
+            color,
+        );
     }
     let runner = Runner::new(options).map_err(|e| usage_error(&e, color))?;
     if let Some(why) = runner.nothing_to_run(&project, paths) {
@@ -611,10 +606,7 @@ async fn run_project(
         eprintln!("interrupted by {name}: reports hold the suites that finished");
     }
     if let Err(e) = reports.write_all(&result) {
-        eprintln!(
-            "{}",
-            oauthspec::diagnostic::Diagnostic::error(e).render(color)
-        );
+        eprintln!("{}", Diagnostic::error(e).render(color));
         return ExitCode::from(3);
     }
     match interrupted {
@@ -640,7 +632,7 @@ fn format_files(paths: &[PathBuf], check: bool, color: bool) -> ExitCode {
     };
     let (mut unformatted, mut broken) = (0, 0);
     for path in &files {
-        let text = match std::fs::read_to_string(path) {
+        let text = match oauthspec::fsutil::read_input(path) {
             Ok(t) => t,
             Err(e) => return usage_error(&format!("cannot read {}: {e}", path.display()), color),
         };
@@ -721,10 +713,24 @@ async fn interrupt() -> (&'static str, u8) {
     }
 }
 
+/// Prints diagnostics, the first [`MAX_SHOWN`] of them: a file of 40,000
+/// mistakes needs the first few, and a count.
+fn print_diagnostics(diagnostics: impl Iterator<Item = Diagnostic>, color: bool) {
+    const MAX_SHOWN: usize = 50;
+    let mut more = 0;
+    for (i, d) in diagnostics.enumerate() {
+        if i < MAX_SHOWN {
+            eprintln!("{}", d.render(color));
+        } else {
+            more += 1;
+        }
+    }
+    if more > 0 {
+        eprintln!("… and {more} more\n");
+    }
+}
+
 fn usage_error(message: &str, color: bool) -> ExitCode {
-    eprintln!(
-        "{}",
-        oauthspec::diagnostic::Diagnostic::error(message).render(color)
-    );
+    eprintln!("{}", Diagnostic::error(message).render(color));
     ExitCode::from(2)
 }

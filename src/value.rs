@@ -108,14 +108,23 @@ pub enum EvalError {
         error: String,
         span: Span,
     },
+    /// A template expanded past [`MAX_VALUE_LEN`] (variables that double
+    /// each other grow without bound).
+    TooLarge {
+        span: Span,
+    },
 }
+
+/// The longest text a template may expand to.
+pub const MAX_VALUE_LEN: usize = 1 << 20;
 
 impl EvalError {
     pub fn span(&self) -> Span {
         match self {
             EvalError::MissingEnv { span, .. }
             | EvalError::UndefinedVar { span, .. }
-            | EvalError::File { span, .. } => *span,
+            | EvalError::File { span, .. }
+            | EvalError::TooLarge { span } => *span,
         }
     }
 
@@ -127,6 +136,9 @@ impl EvalError {
             EvalError::UndefinedVar { name, .. } => format!("variable `{name}` is not defined"),
             EvalError::File { path, error, .. } => {
                 format!("cannot read {}: {error}", path.display())
+            }
+            EvalError::TooLarge { .. } => {
+                format!("this value expands to more than {} bytes", MAX_VALUE_LEN)
             }
         }
     }
@@ -176,7 +188,7 @@ impl Evaluator<'_> {
             ValueKind::File(path) => {
                 let rel = self.template(path)?;
                 let full = self.base_dir.join(&rel.text);
-                match std::fs::read_to_string(&full) {
+                match crate::fsutil::read_input(&full) {
                     Ok(text) => Resolved {
                         text,
                         secret: rel.secret,
@@ -201,6 +213,11 @@ impl Evaluator<'_> {
                 TemplatePart::Text(t) => text.push_str(t),
                 TemplatePart::Var(var) => match self.scope.get(&var.node) {
                     Some(r) => {
+                        if text.len() + r.text.len() > MAX_VALUE_LEN {
+                            return Err(EvalError::TooLarge {
+                                span: template.span,
+                            });
+                        }
                         text.push_str(&r.text);
                         secret |= r.secret;
                     }

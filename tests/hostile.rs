@@ -265,3 +265,246 @@ fn server_bytes_cannot_drive_the_terminal() {
         );
     }
 }
+
+/// Runs the binary with `args`, failing the test if it takes longer than
+/// `limit` (a hang) or dies of a signal (a crash); returns (code, stdout,
+/// stderr).
+fn bounded(args: &[&str], limit: std::time::Duration) -> (i32, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_oauthspec"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            panic!("oauthspec {args:?} did not finish within {limit:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    let code = out
+        .status
+        .code()
+        .unwrap_or_else(|| panic!("oauthspec {args:?} crashed: {:?}", out.status));
+    (
+        code,
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+const SECONDS_20: std::time::Duration = std::time::Duration::from_secs(20);
+
+#[test]
+fn deep_nesting_in_a_spec_is_refused_with_its_place() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, body) in [
+        (
+            "objects",
+            format!("json {}1{}", "{\"a\":".repeat(9000), "}".repeat(9000)),
+        ),
+        (
+            "arrays",
+            format!("json {}{}", "[".repeat(15000), "]".repeat(15000)),
+        ),
+        (
+            "calls",
+            format!("body {}\"x\"{}", "secret(".repeat(5000), ")".repeat(5000)),
+        ),
+    ] {
+        let path = dir.path().join(format!("{name}.oauthspec"));
+        std::fs::write(
+            &path,
+            format!("step \"s\" {{\n  POST \"http://127.0.0.1:1/\"\n  {body}\n}}\n"),
+        )
+        .unwrap();
+        let path = path.to_str().unwrap();
+        for command in ["check", "run", "fmt"] {
+            let (code, _, stderr) = bounded(&[command, path], SECONDS_20);
+            assert_eq!(code, 2, "{name} {command}: {stderr}");
+            assert!(
+                stderr.contains("brackets nest deeper than 130 levels"),
+                "{stderr}"
+            );
+            assert!(stderr.contains(&format!("{name}.oauthspec:3:")), "{stderr}");
+        }
+    }
+}
+
+#[test]
+fn deep_responses_and_explosive_jsonpaths_fail_as_expectations() {
+    let nested = |levels: usize| format!("{}1{}", "{\"a\":".repeat(levels), "}".repeat(levels));
+    let base = server(vec![
+        ("/deep", 200, nested(10_000)),
+        ("/a120", 200, nested(120)),
+        (
+            "/big",
+            200,
+            format!("[{}\"x\"]", "\"aaaaaaaaaa\",".repeat(200_000)),
+        ),
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.oauthspec");
+    std::fs::write(
+        &path,
+        format!(
+            r#"step "deep" always {{
+  GET "{base}/deep"
+  expect json "$.a" exists
+}}
+step "descents" always {{
+  GET "{base}/a120"
+  expect json "$..a..a..a..a" exists
+}}
+step "regex" always {{
+  GET "{base}/big"
+  expect json "$[?search(@, '(a|aa)*b')]" exists
+}}
+"#
+        ),
+    )
+    .unwrap();
+    let (code, stdout, stderr) = bounded(&["run", path.to_str().unwrap()], SECONDS_20);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert_eq!(stdout.matches("[expectation]").count(), 3, "{stdout}");
+    assert!(stdout.contains("the body is not JSON"), "{stdout}");
+    assert!(
+        stdout.contains("not evaluated: 4 recursive descents"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("not evaluated: search()/match()"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_bad_regex_in_a_jsonpath_is_a_spec_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.oauthspec");
+    std::fs::write(
+        &path,
+        "step \"s\" {\n  GET \"http://127.0.0.1:1/\"\n  expect json \"$[?match(@.id, 'ord_(')]\" exists\n}\n",
+    )
+    .unwrap();
+    let (code, _, stderr) = bounded(&["check", path.to_str().unwrap()], SECONDS_20);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("invalid regex in JSONPath"), "{stderr}");
+    assert!(stderr.contains("t.oauthspec:3:15"), "{stderr}");
+}
+
+#[test]
+fn variables_that_double_each_other_stop_at_a_mebibyte() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.oauthspec");
+    let mut text = String::from("vars {\n  a0 = \"0123456789abcdef\"\n");
+    for i in 1..=40 {
+        text += &format!("  a{i} = \"{{{{a{}}}}}{{{{a{}}}}}\"\n", i - 1, i - 1);
+    }
+    text += "}\nstep \"s\" {\n  GET \"http://127.0.0.1:1/{{a40}}\"\n}\n";
+    std::fs::write(&path, text).unwrap();
+    let (code, _, stderr) = bounded(&["check", path.to_str().unwrap()], SECONDS_20);
+    assert_eq!(code, 2, "{stderr}");
+    // a16 is 1 MiB; a17 would be 2.
+    assert!(
+        stderr.contains("this value expands to more than 1048576 bytes"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("t.oauthspec:19:9"), "{stderr}");
+}
+
+#[cfg(unix)]
+#[test]
+fn directory_links_are_not_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let sub = dir.path().join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    std::fs::write(
+        sub.join("a.oauthspec"),
+        "step \"s\" {\n  GET \"http://127.0.0.1:1/\"\n}\n",
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("..", sub.join("up")).unwrap();
+    std::os::unix::fs::symlink(&sub, sub.join("again")).unwrap();
+    let (code, stdout, stderr) = bounded(&["check", dir.path().to_str().unwrap()], SECONDS_20);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("ok: 1 file, 1 steps"), "{stdout}");
+}
+
+#[cfg(unix)]
+#[test]
+fn only_regular_files_are_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let fifo = fifo.to_str().unwrap();
+    let spec = |body: &str| {
+        let path = dir.path().join(format!("{}.oauthspec", body.len()));
+        std::fs::write(&path, body).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let step = "step \"s\" {\n  GET \"http://127.0.0.1:1/\"\n}\n";
+    for source in ["/dev/zero", fifo] {
+        let imports = spec(&format!("import \"{source}\"\n{step}"));
+        let file_call = spec(&format!(
+            "step \"s\" {{\n  POST \"http://127.0.0.1:1/\"\n  body file(\"{source}\")\n}}\n"
+        ));
+        let plain = spec(step);
+        for args in [
+            vec!["check", imports.as_str()],
+            vec!["check", file_call.as_str()],
+            vec!["check", source],
+            vec!["check", "--vars-file", source, plain.as_str()],
+            vec!["run", "--token-cache", source, plain.as_str()],
+            vec!["run", "--cacert", source, plain.as_str()],
+        ] {
+            let (code, _, stderr) = bounded(&args, SECONDS_20);
+            assert_eq!(code, 2, "{args:?}: {stderr}");
+            assert!(
+                stderr.contains("not a regular file") || stderr.contains("does not exist"),
+                "{args:?}: {stderr}"
+            );
+        }
+    }
+}
+
+#[test]
+fn many_errors_and_long_lines_print_a_bounded_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let many = dir.path().join("many.oauthspec");
+    let text: String = (0..40_000).map(|i| format!("bogus{i} \"x\"\n")).collect();
+    std::fs::write(&many, text).unwrap();
+    let (code, _, stderr) = bounded(&["check", many.to_str().unwrap()], SECONDS_20);
+    assert_eq!(code, 2);
+    assert_eq!(
+        stderr.matches("error: unknown").count(),
+        50,
+        "{}",
+        &stderr[..2000]
+    );
+    assert!(
+        stderr.contains("… and 39950 more"),
+        "{}",
+        &stderr[stderr.len() - 500..]
+    );
+    assert!(stderr.contains("error: 40000 errors in spec files; nothing was run"));
+
+    let long = dir.path().join("long.oauthspec");
+    let line = format!(
+        "step \"s\" {{ GET \"http://127.0.0.1:1/{}\" expect status =! 200 }}\n",
+        "x".repeat(5_000_000)
+    );
+    std::fs::write(&long, line).unwrap();
+    let (code, _, stderr) = bounded(&["check", long.to_str().unwrap()], SECONDS_20);
+    assert_eq!(code, 2);
+    assert!(stderr.len() < 4_000, "{} bytes of errors", stderr.len());
+    assert!(stderr.contains('…') && stderr.contains('^'), "{stderr}");
+}

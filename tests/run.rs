@@ -30,7 +30,7 @@ async fn the_sketch_runs_and_every_step_passes() {
             failures(step)
         );
     }
-    assert_eq!(suite.steps.len(), 7);
+    assert_eq!(suite.steps.len(), 8);
     // The direct token request, the wrong secret, and one managed-client token.
     assert_eq!(sandbox.stats().token, 3);
     assert_eq!(runner.tokens.requests_sent(), 1);

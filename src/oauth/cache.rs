@@ -179,8 +179,8 @@ impl CacheFile {
 pub(crate) fn read(path: &Path) -> Result<Option<CacheFile>, String> {
     let unreadable =
         |e: serde_json::Error| format!("token cache {} is unreadable: {e}", path.display());
-    let bytes = match std::fs::read(path) {
-        Ok(bytes) => bytes,
+    let bytes = match crate::fsutil::read_input(path) {
+        Ok(text) => text.into_bytes(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(format!("cannot read token cache {}: {e}", path.display())),
     };

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde_json::Value as Json;
 
+use super::plan::CompiledPath;
 use crate::http::Exchange;
 use crate::oauth::challenge::{self, Challenge};
 use crate::oauth::jwt;
@@ -15,6 +16,7 @@ use crate::value::Resolved;
 pub struct ResponseView<'a> {
     pub exchange: &'a Exchange,
     json: OnceCell<Option<Json>>,
+    nodes: OnceCell<usize>,
     challenges: OnceCell<Vec<Challenge>>,
 }
 
@@ -23,6 +25,7 @@ impl<'a> ResponseView<'a> {
         ResponseView {
             exchange,
             json: OnceCell::new(),
+            nodes: OnceCell::new(),
             challenges: OnceCell::new(),
         }
     }
@@ -31,6 +34,18 @@ impl<'a> ResponseView<'a> {
         self.json
             .get_or_init(|| serde_json::from_slice(&self.exchange.body).ok())
             .as_ref()
+    }
+
+    /// How many values the JSON body holds, counted once.
+    pub fn nodes(&self) -> usize {
+        fn count(v: &Json) -> usize {
+            1 + match v {
+                Json::Array(items) => items.iter().map(count).sum(),
+                Json::Object(map) => map.values().map(count).sum(),
+                _ => 0,
+            }
+        }
+        *self.nodes.get_or_init(|| self.json().map_or(0, count))
     }
 
     pub fn challenges(&self) -> &[Challenge] {
@@ -78,7 +93,7 @@ impl Actual {
 /// resolved once per run of the step.
 #[derive(Default, Clone, Copy)]
 pub struct Prepared<'a> {
-    pub path: Option<&'a jsonpath_rust::parser::model::JpQuery>,
+    pub path: Option<&'a CompiledPath>,
     pub regex: Option<&'a regex::Regex>,
     /// The resolved text argument: a header name, or a JWT held in a variable.
     pub arg: Option<&'a str>,
@@ -155,7 +170,7 @@ pub fn read(view: &ResponseView, query: &QueryKind, prepared: &Prepared) -> Actu
 /// The JWT a `jwt` query names: from the body by JSONPath, or a variable.
 pub fn jwt_token(
     view: &ResponseView,
-    compiled_path: Option<&jsonpath_rust::parser::model::JpQuery>,
+    compiled_path: Option<&CompiledPath>,
     jwt_source: Option<&str>,
 ) -> Result<String, Actual> {
     if let Some(token) = jwt_source {
@@ -168,14 +183,43 @@ pub fn jwt_token(
     }
 }
 
-fn json_path(view: &ResponseView, path: Option<&jsonpath_rust::parser::model::JpQuery>) -> Actual {
+/// The most nodes a JSONPath may be expected to visit. Each `..` visits
+/// every node below each match of what precedes it, so `$..a..a..a..a` on
+/// a deep document grew to gigabytes.
+pub const JSONPATH_BUDGET: f64 = 1e7;
+
+fn json_path(view: &ResponseView, path: Option<&CompiledPath>) -> Actual {
     let Some(json) = view.json() else {
         return Actual::Missing("the body is not JSON".into());
     };
     let Some(path) = path else {
         return Actual::Missing("invalid JSONPath".into());
     };
-    match jsonpath_rust::query::js_path_process(path, json) {
+    let descents = path
+        .query
+        .segments
+        .iter()
+        .filter(|s| matches!(s, jsonpath_rust::parser::model::Segment::Descendant(_)))
+        .count();
+    if descents > 1 {
+        let nodes = view.nodes();
+        if (nodes as f64).powi(descents as i32) > JSONPATH_BUDGET {
+            return Actual::Missing(format!(
+                "not evaluated: {descents} recursive descents (`..`) over {nodes} JSON nodes could visit more than {JSONPATH_BUDGET:e} nodes"
+            ));
+        }
+    }
+    // Each call compiles its pattern once per value it tests.
+    if path.pattern_chars > 0 {
+        let nodes = view.nodes();
+        if (nodes * path.pattern_chars) as f64 > JSONPATH_BUDGET / 10.0 {
+            return Actual::Missing(format!(
+                "not evaluated: search()/match() would compile their {}-character pattern for each of {nodes} JSON values; narrow the path before the filter",
+                path.pattern_chars
+            ));
+        }
+    }
+    match jsonpath_rust::query::js_path_process(&path.query, json) {
         Ok(found) if found.is_empty() => Actual::Missing("the path matches nothing".into()),
         Ok(found) if found.len() == 1 => Actual::Value(found[0].val.clone()),
         Ok(found) => Actual::Value(Json::Array(

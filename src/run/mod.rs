@@ -4,6 +4,8 @@ mod expect;
 mod plan;
 mod step;
 
+pub use plan::jsonpath_patterns;
+
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -87,7 +89,7 @@ impl Runner {
     pub fn new(options: RunOptions) -> Result<Runner, String> {
         let ca_cert = match &options.cacert {
             Some(path) => Some(
-                std::fs::read_to_string(path)
+                crate::fsutil::read_input(path)
                     .map_err(|e| format!("--cacert {}: {e}", path.display()))?,
             ),
             None => None,

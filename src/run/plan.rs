@@ -9,8 +9,36 @@ use crate::syntax::ast::{Query, QueryKind, SpecFile};
 /// Compiled parts of one query.
 #[derive(Default)]
 pub struct CompiledQuery {
-    pub path: Option<JpQuery>,
+    pub path: Option<CompiledPath>,
     pub regex: Option<regex::Regex>,
+}
+
+/// A JSONPath, and the length of the patterns its `search()`/`match()`
+/// calls compile (the library compiles them once per value they test).
+pub struct CompiledPath {
+    pub query: JpQuery,
+    pub pattern_chars: usize,
+}
+
+/// The patterns of a JSONPath's `search(..., 'RE')` and `match(..., 'RE')`
+/// calls, read from its text.
+pub fn jsonpath_patterns(path: &str) -> Vec<String> {
+    static CALL: std::sync::OnceLock<Option<regex::Regex>> = std::sync::OnceLock::new();
+    let Some(call) = CALL
+        .get_or_init(|| {
+            regex::Regex::new(
+                r#"\b(?:search|match)\s*\([^,]*,\s*(?:'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)")"#,
+            )
+            .ok()
+        })
+        .as_ref()
+    else {
+        return Vec::new();
+    };
+    call.captures_iter(path)
+        .filter_map(|c| c.get(1).or_else(|| c.get(2)))
+        .map(|m| m.as_str().to_string())
+        .collect()
 }
 
 /// Per step: its expectations' queries, then its captures' queries.
@@ -48,7 +76,12 @@ fn compile_query(query: &Query) -> CompiledQuery {
         _ => None,
     };
     CompiledQuery {
-        path: path_text.and_then(|p| jsonpath_rust::parser::parse_json_path(&p).ok()),
+        path: path_text.and_then(|p| {
+            Some(CompiledPath {
+                query: jsonpath_rust::parser::parse_json_path(&p).ok()?,
+                pattern_chars: jsonpath_patterns(&p).iter().map(String::len).sum(),
+            })
+        }),
         regex: match &query.kind {
             QueryKind::Regex(re) => regex::Regex::new(&re.node).ok(),
             _ => None,

@@ -254,7 +254,7 @@ impl SandboxConfig {
     }
 
     pub fn from_toml_file(path: &Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path)
+        let text = crate::fsutil::read_input(path)
             .map_err(|e| format!("cannot read sandbox config {}: {e}", path.display()))?;
         Self::from_toml_str(&text).map_err(|e| format!("{}: {e}", path.display()))
     }

@@ -25,6 +25,9 @@ pub(crate) struct Grammar;
 /// A big file is cut into pieces parsed on every core (see `split`); the
 /// result is the same as one pass, which is what any doubt falls back to.
 pub fn parse(source: &Arc<SourceFile>) -> (Option<SpecFile>, Vec<Diagnostic>) {
+    if let Some(diagnostic) = too_deep(source) {
+        return (None, vec![diagnostic]);
+    }
     if source.text.len() >= split::MIN_SPLIT_LEN && parallel::cores() > 1 {
         let ranges = split::pieces(&source.text, parallel::cores());
         if ranges.len() > 1 {
@@ -35,6 +38,21 @@ pub fn parse(source: &Arc<SourceFile>) -> (Option<SpecFile>, Vec<Diagnostic>) {
         }
     }
     parse_range(source, 0..source.text.len())
+}
+
+/// Nesting the parser would recurse too deep for, as an error at the
+/// bracket that goes too far.
+pub fn too_deep(source: &Arc<SourceFile>) -> Option<Diagnostic> {
+    let at = super::scan::too_deep(&source.text)?;
+    Some(
+        Diagnostic::error(format!(
+            "brackets nest deeper than {} levels",
+            super::scan::MAX_NESTING
+        ))
+        .at(source, Span::new(at, at + 1))
+        .label("too deep")
+        .help("a JSON body may nest at most 128 levels"),
+    )
 }
 
 /// Parses `range` of the source as a file of its own; spans stay relative

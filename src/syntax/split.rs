@@ -8,6 +8,8 @@
 
 use std::ops::Range;
 
+use super::scan::code_bytes;
+
 /// Below this size a file parses faster than threads start.
 pub const MIN_SPLIT_LEN: usize = 32 * 1024;
 
@@ -31,42 +33,21 @@ pub fn pieces(text: &str, pieces: usize) -> Vec<Range<usize>> {
 }
 
 /// Byte offsets of `step` keywords that begin a line at brace depth 0,
-/// outside strings and comments (the grammar's rules for both).
+/// outside strings and comments.
 fn step_starts(text: &str) -> Vec<usize> {
     let bytes = text.as_bytes();
     let mut starts = Vec::new();
-    let (mut i, mut depth, mut line_start) = (0, 0usize, true);
-    while i < bytes.len() {
-        let b = bytes[i];
+    let (mut depth, mut line_start) = (0usize, true);
+    for (i, b) in code_bytes(bytes) {
         if line_start && depth == 0 && is_step_keyword(&bytes[i..]) {
             starts.push(i);
         }
         line_start = b == b'\n' || (line_start && (b == b' ' || b == b'\t' || b == b'\r'));
         match b {
-            // To the newline, which then marks a line start.
-            b'#' => {
-                i = find(bytes, i, b"\n");
-                continue;
-            }
-            b'"' if bytes[i..].starts_with(b"\"\"\"") => {
-                i = find(bytes, i + 3, b"\"\"\"") + 2;
-            }
-            b'"' => {
-                i += 1;
-                while i < bytes.len() && !matches!(bytes[i], b'"' | b'\n') {
-                    i += if bytes[i] == b'\\' { 2 } else { 1 };
-                }
-                // An unclosed string ends at the newline (the file will not
-                // parse anyway); let the newline mark a line start.
-                if bytes.get(i) == Some(&b'\n') {
-                    continue;
-                }
-            }
             b'{' => depth += 1,
             b'}' => depth = depth.saturating_sub(1),
             _ => {}
         }
-        i += 1;
     }
     starts
 }
@@ -76,14 +57,6 @@ fn is_step_keyword(rest: &[u8]) -> bool {
         && rest
             .get(4)
             .is_some_and(|c| matches!(c, b' ' | b'\t' | b'\r' | b'\n' | b'"'))
-}
-
-/// The index of the first `needle` at or after `from`, else the end.
-fn find(bytes: &[u8], from: usize, needle: &[u8]) -> usize {
-    bytes
-        .get(from..)
-        .and_then(|rest| rest.windows(needle.len()).position(|w| w == needle))
-        .map_or(bytes.len(), |p| from + p)
 }
 
 #[cfg(test)]
