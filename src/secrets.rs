@@ -301,14 +301,15 @@ impl Redactor {
 
     /// Every `"name": "value"` pair with a credential's name, read without
     /// parsing the document: a token in a body that is not valid JSON
-    /// (trailing bytes, `1e400`, a key given twice) is hidden too. The value
-    /// is hidden as it is written there, whatever its escapes, and decoded.
+    /// (trailing bytes, `1e400`, a key given twice, a body cut off inside
+    /// the value) is hidden too. The value is hidden as it is written
+    /// there, whatever its escapes, and decoded.
     fn add_quoted_fields(&self, body: &[u8]) {
         static PAIR: std::sync::OnceLock<Option<regex::bytes::Regex>> = std::sync::OnceLock::new();
         let Some(pair) = PAIR
             .get_or_init(|| {
                 regex::bytes::Regex::new(
-                    r#""([A-Za-z_][A-Za-z0-9_]{0,63})"\s*:\s*"((?:[^"\\]|\\.)*)""#,
+                    r#""([A-Za-z_][A-Za-z0-9_]{0,63})"\s*:\s*"((?:[^"\\]|\\.)*)(?:"|$)"#,
                 )
                 .ok()
             })

@@ -508,3 +508,28 @@ fn many_errors_and_long_lines_print_a_bounded_report() {
     assert!(stderr.len() < 4_000, "{} bytes of errors", stderr.len());
     assert!(stderr.contains('…') && stderr.contains('^'), "{stderr}");
 }
+
+/// A token response cut off inside the token (the sandbox's
+/// `token:malformed_json`) still hides the part it carries.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_cut_off_mid_value_is_hidden() {
+    let sandbox = common::sandbox().await;
+    let base = sandbox.base_url();
+    sandbox.add_fault(oauthspec::sandbox::parse_fault("token:malformed_json").unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.oauthspec");
+    std::fs::write(
+        &path,
+        format!("client c {{\n  token_url \"{base}/oauth2/token\"\n  client_id \"demo-client\"\n  client_secret secret(\"demo-secret\")\n}}\nstep \"s\" {{\n  GET \"{base}/v1/orders\"\n  auth c\n}}\n"),
+    )
+    .unwrap();
+    let (code, all) = run_everything(dir.path(), &["run", path.to_str().unwrap()]);
+    assert_eq!(code, 1, "{all}");
+    assert!(all.contains("malformed token response"), "{all}");
+    let tokens = sandbox.issued_tokens();
+    assert_eq!(tokens.len(), 1);
+    // The body was cut in half: some of the token went out, none may show.
+    // Within what a transcript line shows.
+    let shown_part = &tokens[0][40..64];
+    assert!(!all.contains(shown_part), "{shown_part} leaked:\n{all}");
+}
