@@ -746,14 +746,7 @@ fn tap14_is_read_strictly_by_tap_parser() {
     assert!(text.starts_with("TAP version 14\n1..2\n# Subtest: orders api smoke\n"));
     assert!(text.contains("    ok 3 - refund \\# not ready # SKIP needs `refund_id`"));
 
-    let dir = manifest_dir().join("tests/reports");
-    let node_ok = runs("node", "--version") && dir.join("node_modules/tap-parser").is_dir();
-    if !require(
-        "tap-parser",
-        node_ok,
-        "npm ci --prefix tests/reports",
-        "TAP 14",
-    ) {
+    if !tap_parser_ready() {
         return;
     }
     let parsed = tap_parser(&text);
@@ -868,14 +861,7 @@ fn an_interrupted_tap_stream_bails_out() {
         text.ends_with("Bail out! the run was interrupted by SIGINT: only the suites that finished are reported\n"),
         "{text}"
     );
-    let dir = manifest_dir().join("tests/reports");
-    let node_ok = runs("node", "--version") && dir.join("node_modules/tap-parser").is_dir();
-    if !require(
-        "tap-parser",
-        node_ok,
-        "npm ci --prefix tests/reports",
-        "TAP 14",
-    ) {
+    if !tap_parser_ready() {
         return;
     }
     // A reader takes the bail-out as a failed run.
@@ -887,6 +873,18 @@ fn an_interrupted_tap_stream_bails_out() {
         .unwrap()
         .clone();
     assert_eq!(top["ok"], false, "{parsed:#}");
+}
+
+/// Whether tap-parser can run (skips locally without it, fails under CI).
+fn tap_parser_ready() -> bool {
+    let dir = manifest_dir().join("tests/reports");
+    let node_ok = runs("node", "--version") && dir.join("node_modules/tap-parser").is_dir();
+    require(
+        "tap-parser",
+        node_ok,
+        "npm ci --prefix tests/reports",
+        "TAP 14",
+    )
 }
 
 fn tap_parser(text: &str) -> serde_json::Value {

@@ -900,26 +900,6 @@ mod cache_file_tests {
     use super::*;
     use crate::sandbox::{Sandbox, SandboxConfig};
 
-    /// A refresh token from the sandbox's password grant.
-    async fn refresh_token(base: &str) -> String {
-        let body = reqwest::Client::new()
-            .post(format!("{base}/oauth2/token"))
-            .form(&[
-                ("grant_type", "password"),
-                ("client_id", "public-client"),
-                ("username", "alice"),
-                ("password", "alice-password"),
-            ])
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap();
-        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
-        body["refresh_token"].as_str().unwrap().to_string()
-    }
-
     fn manager() -> TokenManager {
         let http = Arc::new(Http::new(false, 1 << 20));
         TokenManager::new(http, Arc::new(Redactor::new()), Duration::from_secs(5))
@@ -929,7 +909,7 @@ mod cache_file_tests {
     async fn a_refused_cached_refresh_token_gives_way_to_the_one_the_spec_gives() {
         let sandbox = Sandbox::start(SandboxConfig::default(), 0).await.unwrap();
         let base = sandbox.base_url();
-        let given = refresh_token(&base).await;
+        let given = sandbox.demo_refresh_token().await.unwrap();
         let client = ResolvedClient {
             name: "zoho".into(),
             token_url: Some(format!("{base}/oauth2/token")),
