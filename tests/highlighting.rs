@@ -5,6 +5,8 @@
 //! are checked. The npm packages come from `npm ci --prefix editors/test`;
 //! without them the checks fail under `CI` and are skipped elsewhere.
 
+mod common;
+
 use regex::Regex;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -138,21 +140,16 @@ fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Whether node (and, with `modules`, the npm packages) can be used; when
-/// not, fails under CI and prints a skip note elsewhere.
+/// Whether node (and, with `modules`, the npm packages) can be used.
 fn node_ready(modules: bool) -> bool {
-    let node = Command::new("node").arg("--version").output().is_ok();
     let dir = root().join("editors/test/node_modules");
     let packages = ["vscode-textmate", "vscode-oniguruma"];
-    if node && (!modules || packages.iter().all(|p| dir.join(p).is_dir())) {
-        return true;
-    }
-    let install = "install node 20 and run `npm ci --prefix editors/test`";
-    if std::env::var_os("CI").is_some() {
-        panic!("the highlighting checks need node and npm packages under CI: {install}");
-    }
-    eprintln!("note: skipping the highlighting checks: {install}");
-    false
+    common::tool_ready(
+        "the highlighting checks",
+        common::runs("node", "--version")
+            && (!modules || packages.iter().all(|p| dir.join(p).is_dir())),
+        "install node 20 and run `npm ci --prefix editors/test`",
+    )
 }
 
 fn node(args: &[&str]) -> String {

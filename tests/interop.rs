@@ -27,27 +27,16 @@ fn interop_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop")
 }
 
-/// Whether the node packages are installed; if not, skips (or fails in CI).
+/// Whether node and the interop servers' packages are installed.
 fn node_ready(test: &str) -> bool {
     let modules = interop_dir().join("node_modules");
-    let node = Command::new("node")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    let problem = if !node {
-        "node is not on PATH"
-    } else if !modules.join("oidc-provider").is_dir()
-        || !modules.join("oauth2-mock-server").is_dir()
-    {
-        "tests/interop/node_modules is missing (run `npm ci --prefix tests/interop`)"
-    } else {
-        return true;
-    };
-    if std::env::var_os("CI").is_some() {
-        panic!("{test}: {problem}");
-    }
-    eprintln!("skipping {test}: {problem}");
-    false
+    common::tool_ready(
+        test,
+        common::runs("node", "--version")
+            && modules.join("oidc-provider").is_dir()
+            && modules.join("oauth2-mock-server").is_dir(),
+        "install node and run `npm ci --prefix tests/interop`",
+    )
 }
 
 /// A launcher script running under node; killed on drop.

@@ -5,9 +5,10 @@
 //! Those tools are installed by CI (see docs/reports.md); where one is
 //! missing the check fails under `CI`, and is skipped with a note elsewhere.
 
+mod common;
+
 use std::collections::HashMap;
 use std::fs;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
@@ -322,30 +323,6 @@ fn manifest_dir() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Whether `tool` can be used; when it cannot, fails under CI and prints a
-/// skip note elsewhere.
-fn require(tool: &str, available: bool, install: &str, what: &str) -> bool {
-    if available {
-        return true;
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("{tool} is needed to check {what} under CI: {install}");
-    }
-    // Straight to stderr: the test harness captures `eprintln!`.
-    let _ = writeln!(
-        std::io::stderr(),
-        "note: skipping the {what} check: {tool} is not installed ({install})"
-    );
-    false
-}
-
-fn runs(program: &str, arg: &str) -> bool {
-    Command::new(program)
-        .arg(arg)
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
 fn temp_file(dir: &tempfile::TempDir, name: &str, text: &str) -> PathBuf {
     let path = dir.path().join(name);
     fs::write(&path, text).unwrap();
@@ -503,11 +480,10 @@ fn strip_for_schema(xml: &str) -> String {
 /// Validates a JUnit document with xmllint against Jenkins' schema, or
 /// returns false when xmllint is missing outside CI.
 fn validate_junit(xml: &str) -> bool {
-    if !require(
-        "xmllint",
-        runs("xmllint", "--version"),
+    if !common::tool_ready(
+        "the JUnit schema check",
+        common::runs("xmllint", "--version"),
         "apt-get install -y libxml2-utils",
-        "JUnit schema",
     ) {
         return false;
     }
@@ -686,11 +662,10 @@ fn junit_schema_check_catches_an_invalid_report() {
     // does not know is rejected.
     let xml = junit::render(&sample_run()).replace("<system-out>", "<stdout>");
     let xml = xml.replace("</system-out>", "</stdout>");
-    if !require(
-        "xmllint",
-        runs("xmllint", "--version"),
+    if !common::tool_ready(
+        "the JUnit schema check",
+        common::runs("xmllint", "--version"),
         "apt-get install -y libxml2-utils",
-        "JUnit schema",
     ) {
         return;
     }
@@ -836,9 +811,8 @@ fn tap14_is_read_strictly_by_tap_parser() {
 
 #[test]
 fn tap_parser_check_catches_a_broken_stream() {
-    let dir = manifest_dir().join("tests/reports");
-    if !(runs("node", "--version") && dir.join("node_modules/tap-parser").is_dir()) {
-        return; // reported by the test above
+    if !tap_parser_ready() {
+        return;
     }
     let text = tap::render(&sample_run(), TapVersion::V14);
     let wrong_plan = text.replace("    1..6\n", "    1..7\n");
@@ -878,13 +852,8 @@ fn an_interrupted_tap_stream_bails_out() {
 /// Whether tap-parser can run (skips locally without it, fails under CI).
 fn tap_parser_ready() -> bool {
     let dir = manifest_dir().join("tests/reports");
-    let node_ok = runs("node", "--version") && dir.join("node_modules/tap-parser").is_dir();
-    require(
-        "tap-parser",
-        node_ok,
-        "npm ci --prefix tests/reports",
-        "TAP 14",
-    )
+    let node_ok = common::runs("node", "--version") && dir.join("node_modules/tap-parser").is_dir();
+    common::tool_ready("the TAP 14 check", node_ok, "npm ci --prefix tests/reports")
 }
 
 fn tap_parser(text: &str) -> serde_json::Value {
@@ -926,11 +895,10 @@ fn tap13_is_flat_and_read_by_prove() {
         .collect();
     assert_eq!(numbers, (1..=9).collect::<Vec<_>>());
 
-    if !require(
-        "prove",
-        runs("prove", "--version"),
+    if !common::tool_ready(
+        "the TAP 13 check",
+        common::runs("prove", "--version"),
         "apt-get install -y perl",
-        "TAP 13",
     ) {
         return;
     }

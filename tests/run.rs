@@ -331,7 +331,9 @@ async fn retry_does_not_paper_over_an_assertion() {
 "#
     );
     let result = run_text(&base, &spec).await;
-    assert_eq!(step(&result, "wrong").attempts.len(), 1);
+    let wrong = step(&result, "wrong");
+    assert_eq!(wrong.class(), Some(FailureClass::Expectation));
+    assert_eq!(wrong.attempts.len(), 1);
     assert_eq!(sandbox.stats().api, 1);
 }
 

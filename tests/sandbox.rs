@@ -1,6 +1,8 @@
 //! Integration tests of the built-in sandbox: every endpoint, grant, client
 //! authentication method, error and fault, driven over real HTTP.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::STANDARD;
@@ -1817,11 +1819,11 @@ async fn authlib_interop() {
     })
     .await
     .unwrap();
-    if !have_authlib {
-        if std::env::var_os("CI").is_some() {
-            panic!("authlib is required in CI: pip install authlib requests");
-        }
-        eprintln!("skipping authlib_interop: python3 with authlib not found (pip install authlib requests)");
+    if !common::tool_ready(
+        "authlib_interop",
+        have_authlib,
+        "pip install -r tests/interop/requirements.txt",
+    ) {
         return;
     }
     let sb = start().await;
