@@ -2,7 +2,6 @@
 //! latency measured to the last byte, transport errors described plainly.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -101,8 +100,6 @@ pub struct Http {
     /// The pool for plain HTTP without redirects (see `client_for`).
     plain: OnceLock<reqwest::Client>,
     tls: TlsDefaults,
-    /// The "verification is off" warning is printed once per run.
-    warned_insecure: AtomicBool,
     /// Keep request/response text for `-v`.
     pub transcripts: bool,
     /// Bodies are kept up to this many bytes (`--max-body`).
@@ -127,9 +124,6 @@ fn base_builder(redirects: reqwest::redirect::Policy) -> reqwest::ClientBuilder 
 /// `--max-body`'s default: 10 MiB.
 pub const DEFAULT_MAX_BODY: usize = 10 * 1024 * 1024;
 
-/// Printed once per run when any request skips certificate checks.
-pub const INSECURE_WARNING: &str = "warning: TLS certificate verification is OFF (--insecure or a step's `insecure`): any server can impersonate the one you are testing; never use this against production";
-
 impl Default for Http {
     fn default() -> Self {
         Http::new(false, DEFAULT_MAX_BODY)
@@ -142,7 +136,6 @@ impl Http {
             clients: Mutex::default(),
             plain: OnceLock::new(),
             tls: TlsDefaults::default(),
-            warned_insecure: AtomicBool::new(false),
             transcripts,
             max_body,
         }
@@ -177,9 +170,6 @@ impl Http {
     /// certificates, whose loading would cost milliseconds per run.
     pub fn client_for(&self, key: &TlsKey, url: &str) -> Result<reqwest::Client, String> {
         let insecure = key.insecure || self.tls.insecure;
-        if insecure && !self.warned_insecure.swap(true, Ordering::SeqCst) {
-            eprintln!("{INSECURE_WARNING}");
-        }
         if !key.follow_redirects && is_plain_http(url) {
             let plain = self.plain.get_or_init(|| {
                 base_builder(reqwest::redirect::Policy::none())

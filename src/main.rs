@@ -269,7 +269,36 @@ fn use_color(choice: Color, stream: &impl IsTerminal) -> bool {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    command(Cli::parse()).into()
+}
+
+/// How a command ends: the one place exit codes are chosen.
+enum Exit {
+    /// 0: every step passed (or nothing failed).
+    Passed,
+    /// 1: a step failed (`fmt --check`: a file is not formatted).
+    Failed,
+    /// 2: a spec or usage error; nothing, or not everything, was run.
+    Usage,
+    /// 3: oauthspec itself failed, e.g. a report could not be written.
+    Internal,
+    /// 128 + the signal that stopped the run.
+    Interrupted(u8),
+}
+
+impl From<Exit> for ExitCode {
+    fn from(exit: Exit) -> ExitCode {
+        ExitCode::from(match exit {
+            Exit::Passed => 0,
+            Exit::Failed => 1,
+            Exit::Usage => 2,
+            Exit::Internal => 3,
+            Exit::Interrupted(code) => code,
+        })
+    }
+}
+
+fn command(cli: Cli) -> Exit {
     let color = use_color(cli.color, &std::io::stderr());
     match cli.command {
         Command::Check { paths, vars } => {
@@ -283,7 +312,7 @@ fn main() -> ExitCode {
             let errors = project.error_count();
             if errors > 0 {
                 eprintln!("error: {}", oauthspec::diagnostic::refusal(errors));
-                return ExitCode::from(2);
+                return Exit::Usage;
             }
             println!(
                 "ok: {} file{}, {} steps",
@@ -291,7 +320,7 @@ fn main() -> ExitCode {
                 if project.specs.len() == 1 { "" } else { "s" },
                 project.step_count()
             );
-            ExitCode::SUCCESS
+            Exit::Passed
         }
         Command::Run { paths, vars, run } => {
             let check = match vars.options() {
@@ -317,7 +346,7 @@ fn main() -> ExitCode {
                         "error: cannot write the examples to {}: {e}",
                         examples.display()
                     );
-                    return ExitCode::from(3);
+                    return Exit::Internal;
                 }
                 paths.push(examples);
             }
@@ -334,7 +363,7 @@ fn main() -> ExitCode {
                     Ok(s) => s,
                     Err(e) => {
                         eprintln!("error: cannot start the sandbox: {e}");
-                        return ExitCode::from(3);
+                        return Exit::Internal;
                     }
                 };
                 // Fetched before any fault makes the token endpoint fail.
@@ -342,7 +371,7 @@ fn main() -> ExitCode {
                     Ok(t) => t,
                     Err(e) => {
                         eprintln!("error: the sandbox gave no refresh token: {e}");
-                        return ExitCode::from(3);
+                        return Exit::Internal;
                     }
                 };
                 for f in faults {
@@ -389,7 +418,7 @@ fn main() -> ExitCode {
                         println!("wrote {}", path.display());
                     }
                     println!("next: `oauthspec sandbox` in one terminal, `oauthspec run specs/` in another");
-                    ExitCode::SUCCESS
+                    Exit::Passed
                 }
                 Err(e) => usage_error(&e, color),
             }
@@ -402,7 +431,7 @@ fn main() -> ExitCode {
                 "oauthspec",
                 &mut std::io::stdout(),
             );
-            ExitCode::SUCCESS
+            Exit::Passed
         }
         Command::Sandbox {
             port,
@@ -426,7 +455,7 @@ fn main() -> ExitCode {
                     Ok(s) => s,
                     Err(e) => {
                         eprintln!("error: cannot listen on 127.0.0.1:{port}: {e}");
-                        return ExitCode::from(3);
+                        return Exit::Internal;
                     }
                 };
                 for f in faults {
@@ -435,7 +464,7 @@ fn main() -> ExitCode {
                 println!("listening on {}", sandbox.base_url());
                 let _ = tokio::signal::ctrl_c().await;
                 sandbox.shutdown().await;
-                ExitCode::SUCCESS
+                Exit::Passed
             })
         }
     }
@@ -484,7 +513,7 @@ enum Threads {
     AllCores,
 }
 
-fn runtime(threads: Threads) -> Result<tokio::runtime::Runtime, ExitCode> {
+fn runtime(threads: Threads) -> Result<tokio::runtime::Runtime, Exit> {
     let cores = oauthspec::parallel::cores();
     let built = match threads {
         Threads::One => tokio::runtime::Builder::new_current_thread()
@@ -499,7 +528,7 @@ fn runtime(threads: Threads) -> Result<tokio::runtime::Runtime, ExitCode> {
     };
     built.map_err(|e| {
         eprintln!("error: cannot start the async runtime: {e}");
-        ExitCode::from(3)
+        Exit::Internal
     })
 }
 
@@ -510,7 +539,7 @@ fn run_specs(
     reports: &ReportPaths,
     console: &Console,
     color: bool,
-) -> ExitCode {
+) -> Exit {
     let (runner, project) = match prepare_run(paths, options, color) {
         Ok(ready) => ready,
         Err(code) => return code,
@@ -532,14 +561,14 @@ fn prepare_run(
     paths: &[PathBuf],
     options: RunOptions,
     color: bool,
-) -> Result<(Runner, Project), ExitCode> {
+) -> Result<(Runner, Project), Exit> {
     let project = check_paths(paths, &options.check);
     let warnings = project.diagnostics.iter().filter(|d| !d.is_error());
     print_diagnostics(warnings.cloned(), color);
     if let Err(problems) = Runner::preflight(&project, options.strict) {
         print_diagnostics(problems.iter().cloned(), color);
         eprintln!("error: {}", oauthspec::diagnostic::refusal(problems.len()));
-        return Err(ExitCode::from(2));
+        return Err(Exit::Usage);
     }
     // Not refused: the files that lack them fail as `config`.
     if !options.strict {
@@ -555,6 +584,7 @@ fn prepare_run(
             color,
         ));
     }
+    print_diagnostics(runner.warnings(&project).into_iter(), color);
     oauthspec::secrets::redact_panics(runner.redactor.clone());
     Ok((runner, project))
 }
@@ -567,7 +597,7 @@ async fn run_project(
     reports: &ReportPaths,
     console: &Console,
     color: bool,
-) -> ExitCode {
+) -> Exit {
     // Suites as they finish, so an interrupted run still reports them.
     let finished = std::sync::Mutex::new(Vec::new());
     let started = std::time::SystemTime::now();
@@ -605,29 +635,34 @@ async fn run_project(
     if let Some((name, _)) = interrupted {
         eprintln!("interrupted by {name}: reports hold the suites that finished");
     }
-    if let Err(e) = reports.write_all(&result) {
-        eprintln!("{}", Diagnostic::error(e).render(color));
-        return ExitCode::from(3);
+    // Files the run could not write: its reports, its token cache.
+    let unwritten: Vec<String> = (reports.write_all(&result).err())
+        .into_iter()
+        .chain(runner.tokens.cache_error())
+        .collect();
+    if !unwritten.is_empty() {
+        print_diagnostics(unwritten.into_iter().map(Diagnostic::error), color);
+        return Exit::Internal;
     }
     match interrupted {
-        Some((_, code)) => ExitCode::from(code),
+        Some((_, code)) => Exit::Interrupted(code),
         None if result.incomplete() => {
             eprintln!("error: some spec files were not run for missing environment variables");
-            ExitCode::from(2)
+            Exit::Usage
         }
-        None if counts.failed > 0 => ExitCode::from(1),
-        None => ExitCode::SUCCESS,
+        None if counts.failed > 0 => Exit::Failed,
+        None => Exit::Passed,
     }
 }
 
 /// `fmt`: rewrites files in place (atomically), or with `check` only
 /// names them. Files that do not parse are reported and left alone.
-fn format_files(paths: &[PathBuf], check: bool, color: bool) -> ExitCode {
+fn format_files(paths: &[PathBuf], check: bool, color: bool) -> Exit {
     let files = match oauthspec::load::discover(paths) {
         Ok(f) => f,
         Err(d) => {
             eprintln!("{}", d.render(color));
-            return ExitCode::from(2);
+            return Exit::Usage;
         }
     };
     let (mut unformatted, mut broken) = (0, 0);
@@ -657,18 +692,18 @@ fn format_files(paths: &[PathBuf], check: bool, color: bool) -> ExitCode {
             println!("would reformat {}", path.display());
         } else if let Err(e) = oauthspec::fsutil::write_atomic(path, formatted.as_bytes()) {
             eprintln!("error: cannot write {}: {e}", path.display());
-            return ExitCode::from(3);
+            return Exit::Internal;
         } else {
             println!("formatted {}", path.display());
         }
     }
     if broken > 0 {
         eprintln!("error: {broken} file(s) do not parse; they were left alone");
-        ExitCode::from(2)
+        Exit::Usage
     } else if check && unformatted > 0 {
-        ExitCode::from(1)
+        Exit::Failed
     } else {
-        ExitCode::SUCCESS
+        Exit::Passed
     }
 }
 
@@ -730,7 +765,7 @@ fn print_diagnostics(diagnostics: impl Iterator<Item = Diagnostic>, color: bool)
     }
 }
 
-fn usage_error(message: &str, color: bool) -> ExitCode {
+fn usage_error(message: &str, color: bool) -> Exit {
     eprintln!("{}", Diagnostic::error(message).render(color));
-    ExitCode::from(2)
+    Exit::Usage
 }

@@ -750,3 +750,46 @@ async fn reports_follow_the_umask_and_the_token_cache_stays_private() {
     assert_eq!(mode("junit.xml"), 0o640);
     assert_eq!(mode("tokens.json"), 0o600);
 }
+
+/// A token cache that cannot be written fails the run as an internal error
+/// (exit 3) once it ends; the steps it served pass, and no step is blamed
+/// on the authorization server.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unwritable_token_cache_is_the_runs_problem_not_the_servers() {
+    let sandbox = sandbox().await;
+    let base = sandbox.base_url();
+    let specs = Specs::new();
+    let spec = format!(
+        "{}step \"wait\" {{\n  GET \"{base}/v1/health\"\n  delay 1500ms\n}}\n{}",
+        client_block(&base, ""),
+        orders_step(&base, "orders")
+    );
+    let path = specs.write("t.oauthspec", &spec);
+    let cache_dir = specs.path().join("cache");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_oauthspec"))
+        .arg("run")
+        .arg(&path)
+        .arg("--token-cache")
+        .arg(cache_dir.join("tokens.json"))
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // While the first step waits, the cache's directory becomes a file.
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    std::fs::remove_dir_all(&cache_dir).unwrap();
+    std::fs::write(&cache_dir, "not a directory").unwrap();
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(3), "{stdout}{stderr}");
+    assert!(stdout.contains("PASS orders"), "{stdout}");
+    assert!(!stdout.contains("[auth_server]"), "{stdout}");
+    assert!(stderr.contains("token cache"), "{stderr}");
+}

@@ -152,6 +152,8 @@ pub struct TokenManager {
     requests: std::sync::atomic::AtomicUsize,
     /// `--token-cache`: where tokens outlive the run.
     cache_file: Option<PathBuf>,
+    /// The first failure to write the cache file.
+    cache_error: Mutex<Option<String>>,
     /// The keys the cache file held when the run started, to say why one
     /// was not reused.
     stored_keys: Vec<CacheKey>,
@@ -170,6 +172,7 @@ impl TokenManager {
             jwks: Mutex::default(),
             requests: Default::default(),
             cache_file: None,
+            cache_error: Mutex::default(),
             stored_keys: Vec::new(),
         }
     }
@@ -274,6 +277,15 @@ impl TokenManager {
         cache::write(path, &file)
     }
 
+    /// Why the cache file could not be written, if it could not: tokens
+    /// (and rotated refresh tokens) this run got may be lost.
+    pub fn cache_error(&self) -> Option<String> {
+        self.cache_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     /// How many token requests this run has sent.
     pub fn requests_sent(&self) -> usize {
         self.requests.load(std::sync::atomic::Ordering::Relaxed)
@@ -312,11 +324,14 @@ impl TokenManager {
         slot.from_file = false;
         slot.changed = true;
         drop(slot);
+        // The token is good whatever happens to the file: a failed write is
+        // the run's problem, reported when it ends, not the server's.
         if let Err(message) = self.save_cache() {
-            return Err(TokenError {
-                class: FailureClass::AuthServer,
-                message,
-            });
+            trace.push(message.clone());
+            self.cache_error
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get_or_insert(message);
         }
         Ok((token, TokenSource::Request))
     }

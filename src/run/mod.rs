@@ -165,6 +165,22 @@ impl Runner {
         }
     }
 
+    /// What the caller should show before the run starts: certificate
+    /// checks that are off, for the whole run or a step of it.
+    pub fn warnings(&self, project: &Project) -> Vec<Diagnostic> {
+        let insecure = self.options.insecure
+            || self
+                .selected(project)
+                .iter()
+                .any(|(spec, _)| spec.file.steps.iter().any(|s| s.options.insecure));
+        if !insecure {
+            return Vec::new();
+        }
+        vec![Diagnostic::warning(
+            "TLS certificate verification is OFF (--insecure or a step's `insecure`): any server can impersonate the one you are testing; never use this against production",
+        )]
+    }
+
     /// Why the run would test nothing, unless `--allow-empty`: a CI job
     /// pointed at the wrong path or filter must not pass forever.
     pub fn nothing_to_run(
