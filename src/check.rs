@@ -56,6 +56,8 @@ pub struct Checked {
     pub clients: HashMap<String, Arc<ClientConfig>>,
     /// Clients whose blocks have errors: named, so `auth` need not complain.
     pub invalid_clients: HashSet<String>,
+    /// Each step's compiled queries, in step order: what `run` executes.
+    pub plans: Vec<crate::plan::StepPlan>,
 }
 
 impl Checked {
@@ -98,6 +100,7 @@ pub fn check_spec(spec: &Spec, options: &CheckOptions) -> Checked {
         }
     }
     checker.steps(&spec.file);
+    checker.out.plans = crate::plan::compile(&spec.file);
     checker.out
 }
 
@@ -396,7 +399,7 @@ impl Checker<'_> {
         match jsonpath_rust::parser::parse_json_path(path) {
             Ok(_) => {
                 // The library takes an invalid pattern for "no match".
-                for pattern in crate::run::jsonpath_patterns(path) {
+                for pattern in crate::plan::jsonpath_patterns(path) {
                     if let Err(e) = regex::Regex::new(&pattern) {
                         self.error(
                             Diagnostic::error(format!(

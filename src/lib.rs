@@ -13,6 +13,7 @@ pub mod init;
 pub mod load;
 pub mod oauth;
 pub mod parallel;
+pub mod plan;
 pub mod report;
 pub mod results;
 pub mod retry;

@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use serde_json::Value as Json;
 
-use super::plan::CompiledPath;
 use crate::http::Exchange;
 use crate::oauth::challenge::{self, Challenge};
 use crate::oauth::jwt;
+use crate::plan::CompiledPath;
 use crate::syntax::ast::{Op, Percentile, Predicate, QueryKind};
 use crate::value::Resolved;
 
@@ -249,11 +249,13 @@ pub fn percentile(samples: &[Duration], p: Percentile) -> Duration {
 
 /// Judges `actual` by the predicate; the operand arrives resolved. Returns
 /// whether it holds, and the expectation in words for messages.
+/// `matches`: the operand's regex when `check` compiled it.
 pub fn judge(
     actual: &Actual,
     predicate: &Predicate,
     operand: Option<&Resolved>,
     operand_kind: OperandKind,
+    matches: Option<&regex::Regex>,
 ) -> (bool, String) {
     let operand_text = operand.map(|o| o.text.as_str()).unwrap_or_default();
     let shown = match (operand, operand_kind) {
@@ -264,7 +266,10 @@ pub fn judge(
     };
     let not = if predicate.negated { "not " } else { "" };
     let expected = format!("{not}{}{shown}", predicate.op.as_str());
-    let holds = holds(actual, predicate.op, operand_text, operand_kind);
+    let holds = match (predicate.op, matches, actual) {
+        (Op::Matches, Some(re), Actual::Value(v)) => re.is_match(&text_of(v)),
+        _ => holds(actual, predicate.op, operand_text, operand_kind),
+    };
     (holds != predicate.negated, expected)
 }
 
@@ -320,6 +325,8 @@ fn holds(actual: &Actual, op: Op, operand: &str, kind: OperandKind) -> bool {
         },
         Op::StartsWith => text_of(value).starts_with(operand),
         Op::EndsWith => text_of(value).ends_with(operand),
+        // A templated pattern, known only now (a literal one is compiled
+        // by `check`).
         Op::Matches => regex::Regex::new(operand).is_ok_and(|re| re.is_match(&text_of(value))),
     }
 }

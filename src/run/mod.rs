@@ -1,10 +1,7 @@
 //! Running checked specs: steps in order within a spec, specs concurrently.
 
 mod expect;
-mod plan;
 mod step;
-
-pub use plan::jsonpath_patterns;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -249,10 +246,10 @@ impl Runner {
             clients: HashMap::new(),
         };
         let vars_problem = ctx.resolve_vars().err();
-        let plans = plan::compile(file);
+
         let mut steps: Vec<StepResult> = Vec::with_capacity(file.steps.len());
         let mut failed: Option<String> = vars_problem;
-        for (step, plan) in file.steps.iter().zip(&plans) {
+        for (step, plan) in file.steps.iter().zip(&checked.plans) {
             if let Some(reason) = failed.as_ref().filter(|_| !step.always) {
                 steps.push(step::skipped(file, step, reason));
                 continue;

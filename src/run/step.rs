@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 
 use super::expect::{self, Actual, OperandKind, Prepared, ResponseView};
-use super::plan::{CompiledQuery, StepPlan};
 use super::Runner;
 use crate::check::{is_json_path, Checked, MissingEnv};
 use crate::client::{ClientConfig, Endpoint};
@@ -19,6 +18,7 @@ use crate::http::{
 use crate::load::Spec;
 use crate::oauth::tokens::supersede_last;
 use crate::oauth::{RequestPolicy, ResolvedClient, Token};
+use crate::plan::{CompiledQuery, StepPlan};
 use crate::results::{
     Attempt, AttemptKind, CaptureResult, ExpectResult, FailureClass, Outcome, StepResult,
 };
@@ -285,7 +285,8 @@ impl SpecRun<'_> {
                 ));
             }
             let view = ResponseView::new(&x);
-            for (i, (expect, compiled)) in step.expects.iter().zip(&plan.expects).enumerate() {
+            for (i, expect) in step.expects.iter().enumerate() {
+                let compiled = plan.expect(i);
                 let per_sample = !matches!(
                     expect.query.kind,
                     QueryKind::Latency(Some(_)) | QueryKind::JwtSignature { .. }
@@ -302,7 +303,8 @@ impl SpecRun<'_> {
             return Outcome::Passed;
         };
         let view = ResponseView::new(&last);
-        for (i, (expect, compiled)) in step.expects.iter().zip(&plan.expects).enumerate() {
+        for (i, expect) in step.expects.iter().enumerate() {
+            let compiled = plan.expect(i);
             match &expect.query.kind {
                 QueryKind::Latency(Some(p)) => {
                     let actual = Actual::Duration(expect::percentile(&samples, p.node));
@@ -699,7 +701,7 @@ impl SpecRun<'_> {
                 view,
                 &expect.query.kind,
                 &Prepared {
-                    path: compiled.path.as_ref(),
+                    path: compiled.path.as_deref(),
                     regex: compiled.regex.as_ref(),
                     arg: arg.as_deref(),
                 },
@@ -721,7 +723,13 @@ impl SpecRun<'_> {
             Some(ValueKind::Duration(d)) => OperandKind::Duration(*d),
             _ => OperandKind::Text,
         };
-        let (passed, expected) = expect::judge(&actual, &expect.predicate, operand.as_ref(), kind);
+        let (passed, expected) = expect::judge(
+            &actual,
+            &expect.predicate,
+            operand.as_ref(),
+            kind,
+            compiled.matches.as_ref(),
+        );
         ExpectResult {
             text: self.redact(&text),
             source: file.clone(),
@@ -763,7 +771,7 @@ impl SpecRun<'_> {
                 Err(e) => return Actual::Missing(self.undefined_message(&e)),
             }
         };
-        let token = match expect::jwt_token(view, compiled.path.as_ref(), arg.as_deref()) {
+        let token = match expect::jwt_token(view, compiled.path.as_deref(), arg.as_deref()) {
             Ok(t) => t,
             Err(missing) => return missing,
         };
@@ -821,13 +829,14 @@ impl SpecRun<'_> {
         result: &mut StepResult,
     ) {
         let file = file_of(self.spec);
-        for (capture, compiled) in step.captures.iter().zip(&plan.captures) {
+        for (i, capture) in step.captures.iter().enumerate() {
+            let compiled = plan.capture(i);
             let arg = self.query_arg(&capture.query.kind).ok().flatten();
             let actual = expect::read(
                 view,
                 &capture.query.kind,
                 &Prepared {
-                    path: compiled.path.as_ref(),
+                    path: compiled.path.as_deref(),
                     regex: compiled.regex.as_ref(),
                     arg: arg.as_deref(),
                 },
