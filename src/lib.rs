@@ -6,7 +6,6 @@ pub mod check;
 pub mod client;
 pub mod diagnostic;
 pub mod examples;
-pub mod fmt;
 pub mod fsutil;
 pub mod http;
 pub mod init;

@@ -671,7 +671,7 @@ fn format_files(paths: &[PathBuf], check: bool, color: bool) -> Exit {
             Ok(t) => t,
             Err(e) => return usage_error(&format!("cannot read {}: {e}", path.display()), color),
         };
-        let formatted = match oauthspec::fmt::format_source(&text) {
+        let formatted = match oauthspec::syntax::format::format_source(&text) {
             Ok(f) => f,
             Err(reason) => {
                 broken += 1;

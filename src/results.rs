@@ -161,12 +161,13 @@ impl StepResult {
             .and_then(|a| a.status)
     }
 
-    /// Latency of the step's requests: the mean over repeats.
+    /// Latency of the step's requests: the mean over repeats, leaving out
+    /// attempts that were retried.
     pub fn latency(&self) -> Option<Duration> {
         let samples: Vec<Duration> = self
             .attempts
             .iter()
-            .filter(|a| a.kind == AttemptKind::Request && a.status.is_some())
+            .filter(|a| a.kind == AttemptKind::Request && a.status.is_some() && !a.superseded)
             .map(|a| a.latency)
             .collect();
         if samples.is_empty() {
@@ -281,4 +282,46 @@ pub struct CaptureResult {
     pub name: String,
     /// `None` when secret.
     pub value: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attempt(status: u16, ms: u64, superseded: bool) -> Attempt {
+        Attempt {
+            kind: AttemptKind::Request,
+            method: "GET".into(),
+            url: "http://h/".into(),
+            status: Some(status),
+            latency: Duration::from_millis(ms),
+            error: None,
+            transcript: None,
+            superseded,
+        }
+    }
+
+    #[test]
+    fn latency_is_the_mean_of_the_attempts_that_counted() {
+        let step = StepResult {
+            name: "s".into(),
+            source: SourceFile::new("t.oauthspec", ""),
+            span: Span::default(),
+            outcome: Outcome::Passed,
+            attempts: vec![
+                attempt(503, 900, true),
+                attempt(200, 10, false),
+                attempt(200, 30, false),
+            ],
+            expectations: Vec::new(),
+            error: None,
+            notes: Vec::new(),
+            trace: Vec::new(),
+            captures: Vec::new(),
+            response_excerpt: None,
+            duration: Duration::ZERO,
+        };
+        assert_eq!(step.latency(), Some(Duration::from_millis(20)));
+        assert_eq!(step.superseded(), ["503"]);
+    }
 }

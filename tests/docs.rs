@@ -24,7 +24,7 @@ fn cookbook_specs_check_clean() {
         assert!(problems.is_empty(), "recipe {i}:\n{}", problems.join("\n"));
         assert!(project.missing_env.is_empty(), "recipe {i} needs env vars");
         assert_eq!(
-            oauthspec::fmt::format_source(block).as_deref(),
+            oauthspec::syntax::format::format_source(block).as_deref(),
             Ok(*block),
             "recipe {i} is not in the canonical layout"
         );

@@ -5,8 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
-use oauthspec::fmt::{comments, format_source, is_formatted, MAX_WIDTH};
 use oauthspec::source::SourceFile;
+use oauthspec::syntax::format::{comments, format_source, is_formatted, MAX_WIDTH};
 use oauthspec::syntax::parse;
 use regex::Regex;
 

@@ -89,10 +89,10 @@ impl Actual {
     }
 }
 
-/// A query's parts prepared before the request: compiled once per step,
-/// resolved once per run of the step.
+/// What a query needs besides the response: its compiled parts (from the
+/// plan) and its text argument, resolved once per run of the step.
 #[derive(Default, Clone, Copy)]
-pub struct Prepared<'a> {
+pub struct QueryInputs<'a> {
     pub path: Option<&'a CompiledPath>,
     pub regex: Option<&'a regex::Regex>,
     /// The resolved text argument: a header name, or a JWT held in a variable.
@@ -100,12 +100,12 @@ pub struct Prepared<'a> {
 }
 
 /// Reads a query from one response.
-pub fn read(view: &ResponseView, query: &QueryKind, prepared: &Prepared) -> Actual {
-    let Prepared {
+pub fn read(view: &ResponseView, query: &QueryKind, inputs: &QueryInputs) -> Actual {
+    let QueryInputs {
         path: compiled_path,
         regex,
         arg,
-    } = *prepared;
+    } = *inputs;
     let x = view.exchange;
     match query {
         QueryKind::Status => Actual::Value(Json::from(x.status)),

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 
-use super::expect::{self, Actual, OperandKind, Prepared, ResponseView};
+use super::expect::{self, Actual, OperandKind, QueryInputs, ResponseView};
 use super::Runner;
 use crate::check::{is_json_path, Checked, MissingEnv};
 use crate::client::{ClientConfig, Endpoint};
@@ -166,7 +166,7 @@ impl SpecRun<'_> {
         after_failure: Option<&str>,
         result: &mut StepResult,
     ) -> Outcome {
-        let prepared = match (self.prepare(step), after_failure) {
+        let outgoing = match (self.outgoing(step), after_failure) {
             (Ok(p), _) => p,
             // A cleanup step has nothing to clean up when the step that
             // captures its input failed.
@@ -193,7 +193,7 @@ impl SpecRun<'_> {
         let mut tries = 0;
         loop {
             let outcome = self
-                .try_once(step, plan, &prepared, &exchanges, result)
+                .try_once(step, plan, &outgoing, &exchanges, result)
                 .await;
             if !until_pass || matches!(outcome, Outcome::Passed) {
                 return outcome;
@@ -216,7 +216,7 @@ impl SpecRun<'_> {
         &mut self,
         step: &Step,
         plan: &StepPlan,
-        prepared: &Outgoing,
+        outgoing: &Outgoing,
         policy: &RetryPolicy,
         result: &mut StepResult,
     ) -> Outcome {
@@ -227,7 +227,7 @@ impl SpecRun<'_> {
         let mut token: Option<Token> = None;
         let mut refetched = false;
         for _ in 0..repeat {
-            if let AuthPlan::Client(name) = &prepared.auth {
+            if let AuthPlan::Client(name) = &outgoing.auth {
                 if token.is_none() {
                     match self.client_token(name, step, policy, result).await {
                         Ok(t) => token = Some(t),
@@ -239,11 +239,11 @@ impl SpecRun<'_> {
                 }
             }
             let mut exchange = self
-                .send(step, prepared, token.as_ref(), policy, &mut result.attempts)
+                .send(step, outgoing, token.as_ref(), policy, &mut result.attempts)
                 .await;
             // A managed token the resource rejects is fetched again once.
             if let (Ok(x), AuthPlan::Client(name), Some(rejected)) =
-                (&exchange, &prepared.auth, &token)
+                (&exchange, &outgoing.auth, &token)
             {
                 if x.status == 401 && !refetched {
                     refetched = true;
@@ -257,7 +257,7 @@ impl SpecRun<'_> {
                             ));
                             token = Some(fresh);
                             exchange = self
-                                .send(step, prepared, token.as_ref(), policy, &mut result.attempts)
+                                .send(step, outgoing, token.as_ref(), policy, &mut result.attempts)
                                 .await;
                         }
                         Err((class, message)) => {
@@ -294,7 +294,7 @@ impl SpecRun<'_> {
                 // Keep the first failure over repeats, else the latest pass.
                 if per_sample && judged[i].as_ref().is_none_or(|j| j.passed) {
                     judged[i] =
-                        Some(self.judge(&file_of(self.spec), expect, compiled, &view, None));
+                        Some(self.expectation(&file_of(self.spec), expect, compiled, &view, None));
                 }
             }
             last = Some(x);
@@ -308,7 +308,7 @@ impl SpecRun<'_> {
             match &expect.query.kind {
                 QueryKind::Latency(Some(p)) => {
                     let actual = Actual::Duration(expect::percentile(&samples, p.node));
-                    judged[i] = Some(self.judge(
+                    judged[i] = Some(self.expectation(
                         &file_of(self.spec),
                         expect,
                         compiled,
@@ -318,7 +318,7 @@ impl SpecRun<'_> {
                 }
                 QueryKind::JwtSignature { source } => {
                     let actual = self.signature(source, compiled, &view, step).await;
-                    judged[i] = Some(self.judge(
+                    judged[i] = Some(self.expectation(
                         &file_of(self.spec),
                         expect,
                         compiled,
@@ -338,7 +338,8 @@ impl SpecRun<'_> {
         Outcome::Failed(classify(step, result, &view))
     }
 
-    fn prepare(&self, step: &Step) -> Result<Outgoing, EvalError> {
+    /// The step's request with every value resolved.
+    fn outgoing(&self, step: &Step) -> Result<Outgoing, EvalError> {
         let request = step
             .request
             .as_ref()
@@ -590,7 +591,7 @@ impl SpecRun<'_> {
     async fn send(
         &self,
         step: &Step,
-        prepared: &Outgoing,
+        outgoing: &Outgoing,
         token: Option<&Token>,
         policy: &RetryPolicy,
         attempts: &mut Vec<Attempt>,
@@ -598,24 +599,24 @@ impl SpecRun<'_> {
         let http = &self.runner.http;
         // The step's TLS settings, else those of the client it authenticates
         // as (a certificate-bound token is used over the same certificate).
-        let managed = match &prepared.auth {
+        let managed = match &outgoing.auth {
             AuthPlan::Client(name) => self.clients.get(name),
             _ => None,
         };
         let key = TlsKey {
             follow_redirects: step.options.follow_redirects.unwrap_or(false),
             insecure: step.options.insecure,
-            ca_cert: prepared
+            ca_cert: outgoing
                 .ca_cert
                 .clone()
                 .or_else(|| managed.and_then(|c| c.ca_cert.clone())),
-            identity: prepared
+            identity: outgoing
                 .identity
                 .clone()
                 .or_else(|| managed.and_then(|c| c.client_cert.clone().zip(c.client_key.clone()))),
         };
         let client = http
-            .client_for(&key, &prepared.url)
+            .client_for(&key, &outgoing.url)
             .map_err(|message| TransportError {
                 kind: TransportErrorKind::Tls,
                 message,
@@ -623,21 +624,21 @@ impl SpecRun<'_> {
                 transcript: None,
             })?;
         let timeout = self.timeout(step);
-        let shown_url = self.redact(&prepared.url);
+        let shown_url = self.redact(&outgoing.url);
         let first = attempts.len();
         policy
             .send(async || {
                 if attempts.len() > first {
                     supersede_last(attempts);
                 }
-                let mut request = client.request(prepared.method.clone(), &prepared.url);
-                if !prepared.query.is_empty() {
-                    request = request.query(&prepared.query);
+                let mut request = client.request(outgoing.method.clone(), &outgoing.url);
+                if !outgoing.query.is_empty() {
+                    request = request.query(&outgoing.query);
                 }
-                for (name, value) in &prepared.headers {
+                for (name, value) in &outgoing.headers {
                     request = request.header(name, value);
                 }
-                match (&prepared.auth, token) {
+                match (&outgoing.auth, token) {
                     (AuthPlan::Header(value), _) => {
                         request = request.header("Authorization", value)
                     }
@@ -646,7 +647,7 @@ impl SpecRun<'_> {
                     }
                     _ => {}
                 }
-                if let Some(body) = &prepared.body {
+                if let Some(body) = &outgoing.body {
                     request = request.body(body.clone());
                 }
                 let result = http.send(request, timeout).await;
@@ -655,7 +656,7 @@ impl SpecRun<'_> {
                 }
                 attempts.push(Attempt {
                     kind: AttemptKind::Request,
-                    method: prepared.method.to_string(),
+                    method: outgoing.method.to_string(),
                     url: shown_url.clone(),
                     status: result.as_ref().ok().map(|x| x.status),
                     latency: match &result {
@@ -672,7 +673,8 @@ impl SpecRun<'_> {
             .await
     }
 
-    fn judge(
+    /// One expectation judged against a response, as reports show it.
+    fn expectation(
         &self,
         file: &Arc<crate::source::SourceFile>,
         expect: &Expect,
@@ -700,7 +702,7 @@ impl SpecRun<'_> {
             expect::read(
                 view,
                 &expect.query.kind,
-                &Prepared {
+                &QueryInputs {
                     path: compiled.path.as_deref(),
                     regex: compiled.regex.as_ref(),
                     arg: arg.as_deref(),
@@ -835,7 +837,7 @@ impl SpecRun<'_> {
             let actual = expect::read(
                 view,
                 &capture.query.kind,
-                &Prepared {
+                &QueryInputs {
                     path: compiled.path.as_deref(),
                     regex: compiled.regex.as_ref(),
                     arg: arg.as_deref(),
