@@ -13,9 +13,8 @@ use oauthspec::check::{check_paths, CheckOptions, Project};
 use oauthspec::diagnostic::Diagnostic;
 use oauthspec::report::console::Console;
 use oauthspec::report::tap::TapVersion;
-use oauthspec::report::ReportPaths;
-use oauthspec::results::RunResult;
-use oauthspec::run::{RunOptions, Runner};
+use oauthspec::report::{ReportFiles, ReportPaths};
+use oauthspec::run::{Event, Reporter, RunOptions, Runner};
 use oauthspec::sandbox::{parse_fault, Fault, Sandbox, SandboxConfig};
 use oauthspec::value::{parse_dotenv, Environment};
 
@@ -284,6 +283,13 @@ enum Exit {
     Internal,
     /// 128 + the signal that stopped the run.
     Interrupted(u8),
+}
+
+impl Exit {
+    /// What a shell gives a process a signal ends: 128 + its number.
+    fn interrupted_by(signal: &str) -> Exit {
+        Exit::Interrupted(if signal == "SIGTERM" { 143 } else { 130 })
+    }
 }
 
 impl From<Exit> for ExitCode {
@@ -589,8 +595,9 @@ fn prepare_run(
     Ok((runner, project))
 }
 
-/// Runs a checked project, prints every suite in order as it finishes, and
-/// writes the reports, also when interrupted.
+/// Runs a checked project: the terminal shows every suite in order as it
+/// finishes, the report files are written when it ends, also when it is
+/// interrupted.
 async fn run_project(
     runner: &Runner,
     project: &Project,
@@ -598,60 +605,66 @@ async fn run_project(
     console: &Console,
     color: bool,
 ) -> Exit {
-    // Suites as they finish, so an interrupted run still reports them.
-    let finished = std::sync::Mutex::new(Vec::new());
-    let started = std::time::SystemTime::now();
-    let clock = std::time::Instant::now();
-    let progress = progress_bar(runner.selected(project).len());
-    let failures = std::cell::Cell::new(0usize);
-    let run = runner.run(project, |suite| {
-        progress.suspend(|| print!("{}", console.suite(suite)));
-        let failed = suite.steps.iter().filter(|s| s.class().is_some()).count();
-        failures.set(failures.get() + failed);
-        progress.set_message(format!("{} failed", failures.get()));
-        progress.inc(1);
-        finished
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(suite.clone());
-    });
-    let (result, interrupted) = tokio::select! {
-        result = run => (result, None),
-        signal = interrupt() => {
-            // Dropping the run above cancelled the requests in flight.
-            let suites = std::mem::take(&mut *finished.lock().unwrap_or_else(|e| e.into_inner()));
-            let result = RunResult {
-                suites,
-                started,
-                duration: clock.elapsed(),
-                interrupted: Some(signal.0.to_string()),
-            };
-            (result, Some(signal))
-        }
+    let mut terminal = Terminal {
+        console,
+        progress: indicatif::ProgressBar::hidden(),
+        failures: 0,
     };
-    progress.finish_and_clear();
-    let counts = result.counts();
-    print!("{}", console.summary(counts, result.duration));
-    if let Some((name, _)) = interrupted {
-        eprintln!("interrupted by {name}: reports hold the suites that finished");
-    }
+    let mut files = ReportFiles {
+        paths: reports.clone(),
+        error: None,
+    };
+    let stop = async { interrupt().await.to_string() };
+    let result = runner
+        .execute(project, &mut [&mut terminal, &mut files], stop)
+        .await;
     // Files the run could not write: its reports, its token cache.
-    let unwritten: Vec<String> = (reports.write_all(&result).err())
-        .into_iter()
+    let unwritten: Vec<String> = (files.error.into_iter())
         .chain(runner.tokens.cache_error())
         .collect();
     if !unwritten.is_empty() {
         print_diagnostics(unwritten.into_iter().map(Diagnostic::error), color);
         return Exit::Internal;
     }
-    match interrupted {
-        Some((_, code)) => Exit::Interrupted(code),
+    match &result.interrupted {
+        Some(signal) => Exit::interrupted_by(signal),
         None if result.incomplete() => {
             eprintln!("error: some spec files were not run for missing environment variables");
             Exit::Usage
         }
-        None if counts.failed > 0 => Exit::Failed,
+        None if result.counts().failed > 0 => Exit::Failed,
         None => Exit::Passed,
+    }
+}
+
+/// The console and the progress line, as one reporter: the line pauses
+/// while a suite's block is printed.
+struct Terminal<'a> {
+    console: &'a Console,
+    progress: indicatif::ProgressBar,
+    failures: usize,
+}
+
+impl Reporter for Terminal<'_> {
+    fn report(&mut self, event: &Event<'_>) {
+        match event {
+            Event::RunStarted { suites } => self.progress = progress_bar(*suites),
+            Event::SuiteFinished(suite) => {
+                self.progress
+                    .suspend(|| print!("{}", self.console.suite(suite)));
+                self.failures += suite.steps.iter().filter(|s| s.class().is_some()).count();
+                self.progress
+                    .set_message(format!("{} failed", self.failures));
+                self.progress.inc(1);
+            }
+            Event::RunFinished(result) => {
+                self.progress.finish_and_clear();
+                print!("{}", self.console.summary(result.counts(), result.duration));
+                if let Some(signal) = &result.interrupted {
+                    eprintln!("interrupted by {signal}: reports hold the suites that finished");
+                }
+            }
+        }
     }
 }
 
@@ -724,9 +737,10 @@ fn progress_bar(suites: usize) -> indicatif::ProgressBar {
     bar
 }
 
-/// Waits for Ctrl-C or SIGTERM; yields the signal's name and the exit code
-/// a shell gives a process it ends (128 + the signal number).
-async fn interrupt() -> (&'static str, u8) {
+/// Waits for Ctrl-C or SIGTERM and names it. The exit code is the one a
+/// shell gives a process it ends: 128 + the signal number (see
+/// `run_project`).
+async fn interrupt() -> &'static str {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
@@ -737,14 +751,14 @@ async fn interrupt() -> (&'static str, u8) {
             return std::future::pending().await;
         };
         tokio::select! {
-            _ = int.recv() => ("SIGINT", 130),
-            _ = term.recv() => ("SIGTERM", 143),
+            _ = int.recv() => "SIGINT",
+            _ = term.recv() => "SIGTERM",
         }
     }
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
-        ("Ctrl-C", 130)
+        "SIGINT"
     }
 }
 

@@ -675,3 +675,57 @@ async fn the_starter_spec_waits_for_a_late_service_and_takes_defaults_for_empty_
         up.attempts
     );
 }
+
+/// Reporters see the run start, each suite in file order, and its end;
+/// an interrupted run ends the same way, holding what finished.
+#[tokio::test]
+async fn reporters_see_every_event_in_order_and_an_interruption() {
+    use oauthspec::run::{Event, Reporter, Runner};
+
+    #[derive(Default)]
+    struct Recorder(Vec<String>);
+    impl Reporter for Recorder {
+        fn report(&mut self, event: &Event<'_>) {
+            self.0.push(match event {
+                Event::RunStarted { suites } => format!("started {suites}"),
+                Event::SuiteFinished(s) => format!("suite {}", s.name),
+                Event::RunFinished(r) => {
+                    format!("finished {} {:?}", r.suites.len(), r.interrupted.as_deref())
+                }
+            });
+        }
+    }
+
+    let sandbox = sandbox().await;
+    let base = sandbox.base_url();
+    let specs = Specs::new();
+    let step = |name: &str, delay: &str| {
+        format!("step \"{name}\" {{\n  GET \"{base}/v1/health\"\n  delay {delay}\n}}\n")
+    };
+    let paths = [
+        specs.write("a.oauthspec", &step("a", "300ms")),
+        specs.write("b.oauthspec", &step("b", "1ms")),
+        specs.write("c.oauthspec", &step("c", "10s")),
+    ];
+    let options = options(&base);
+    let project = oauthspec::check::check_paths(&paths, &options.check);
+    let runner = Runner::new(options).unwrap();
+    let mut recorder = Recorder::default();
+    // Stopped while `c` waits: `a` and `b` are done, in file order even
+    // though `b` finished first.
+    let stop = async {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        "SIGTERM".to_string()
+    };
+    let result = runner.execute(&project, &mut [&mut recorder], stop).await;
+    assert_eq!(
+        recorder.0,
+        [
+            "started 3",
+            "suite a",
+            "suite b",
+            "finished 2 Some(\"SIGTERM\")"
+        ]
+    );
+    assert_eq!(result.interrupted.as_deref(), Some("SIGTERM"));
+}

@@ -9,6 +9,23 @@ pub mod tap;
 use std::path::PathBuf;
 
 use crate::results::RunResult;
+use crate::run::{Event, Reporter};
+
+/// The report files as a reporter: written when the run finishes, also
+/// when it was interrupted. A file that cannot be written is kept in
+/// `error` for the caller.
+pub struct ReportFiles {
+    pub paths: ReportPaths,
+    pub error: Option<String>,
+}
+
+impl Reporter for ReportFiles {
+    fn report(&mut self, event: &Event<'_>) {
+        if let Event::RunFinished(result) = event {
+            self.error = self.paths.write_all(result).err();
+        }
+    }
+}
 
 /// The report files a run writes, any combination.
 #[derive(Debug, Clone, Default)]

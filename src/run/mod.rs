@@ -1,7 +1,10 @@
 //! Running checked specs: steps in order within a spec, specs concurrently.
 
+pub mod events;
 mod expect;
 mod step;
+
+pub use events::{Event, Reporter};
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -204,6 +207,49 @@ impl Runner {
         } else {
             format!("the spec files under {under} have no steps")
         })
+    }
+
+    /// Runs every suite, telling `reporters` as it goes, until done or
+    /// until `stop` yields (the name of a signal, say): then the suites
+    /// in flight are cancelled and the result holds those that finished.
+    pub async fn execute(
+        &self,
+        project: &Project,
+        reporters: &mut [&mut dyn Reporter],
+        stop: impl std::future::Future<Output = String>,
+    ) -> RunResult {
+        let started = SystemTime::now();
+        let clock = Instant::now();
+        let suites = self.selected(project).len();
+        for r in reporters.iter_mut() {
+            r.report(&Event::RunStarted { suites });
+        }
+        // Suites as they finish, so an interrupted run still reports them.
+        let mut finished = Vec::new();
+        let outcome = {
+            let run = self.run(project, |suite| {
+                for r in reporters.iter_mut() {
+                    r.report(&Event::SuiteFinished(suite));
+                }
+                finished.push(suite.clone());
+            });
+            // Leaving this block drops the run: an interruption cancels
+            // the requests in flight.
+            tokio::select! {
+                result = run => Ok(result),
+                signal = stop => Err(signal),
+            }
+        };
+        let result = outcome.unwrap_or_else(|signal| RunResult {
+            suites: finished,
+            started,
+            duration: clock.elapsed(),
+            interrupted: Some(signal),
+        });
+        for r in reporters.iter_mut() {
+            r.report(&Event::RunFinished(&result));
+        }
+        result
     }
 
     /// The suites this run runs, in order: files with steps, narrowed by
