@@ -257,7 +257,7 @@ impl Http {
             }),
             Err(_) => Err(TransportError {
                 kind: TransportErrorKind::Timeout,
-                message: format!("timed out after {}", crate::value::format_duration(timeout)),
+                message: format!("timed out after {}", crate::duration::spec_text(timeout)),
                 latency,
                 transcript,
             }),

@@ -5,6 +5,7 @@
 pub mod check;
 pub mod client;
 pub mod diagnostic;
+pub mod duration;
 pub mod examples;
 pub mod fsutil;
 pub mod http;

@@ -133,7 +133,7 @@ enum Command {
 #[derive(clap::Args)]
 struct RunArgs {
     /// Timeout per request, unless a step sets its own (e.g. 30s, 500ms).
-    #[arg(long, default_value = "30s", value_parser = parse_duration, env = "OAUTHSPEC_TIMEOUT")]
+    #[arg(long, default_value = "30s", value_parser = oauthspec::duration::parse, env = "OAUTHSPEC_TIMEOUT")]
     timeout: Duration,
     /// Spec files run at once (default: 8 × the number of CPUs; specs mostly
     /// wait on the network).
@@ -147,7 +147,7 @@ struct RunArgs {
     #[arg(long, value_name = "FILE", env = "OAUTHSPEC_TOKEN_CACHE")]
     token_cache: Option<PathBuf>,
     /// Renew tokens this long before they expire.
-    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    #[arg(long, default_value = "30s", value_parser = oauthspec::duration::parse)]
     token_skew: Duration,
     /// Keep at most this much of each response body for assertions (e.g.
     /// 10MB, 512KB); the rest is read and dropped.
@@ -211,19 +211,6 @@ fn parse_size(s: &str) -> Result<usize, String> {
         _ => return Err(format!("{s:?} is not a size like 10MB or 512KB")),
     };
     Ok(n.saturating_mul(unit))
-}
-
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    let digits = s.trim_end_matches(|c: char| c.is_ascii_alphabetic());
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration like 30s or 500ms"))?;
-    match &s[digits.len()..] {
-        "ms" => Ok(Duration::from_millis(n)),
-        "s" | "" => Ok(Duration::from_secs(n)),
-        "m" => Ok(Duration::from_secs(n * 60)),
-        _ => Err(format!("{s:?} is not a duration like 30s or 500ms")),
-    }
 }
 
 #[derive(clap::Args)]

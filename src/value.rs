@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use crate::source::Span;
 use crate::syntax::ast::{Template, TemplatePart, Value, ValueKind};
@@ -161,7 +160,7 @@ impl Evaluator<'_> {
             ValueKind::Str(t) => self.template(t)?,
             ValueKind::Number(n) => Resolved::plain(format_number(*n)),
             ValueKind::Bool(b) => Resolved::plain(b.to_string()),
-            ValueKind::Duration(d) => Resolved::plain(format_duration(*d)),
+            ValueKind::Duration(d) => Resolved::plain(crate::duration::spec_text(*d)),
             ValueKind::Symbol(s) => Resolved::plain(s.clone()),
             ValueKind::Env { name, default } => {
                 let name_r = self.template(name)?;
@@ -239,17 +238,6 @@ pub fn format_number(n: f64) -> String {
         format!("{}", n as i64)
     } else {
         n.to_string()
-    }
-}
-
-pub fn format_duration(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms.is_multiple_of(60_000) && ms > 0 {
-        format!("{}m", ms / 60_000)
-    } else if ms.is_multiple_of(1000) && ms > 0 {
-        format!("{}s", ms / 1000)
-    } else {
-        format!("{ms}ms")
     }
 }
 

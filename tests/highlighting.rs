@@ -217,7 +217,7 @@ fn lines(tokens: &[Token]) -> BTreeMap<(&str, usize), Line<'_>> {
 /// The checks every spec must pass; returns the failures.
 fn check_spec_tokens(tokens: &[Token]) -> Vec<String> {
     let ident = Regex::new(r"^[A-Za-z_][A-Za-z0-9_]*$").unwrap();
-    let duration = Regex::new(r"^[0-9]+(ms|s|m)$").unwrap();
+    let duration = Regex::new(r"^[0-9]+(\.[0-9]+)?(ms|s|m)$").unwrap();
     let template = Regex::new(r"\{\{ *([A-Za-z_][A-Za-z0-9_]*) *\}\}").unwrap();
     let mut failures = Vec::new();
     let mut fail = |what: &str, t: &Token| failures.push(format!("{what}: {}", t.describe()));

@@ -576,7 +576,7 @@ fn junit_counts_and_attributes() {
     assert!(doc.children(c, "failure").is_empty() && doc.children(c, "error").is_empty());
     let out = &doc.child(c, "system-out").text;
     assert!(
-        out.contains("request POST http://127.0.0.1:9000/oauth2/token -> 200 in 85.0ms"),
+        out.contains("request POST http://127.0.0.1:9000/oauth2/token -> 200 in 85ms"),
         "{out}"
     );
 
@@ -601,8 +601,8 @@ fn junit_counts_and_attributes() {
     }
     let out = &doc.child(c, "system-out").text;
     for needle in [
-        "token POST http://127.0.0.1:9000/oauth2/token -> 200 in 120.0ms",
-        "request GET http://127.0.0.1:9000/v1/orders/ord_1001 -> 401 in 30.0ms",
+        "token POST http://127.0.0.1:9000/oauth2/token -> 200 in 120ms",
+        "request GET http://127.0.0.1:9000/v1/orders/ord_1001 -> 401 in 30ms",
         "note: token re-fetched after a 401",
     ] {
         assert!(out.contains(needle), "missing {needle:?} in:\n{out}");

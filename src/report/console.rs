@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use crate::diagnostic::{paint, Diagnostic, BLUE, BOLD, DIM, GREEN, RED, YELLOW};
+use crate::duration::human;
 use crate::results::{AttemptKind, Counts, Outcome, StepResult, SuiteResult};
 
 pub struct Console {
@@ -45,7 +46,7 @@ impl Console {
             let _ = write!(line, " after {}", superseded.join(", "));
         }
         if let Some(latency) = step.latency() {
-            let _ = write!(line, "  {}", ms(latency));
+            let _ = write!(line, "  {}", human(latency));
         }
         match &step.outcome {
             Outcome::Failed(class) => {
@@ -80,7 +81,7 @@ impl Console {
                     paint(c, DIM, "*"),
                     a.method,
                     a.url,
-                    ms(a.latency)
+                    human(a.latency)
                 );
                 if let Some(t) = &a.transcript {
                     out.push_str(&indent(t, "         "));
@@ -114,17 +115,8 @@ impl Console {
             counts.passed,
             counts.failed,
             counts.skipped,
-            paint(self.color, DIM, &format!("finished in {}", ms(duration)))
+            paint(self.color, DIM, &format!("finished in {}", human(duration)))
         )
-    }
-}
-
-fn ms(d: Duration) -> String {
-    let ms = d.as_secs_f64() * 1000.0;
-    if ms < 10.0 {
-        format!("{ms:.1}ms")
-    } else {
-        format!("{ms:.0}ms")
     }
 }
 

@@ -9,6 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::diagnostic::render_snippet;
+use crate::duration::human;
 use crate::fsutil::write_atomic as atomic;
 use crate::report::json::rfc3339;
 use crate::report::junit::xml_safe;
@@ -51,13 +52,13 @@ pub fn render(result: &RunResult) -> String {
          <span class=\"muted\">· bars share one scale: the longest is {}</span></p>\n\
          </header>\n<main>\n",
         esc(&rfc3339(result.started)),
-        duration(result.duration),
+        human(result.duration),
         result.suites.len(),
         if result.suites.len() == 1 { "" } else { "s" },
         c.passed,
         c.failed,
         c.skipped,
-        duration(scale),
+        human(scale),
     );
     if let Some(why) = result.interruption() {
         let _ = writeln!(out, "<p class=\"interrupted\">{}</p>", esc(&why));
@@ -84,7 +85,7 @@ fn render_suite(out: &mut String, suite: &SuiteResult, scale: Duration) {
         esc(&suite.file.display().to_string()),
         suite.steps.len(),
         if suite.steps.len() == 1 { "" } else { "s" },
-        duration(suite.duration),
+        human(suite.duration),
         if failed > 0 {
             format!(" · {failed} failed")
         } else {
@@ -148,12 +149,12 @@ fn latency_cell(step: &StepResult) -> String {
         .filter(|a| a.kind == AttemptKind::Token)
         .map(|a| a.latency)
         .sum();
-    let mut cell = step.latency().map_or_else(String::new, duration);
+    let mut cell = step.latency().map_or_else(String::new, human);
     if !token.is_zero() {
         let _ = write!(
             cell,
             "<br><span class=\"muted\">token {}</span>",
-            duration(token)
+            human(token)
         );
     }
     cell
@@ -173,7 +174,7 @@ fn bar(step: &StepResult, scale: Duration) -> String {
             "{kind}: {} {} → {status} in {}",
             a.method,
             a.url,
-            duration(a.latency)
+            human(a.latency)
         );
         let _ = write!(
             out,
@@ -274,7 +275,7 @@ fn attempts(out: &mut String, step: &StepResult) {
             esc(&a.method),
             esc(&a.url),
             esc(&status),
-            duration(a.latency)
+            human(a.latency)
         );
         if let Some(t) = &a.transcript {
             let _ = write!(out, "<pre>{}</pre>", esc(t));
@@ -286,17 +287,6 @@ fn attempts(out: &mut String, step: &StepResult) {
 
 fn total_latency(step: &StepResult) -> Duration {
     step.attempts.iter().map(|a| a.latency).sum()
-}
-
-fn duration(d: Duration) -> String {
-    let ms = d.as_secs_f64() * 1000.0;
-    if ms < 10.0 {
-        format!("{ms:.1} ms")
-    } else if ms < 10_000.0 {
-        format!("{ms:.0} ms")
-    } else {
-        format!("{:.1} s", ms / 1000.0)
-    }
 }
 
 /// HTML-escapes text (for element content and quoted attributes alike),

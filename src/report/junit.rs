@@ -229,7 +229,7 @@ fn attempt_log(step: &StepResult) -> String {
             "{kind} {} {} -> {status} in {}",
             a.method,
             a.url,
-            millis(a.latency)
+            crate::duration::human(a.latency)
         );
         if let Some(t) = &a.transcript {
             for line in t.lines() {
@@ -435,10 +435,6 @@ fn cdata(text: &str) -> String {
 /// Seconds with millisecond precision, as JUnit's `time` wants it.
 fn seconds(d: Duration) -> String {
     format!("{:.3}", d.as_secs_f64())
-}
-
-fn millis(d: Duration) -> String {
-    format!("{:.1}ms", d.as_secs_f64() * 1000.0)
 }
 
 /// The start time, to the second, in UTC.

@@ -245,7 +245,7 @@ pub fn parse_fault(spec: &str) -> Result<Fault, String> {
     };
 
     let kind = match name {
-        "latency" => FaultKind::Latency(parse_duration(need("800ms")?).map_err(err)?),
+        "latency" => FaultKind::Latency(crate::duration::parse(need("800ms")?).map_err(err)?),
         "status" => {
             let code = parse_u64(need("503")?, "status").map_err(err)?;
             if !(200..=599).contains(&code) {
@@ -305,27 +305,6 @@ pub fn parse_fault(spec: &str) -> Result<Fault, String> {
 fn parse_u64(s: &str, what: &str) -> Result<u64, String> {
     s.parse()
         .map_err(|_| format!("`{what}` must be a non-negative integer, got `{s}`"))
-}
-
-/// `800ms`, `2s` or `1.5s`. A unit is required so `latency=2` is not
-/// silently read as 2 ms when 2 s was meant.
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    let bad = || format!("bad duration `{s}` (use e.g. `800ms` or `2s`)");
-    if let Some(ms) = s.strip_suffix("ms") {
-        return ms
-            .trim()
-            .parse::<u64>()
-            .map(Duration::from_millis)
-            .map_err(|_| bad());
-    }
-    if let Some(secs) = s.strip_suffix('s') {
-        let secs: f64 = secs.trim().parse().map_err(|_| bad())?;
-        if !secs.is_finite() || !(0.0..=86_400.0).contains(&secs) {
-            return Err(bad());
-        }
-        return Ok(Duration::from_secs_f64(secs));
-    }
-    Err(bad())
 }
 
 /// Splits `CLIENT:REST` at the first colon: client ids cannot contain `:`,
@@ -395,7 +374,7 @@ mod tests {
             ("", "expected GROUP:KIND"),
             ("tokn:close", "unknown fault group `tokn`"),
             ("token:explode", "unknown fault kind `explode`"),
-            ("token:latency=800", "bad duration"),
+            ("token:latency=800", "has no unit"),
             ("token:latency", "needs a value"),
             ("token:status=abc", "must be a non-negative integer"),
             ("token:status=99", "between 200 and 599"),

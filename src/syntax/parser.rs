@@ -677,22 +677,10 @@ impl Builder {
     }
 
     fn duration(&mut self, pair: &Pair<Rule>) -> Spanned<Duration> {
-        let text = pair.as_str();
-        let digits_end = text
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(text.len());
-        let n: u64 = match text[..digits_end].parse() {
-            Ok(n) => n,
-            Err(_) => {
-                self.error(self.span(pair), "this duration is too large");
-                0
-            }
-        };
-        let d = match &text[digits_end..] {
-            "ms" => Duration::from_millis(n),
-            "s" => Duration::from_secs(n),
-            _ => Duration::from_secs(n.saturating_mul(60)),
-        };
+        let d = crate::duration::parse(pair.as_str()).unwrap_or_else(|e| {
+            self.error(self.span(pair), e);
+            Duration::ZERO
+        });
         Spanned::new(d, self.span(pair))
     }
 
