@@ -119,35 +119,33 @@ fn parse_text(path: &Path, text: String) -> Parsed {
 impl Loader {
     /// Loads `path` and its imports. Problems go to `self.diagnostics`.
     pub fn load(&mut self, path: &Path) -> Option<Spec> {
-        let file = self.parse_file(path, None)?;
+        let file = match self.parse_file(path) {
+            Ok(file) => file?,
+            Err(e) => {
+                let message = format!("cannot read {}: {e}", path.display());
+                self.diagnostics.push(Diagnostic::error(message));
+                return None;
+            }
+        };
         let mut imports = Vec::new();
         let mut chain = vec![(path.to_path_buf(), normalize(path))];
         self.collect_imports(&file, &mut chain, &mut imports);
         Some(Spec { file, imports })
     }
 
-    fn parse_file(
-        &mut self,
-        path: &Path,
-        imported_at: Option<Diagnostic>,
-    ) -> Option<Arc<SpecFile>> {
+    /// The file's tree (`None` when it has syntax errors, which go to the
+    /// diagnostics), or why it could not be read.
+    fn parse_file(&mut self, path: &Path) -> std::io::Result<Option<Arc<SpecFile>>> {
         let key = normalize(path);
         if !self.parsed.contains_key(&key) {
-            match crate::fsutil::read_input(path) {
-                Ok(text) => self.parsed.insert(key.clone(), parse_text(path, text)),
-                Err(e) => {
-                    let diag = match imported_at {
-                        Some(d) => d,
-                        None => Diagnostic::error(format!("cannot read {}: {e}", path.display())),
-                    };
-                    self.diagnostics.push(diag);
-                    return None;
-                }
-            };
+            let text = crate::fsutil::read_input(path)?;
+            self.parsed.insert(key.clone(), parse_text(path, text));
         }
-        let parsed = self.parsed.get_mut(&key)?;
+        let Some(parsed) = self.parsed.get_mut(&key) else {
+            return Ok(None);
+        };
         self.diagnostics.append(&mut parsed.diagnostics);
-        parsed.file.clone()
+        Ok(parsed.file.clone())
     }
 
     /// Parses `files` on every core up front; `load` then finds them
@@ -189,21 +187,39 @@ impl Loader {
                 );
                 continue;
             }
-            let missing =
-                Diagnostic::error(format!("imported file {} does not exist", target.display()))
-                    .at(&file.source, import.span)
-                    .label("imported here")
-                    .note(format!("import chain: {}", chain_text()))
-                    .help("import paths are relative to the importing file");
-            let Some(imported) = self.parse_file(&target, Some(missing)) else {
-                continue;
+            let imported = match self.parse_file(&target) {
+                Ok(Some(imported)) => imported,
+                Ok(None) => continue,
+                Err(e) => {
+                    let (message, help) = if e.kind() == std::io::ErrorKind::NotFound {
+                        (
+                            format!("imported file {} does not exist", target.display()),
+                            "import paths are relative to the importing file",
+                        )
+                    } else {
+                        (
+                            format!("cannot read imported file {}: {e}", target.display()),
+                            "an import must be a readable spec file",
+                        )
+                    };
+                    self.diagnostics.push(
+                        Diagnostic::error(message)
+                            .at(&file.source, import.span)
+                            .label("imported here")
+                            .note(format!("import chain: {}", chain_text()))
+                            .help(help),
+                    );
+                    continue;
+                }
             };
+            // Reached before by another path: it and its imports are in.
+            if out.iter().any(|f| Arc::ptr_eq(f, &imported)) {
+                continue;
+            }
             chain.push((target.clone(), key));
             self.collect_imports(&imported, chain, out);
             chain.pop();
-            if !out.iter().any(|f| Arc::ptr_eq(f, &imported)) {
-                out.push(imported);
-            }
+            out.push(imported);
         }
     }
 }

@@ -133,7 +133,7 @@ enum Command {
 #[derive(clap::Args)]
 struct RunArgs {
     /// Timeout per request, unless a step sets its own (e.g. 30s, 500ms).
-    #[arg(long, default_value = "30s", value_parser = oauthspec::duration::parse, env = "OAUTHSPEC_TIMEOUT")]
+    #[arg(long, default_value = "30s", value_parser = cli_duration, env = "OAUTHSPEC_TIMEOUT")]
     timeout: Duration,
     /// Spec files run at once (default: 8 × the number of CPUs; specs mostly
     /// wait on the network).
@@ -147,7 +147,7 @@ struct RunArgs {
     #[arg(long, value_name = "FILE", env = "OAUTHSPEC_TOKEN_CACHE")]
     token_cache: Option<PathBuf>,
     /// Renew tokens this long before they expire.
-    #[arg(long, default_value = "30s", value_parser = oauthspec::duration::parse)]
+    #[arg(long, default_value = "30s", value_parser = cli_duration)]
     token_skew: Duration,
     /// Keep at most this much of each response body for assertions (e.g.
     /// 10MB, 512KB); the rest is read and dropped.
@@ -191,6 +191,15 @@ struct RunArgs {
     /// Write a self-contained HTML report into DIR (index.html).
     #[arg(long, value_name = "DIR", env = "OAUTHSPEC_HTML")]
     html: Option<PathBuf>,
+}
+
+/// Durations as everywhere else; a bare number, which `--timeout 30`
+/// always meant as seconds, still does.
+fn cli_duration(s: &str) -> Result<Duration, String> {
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        return oauthspec::duration::parse(&format!("{s}s"));
+    }
+    oauthspec::duration::parse(s)
 }
 
 fn parse_glob(s: &str) -> Result<glob::Pattern, String> {
@@ -304,7 +313,7 @@ fn command(cli: Cli) -> Exit {
             print_diagnostics(project.diagnostics.iter().cloned().chain(missing), color);
             let errors = project.error_count();
             if errors > 0 {
-                eprintln!("error: {}", oauthspec::diagnostic::refusal(errors));
+                print_error(oauthspec::diagnostic::refusal(errors), color);
                 return Exit::Usage;
             }
             println!(
@@ -355,7 +364,7 @@ fn command(cli: Cli) -> Exit {
                 let sandbox = match Sandbox::start(SandboxConfig::default(), 0).await {
                     Ok(s) => s,
                     Err(e) => {
-                        eprintln!("error: cannot start the sandbox: {e}");
+                        print_error(format!("cannot start the sandbox: {e}"), color);
                         return Exit::Internal;
                     }
                 };
@@ -363,7 +372,7 @@ fn command(cli: Cli) -> Exit {
                 let refresh_token = match sandbox.demo_refresh_token().await {
                     Ok(t) => t,
                     Err(e) => {
-                        eprintln!("error: the sandbox gave no refresh token: {e}");
+                        print_error(format!("the sandbox gave no refresh token: {e}"), color);
                         return Exit::Internal;
                     }
                 };
@@ -447,7 +456,7 @@ fn command(cli: Cli) -> Exit {
                 let sandbox = match Sandbox::start(config, port).await {
                     Ok(s) => s,
                     Err(e) => {
-                        eprintln!("error: cannot listen on 127.0.0.1:{port}: {e}");
+                        print_error(format!("cannot listen on 127.0.0.1:{port}: {e}"), color);
                         return Exit::Internal;
                     }
                 };
@@ -520,7 +529,7 @@ fn runtime(threads: Threads) -> Result<tokio::runtime::Runtime, Exit> {
         Threads::AllCores => tokio::runtime::Runtime::new(),
     };
     built.map_err(|e| {
-        eprintln!("error: cannot start the async runtime: {e}");
+        print_error(format!("cannot start the async runtime: {e}"), false);
         Exit::Internal
     })
 }
@@ -560,7 +569,7 @@ fn prepare_run(
     print_diagnostics(warnings.cloned(), color);
     if let Err(problems) = Runner::preflight(&project, options.strict) {
         print_diagnostics(problems.iter().cloned(), color);
-        eprintln!("error: {}", oauthspec::diagnostic::refusal(problems.len()));
+        print_error(oauthspec::diagnostic::refusal(problems.len()), color);
         return Err(Exit::Usage);
     }
     // Not refused: the files that lack them fail as `config`.
@@ -616,7 +625,10 @@ async fn run_project(
     match &result.interrupted {
         Some(signal) => Exit::interrupted_by(signal),
         None if result.incomplete() => {
-            eprintln!("error: some spec files were not run for missing environment variables");
+            print_error(
+                "some spec files were not run for missing environment variables",
+                color,
+            );
             Exit::Usage
         }
         None if result.counts().failed > 0 => Exit::Failed,
@@ -647,8 +659,9 @@ impl Reporter for Terminal<'_> {
             Event::RunFinished(result) => {
                 self.progress.finish_and_clear();
                 print!("{}", self.console.summary(result.counts(), result.duration));
-                if let Some(signal) = &result.interrupted {
-                    eprintln!("interrupted by {signal}: reports hold the suites that finished");
+                if let Some(why) = result.interruption() {
+                    let warning = Diagnostic::warning(why).render(self.console.color);
+                    eprintln!("{warning}");
                 }
             }
         }
@@ -679,7 +692,7 @@ fn format_files(paths: &[PathBuf], check: bool, color: bool) -> Exit {
                 let (_, diagnostics) = oauthspec::syntax::parse(&source);
                 match diagnostics.first() {
                     Some(d) => eprintln!("{}", d.render(color)),
-                    None => eprintln!("error: {}: {reason}", path.display()),
+                    None => print_error(format!("{}: {reason}", path.display()), color),
                 }
                 continue;
             }
@@ -691,14 +704,22 @@ fn format_files(paths: &[PathBuf], check: bool, color: bool) -> Exit {
         if check {
             println!("would reformat {}", path.display());
         } else if let Err(e) = oauthspec::fsutil::write_atomic(path, formatted.as_bytes()) {
-            eprintln!("error: cannot write {}: {e}", path.display());
+            print_error(format!("cannot write {}: {e}", path.display()), color);
             return Exit::Internal;
         } else {
             println!("formatted {}", path.display());
         }
     }
     if broken > 0 {
-        eprintln!("error: {broken} file(s) do not parse; they were left alone");
+        let (files, verb) = if broken == 1 {
+            ("file", "does")
+        } else {
+            ("files", "do")
+        };
+        print_error(
+            format!("{broken} {files} {verb} not parse; they were left alone"),
+            color,
+        );
         Exit::Usage
     } else if check && unformatted > 0 {
         Exit::Failed
@@ -764,6 +785,11 @@ fn print_diagnostics(diagnostics: impl Iterator<Item = Diagnostic>, color: bool)
     if more > 0 {
         eprintln!("… and {more} more\n");
     }
+}
+
+/// Every error the command prints itself, rendered like the others.
+fn print_error(message: impl Into<String>, color: bool) {
+    eprintln!("{}", Diagnostic::error(message).render(color));
 }
 
 fn usage_error(message: &str, color: bool) -> Exit {

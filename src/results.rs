@@ -215,6 +215,13 @@ impl AttemptKind {
     }
 }
 
+/// Marks the latest attempt as tried again.
+pub(crate) fn supersede_last(attempts: &mut [Attempt]) {
+    if let Some(last) = attempts.last_mut() {
+        last.superseded = true;
+    }
+}
+
 /// One HTTP exchange, as the reports show it (redacted).
 #[derive(Debug, Clone)]
 pub struct Attempt {

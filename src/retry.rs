@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use rand::Rng as _;
 
-use crate::http::{Exchange, TransportError};
+use crate::http::{Exchange, TransportError, TransportErrorKind};
 
 /// No single wait is longer than this.
 const MAX_WAIT: Duration = Duration::from_secs(60);
@@ -55,10 +55,12 @@ impl RetryPolicy {
         }
     }
 
-    /// Sends with `attempt` until an answer is not worth retrying (see
-    /// [`retryable`]) or the policy is spent; returns the last result.
+    /// Sends with `attempt` until an answer is not worth retrying (as
+    /// `retryable` judges: [`retryable`] or [`retryable_unsent`]) or the
+    /// policy is spent; returns the last result.
     pub async fn send(
         &self,
+        retryable: fn(&Result<Exchange, TransportError>) -> bool,
         mut attempt: impl AsyncFnMut() -> Result<Exchange, TransportError>,
     ) -> Result<Exchange, TransportError> {
         let mut n = 0;
@@ -87,6 +89,17 @@ pub fn retryable(result: &Result<Exchange, TransportError>) -> bool {
     match result {
         Ok(x) => x.status == 429 || x.status >= 500,
         Err(_) => true,
+    }
+}
+
+/// For a request that must not reach the server twice (a refresh token is
+/// spent by its first use, and reuse may revoke its whole family): only
+/// when the server surely did not act on it — no connection, 429 or 503.
+/// A timeout may come after the server rotated the token.
+pub fn retryable_unsent(result: &Result<Exchange, TransportError>) -> bool {
+    match result {
+        Ok(x) => x.status == 429 || x.status == 503,
+        Err(e) => e.kind == TransportErrorKind::Connect,
     }
 }
 

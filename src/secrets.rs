@@ -290,12 +290,32 @@ impl Redactor {
         let first = body.iter().find(|b| !b.is_ascii_whitespace());
         if matches!(first, Some(b'{' | b'[')) {
             self.add_quoted_fields(body);
+            // A valid document is also walked: a credential nested in an
+            // array or under an escaped name is found either way.
+            if let Ok(json) = serde_json::from_slice::<serde_json::Value>(body) {
+                self.add_json_fields(&json);
+            }
         } else {
             for (name, value) in url::form_urlencoded::parse(body) {
                 if is_secret_field(&name) {
                     self.add(&value);
                 }
             }
+        }
+    }
+
+    fn add_json_fields(&self, json: &serde_json::Value) {
+        match json {
+            serde_json::Value::Object(map) => {
+                for (name, value) in map {
+                    match value {
+                        serde_json::Value::String(s) if is_secret_field(name) => self.add(s),
+                        other => self.add_json_fields(other),
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|i| self.add_json_fields(i)),
+            _ => {}
         }
     }
 
@@ -309,7 +329,7 @@ impl Redactor {
         let Some(pair) = PAIR
             .get_or_init(|| {
                 regex::bytes::Regex::new(
-                    r#""([A-Za-z_][A-Za-z0-9_]{0,63})"\s*:\s*"((?:[^"\\]|\\.)*)(?:"|$)"#,
+                    r#""((?:[^"\\]|\\.){1,128})"\s*:\s*"((?:[^"\\]|\\.)*)(?:"|$)"#,
                 )
                 .ok()
             })
@@ -317,13 +337,14 @@ impl Redactor {
         else {
             return;
         };
+        let decode = |written: &str| serde_json::from_str::<String>(&format!("\"{written}\"")).ok();
         for found in pair.captures_iter(body) {
             let name = String::from_utf8_lossy(&found[1]);
-            if !is_secret_field(&name) {
+            if !is_secret_field(&decode(&name).unwrap_or_else(|| name.to_string())) {
                 continue;
             }
             let written = String::from_utf8_lossy(&found[2]).into_owned();
-            if let Ok(decoded) = serde_json::from_str::<String>(&format!("\"{written}\"")) {
+            if let Some(decoded) = decode(&written) {
                 self.add(&decoded);
             }
             if written.len() >= MIN_SECRET_LEN {

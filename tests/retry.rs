@@ -173,3 +173,27 @@ async fn a_steps_timeout_bounds_discovery_and_token_requests() {
         );
     }
 }
+
+/// A refresh token is spent by its first use: its request is sent again
+/// only when the server surely did not act on it.
+#[tokio::test]
+async fn a_refresh_token_request_is_not_replayed_after_an_unknown_outcome() {
+    let sandbox = sandbox().await;
+    let base = sandbox.base_url();
+    for (fault, requests, passes) in [
+        ("token:status=503,times=1", 2, true),
+        ("token:close,times=1", 1, false),
+    ] {
+        let token = sandbox.demo_refresh_token().await.unwrap();
+        sandbox.clear_faults();
+        sandbox.reset_stats();
+        sandbox.add_fault(parse_fault(fault).unwrap());
+        let spec = format!(
+            "client zoho {{\n  token_url \"{base}/oauth2/token\"\n  grant refresh_token\n  client_id \"public-client\"\n  auth_method none\n  refresh_token secret(\"{token}\")\n}}\nstep \"s\" {{\n  GET \"{base}/v1/orders\"\n  auth zoho\n  retry 3 backoff 10ms\n  expect status == 200\n}}\n"
+        );
+        let result = run_text(&base, &spec).await;
+        let s = step(&result, "s");
+        assert_eq!(passed(s), passes, "{fault}: {:?}", s.error);
+        assert_eq!(sandbox.stats().grant("refresh_token"), requests, "{fault}");
+    }
+}

@@ -2,9 +2,10 @@
 //!
 //! A token may only be handed to a client whose settings would have got the
 //! same token: the key holds everything that decides whose token it is and
-//! what it may do. Secrets enter it as keyed hashes, so the key (and the
-//! file) never holds a secret, and equal secrets in two cache files do not
-//! look alike.
+//! what it may do. Secrets enter it as keyed hashes, so a key never shows a
+//! client secret or password, and equal secrets in two cache files do not
+//! look alike. (The file holds live tokens all the same: it is 0600, and a
+//! weak password's hash beside its key could be guessed offline.)
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -231,7 +232,7 @@ mod tests {
         ResolvedClient {
             name: "c".into(),
             client_id: "id".into(),
-            client_secret: Some("s1".into()),
+            client_secret: Some("first-client-secret-9f8e7d".into()),
             scope: Some("a b".into()),
             ..ResolvedClient::default()
         }
@@ -289,7 +290,7 @@ mod tests {
         let b = CacheKey::of(&client(), "u", &Keyer::random());
         assert_ne!(a, b);
         let text = serde_json::to_string(&a).unwrap();
-        assert!(!text.contains("s1"), "{text}");
+        assert!(!text.contains("first-client-secret"), "{text}");
         let keyer = Keyer::random();
         let again = Keyer::from_text(&keyer.to_text()).unwrap();
         assert_eq!(

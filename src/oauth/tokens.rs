@@ -18,7 +18,7 @@ use super::cache::{self, why_not_reused, CacheEntry, CacheFile, CacheKey, Keyer}
 use super::discovery::{self, Metadata};
 use crate::client::{AuthMethod, Grant, SigningAlg};
 use crate::http::{transcript_of, Exchange, Http, TlsKey, TransportError, TransportErrorKind};
-use crate::results::{Attempt, AttemptKind, FailureClass};
+use crate::results::{supersede_last, Attempt, AttemptKind, FailureClass};
 use crate::retry::RetryPolicy;
 use crate::secrets::Redactor;
 
@@ -128,15 +128,22 @@ struct Slot {
     refresh_token: Option<String>,
     /// The token was read from the cache file and not fetched since.
     from_file: bool,
-    /// This run fetched a token or rotated the refresh token.
-    changed: bool,
 }
 
 type Shared<T> = Arc<tokio::sync::Mutex<T>>;
 
 /// Values fetched once per run by key; the first caller computes, later
-/// ones wait for it.
-type OnceMap<T> = Mutex<HashMap<String, Shared<Option<Result<T, String>>>>>;
+/// ones wait for it. A failure is kept only briefly (see `once`).
+type OnceMap<T> = Mutex<HashMap<String, Shared<Option<Fetched<T>>>>>;
+
+enum Fetched<T> {
+    Value(T),
+    Failed(String, std::time::Instant),
+}
+
+/// How long a failed fetch answers for itself: callers queued behind it
+/// share it, a retry a moment later (a restarting server) fetches again.
+const FAILURE_KEPT: Duration = Duration::from_secs(1);
 
 pub struct TokenManager {
     http: Arc<Http>,
@@ -183,6 +190,13 @@ impl TokenManager {
     /// or one of an older format, is an empty cache; an unreadable one is
     /// an error.
     pub fn with_cache_file(mut self, path: &Path) -> Result<TokenManager, String> {
+        // Before the lock file is made beside it: `/dev/zero` is no cache.
+        if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+            return Err(format!(
+                "cannot read token cache {}: not a regular file",
+                path.display()
+            ));
+        }
         // Under the lock, so that runs starting together share one key.
         let _lock = cache::lock(path)?;
         let file = match cache::read(path)? {
@@ -214,7 +228,6 @@ impl TokenManager {
                 token: token.filter(Token::fresh),
                 refresh_token: entry.refresh_token,
                 from_file: true,
-                changed: false,
             };
             self.stored_keys.push(entry.key.clone());
             slots.insert(entry.key, Arc::new(tokio::sync::Mutex::new(slot)));
@@ -224,55 +237,41 @@ impl TokenManager {
         Ok(self)
     }
 
-    /// Saves this run's tokens to the cache file (mode 0600, atomically),
-    /// when there is one. Other runs may share the file: under its lock the
-    /// file is read again, and only the entries this run changed replace
-    /// theirs, so no run loses another's rotated refresh token.
-    fn save_cache(&self) -> Result<(), String> {
+    /// Saves one slot's token and refresh token to the cache file (mode
+    /// 0600, atomically), when there is one. Runs may share the file: under
+    /// its lock it is read again and only this entry is replaced, so no run
+    /// loses another's rotated refresh token.
+    fn save(&self, key: &CacheKey, slot: &Slot) -> Result<(), String> {
         let Some(path) = &self.cache_file else {
             return Ok(());
         };
-        let slots: Vec<(CacheKey, Shared<Slot>)> = self
-            .slots
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        let mut ours = Vec::new();
-        for (key, slot) in slots {
-            // A slot being filled right now is saved by its own fetch.
-            let Ok(slot) = slot.try_lock() else { continue };
-            let token = slot.token.as_ref().filter(|t| t.fresh());
-            if token.is_none() && slot.refresh_token.is_none() {
-                continue;
-            }
-            let entry = CacheEntry {
-                key,
-                access_token: token.map(|t| t.access_token.clone()),
-                scheme: token.map_or_else(|| "Bearer".into(), |t| t.scheme.clone()),
-                expires_at: token
-                    .and_then(|t| t.expires_at)
-                    .and_then(|at| at.duration_since(UNIX_EPOCH).ok())
-                    .map(|d| d.as_secs()),
-                refresh_token: slot.refresh_token.clone(),
-            };
-            ours.push((entry, slot.changed));
-        }
+        let token = slot.token.as_ref().filter(|t| t.fresh());
+        let entry = CacheEntry {
+            key: key.clone(),
+            access_token: token.map(|t| t.access_token.clone()),
+            scheme: token.map_or_else(|| "Bearer".into(), |t| t.scheme.clone()),
+            expires_at: token
+                .and_then(|t| t.expires_at)
+                .and_then(|at| at.duration_since(UNIX_EPOCH).ok())
+                .map(|d| d.as_secs()),
+            refresh_token: slot.refresh_token.clone(),
+        };
         let _lock = cache::lock(path)?;
         let mut file = match cache::read(path)? {
             Some(file) if file.key == self.keyer.to_text() => file,
-            // Removed, or remade by another run: what it holds is keyed
-            // otherwise and cannot be merged.
-            _ => CacheFile::new(&self.keyer),
-        };
-        for (entry, changed) in ours {
-            match file.entries.iter().position(|e| e.key == entry.key) {
-                Some(i) if changed => file.entries[i] = entry,
-                // Another run may have renewed it since this one read it.
-                Some(_) => {}
-                None => file.entries.push(entry),
+            // Another run remade it: its entries are keyed otherwise, and
+            // replacing them would lose that run's refresh tokens.
+            Some(_) => {
+                return Err(format!(
+                    "token cache {} was replaced during the run; this run's tokens were not saved",
+                    path.display()
+                ))
             }
+            None => CacheFile::new(&self.keyer),
+        };
+        match file.entries.iter().position(|e| e.key == entry.key) {
+            Some(i) => file.entries[i] = entry,
+            None => file.entries.push(entry),
         }
         cache::write(path, &file)
     }
@@ -322,11 +321,9 @@ impl TokenManager {
             .await?;
         slot.token = Some(token.clone());
         slot.from_file = false;
-        slot.changed = true;
-        drop(slot);
         // The token is good whatever happens to the file: a failed write is
         // the run's problem, reported when it ends, not the server's.
-        if let Err(message) = self.save_cache() {
+        if let Err(message) = self.save(&key, &slot) {
             trace.push(message.clone());
             self.cache_error
                 .lock()
@@ -459,7 +456,8 @@ impl TokenManager {
                 .await
                 .map_err(|e| fail(e.class, e.message))?;
             let given = client.refresh_token.as_ref();
-            if oauth_error_code(&exchange).as_deref() == Some("invalid_grant")
+            if client.grant() == Grant::RefreshToken
+                && oauth_error_code(&exchange).as_deref() == Some("invalid_grant")
                 && given.is_some()
                 && refresh.as_ref() != given
             {
@@ -563,9 +561,13 @@ impl TokenManager {
             }
         }
         let first = attempts.len();
+        let retryable = match client.grant() {
+            Grant::RefreshToken => crate::retry::retryable_unsent,
+            _ => crate::retry::retryable,
+        };
         let result = policy
             .retry
-            .send(async || {
+            .send(retryable, async || {
                 if attempts.len() > first {
                     supersede_last(attempts);
                 }
@@ -647,13 +649,6 @@ impl TokenManager {
     }
 }
 
-/// Marks the latest attempt as tried again.
-pub(crate) fn supersede_last(attempts: &mut [Attempt]) {
-    if let Some(last) = attempts.last_mut() {
-        last.superseded = true;
-    }
-}
-
 /// The OAuth `error` code of a JSON answer, if it has one.
 fn oauth_error_code(x: &Exchange) -> Option<String> {
     let json: serde_json::Value = serde_json::from_slice(&x.body).ok()?;
@@ -673,10 +668,17 @@ async fn once<T: Clone, F: std::future::Future<Output = Result<T, String>>>(
         .or_default()
         .clone();
     let mut cell = cell.lock().await;
-    if cell.is_none() {
-        *cell = Some(compute().await);
+    match &*cell {
+        Some(Fetched::Value(v)) => return Ok(v.clone()),
+        Some(Fetched::Failed(e, at)) if at.elapsed() < FAILURE_KEPT => return Err(e.clone()),
+        _ => {}
     }
-    cell.clone().expect("filled above")
+    let result = compute().await;
+    *cell = Some(match &result {
+        Ok(v) => Fetched::Value(v.clone()),
+        Err(e) => Fetched::Failed(e.clone(), std::time::Instant::now()),
+    });
+    result
 }
 
 /// A token response as RFC 6749 §5.1 defines it.

@@ -16,11 +16,11 @@ use crate::http::{
     transcript_of, Exchange, TlsKey, TransportError, TransportErrorKind, TRANSCRIPT_LINE,
 };
 use crate::load::Spec;
-use crate::oauth::tokens::supersede_last;
 use crate::oauth::{RequestPolicy, ResolvedClient, Token};
 use crate::plan::{CompiledQuery, StepPlan};
 use crate::results::{
-    Attempt, AttemptKind, CaptureResult, ExpectResult, FailureClass, Outcome, StepResult,
+    supersede_last, Attempt, AttemptKind, CaptureResult, ExpectResult, FailureClass, Outcome,
+    StepResult,
 };
 use crate::retry::RetryPolicy;
 use crate::secrets::{is_secret_field, looks_secret};
@@ -192,6 +192,7 @@ impl SpecRun<'_> {
         };
         let mut tries = 0;
         loop {
+            let first = result.attempts.len();
             let outcome = self
                 .try_once(step, plan, &outgoing, &exchanges, result)
                 .await;
@@ -201,7 +202,14 @@ impl SpecRun<'_> {
             let Some(wait) = policy.wait(tries, None) else {
                 return outcome;
             };
-            supersede_last(&mut result.attempts);
+            // The whole try was tried again: its requests (repeats
+            // included) and any failed token request. A token that was
+            // issued stays in use.
+            for attempt in &mut result.attempts[first..] {
+                let issued = attempt.kind == AttemptKind::Token
+                    && attempt.status.is_some_and(|s| (200..300).contains(&s));
+                attempt.superseded |= !issued;
+            }
             result.expectations.clear();
             result.captures.clear();
             result.error = None;
@@ -627,7 +635,7 @@ impl SpecRun<'_> {
         let shown_url = self.redact(&outgoing.url);
         let first = attempts.len();
         policy
-            .send(async || {
+            .send(crate::retry::retryable, async || {
                 if attempts.len() > first {
                     supersede_last(attempts);
                 }

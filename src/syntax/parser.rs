@@ -51,7 +51,7 @@ pub fn too_deep(source: &Arc<SourceFile>) -> Option<Diagnostic> {
         ))
         .at(source, Span::new(at, at + 1))
         .label("too deep")
-        .help("a JSON body may nest at most 128 levels"),
+        .help("a JSON body may nest at most 129 levels inside its step"),
     )
 }
 

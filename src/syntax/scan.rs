@@ -2,7 +2,7 @@
 //! comments (the grammar's rules for both). Used to cut big files and to
 //! refuse nesting deep enough to exhaust the parser's stack.
 
-/// How deep `{`, `[` and `(` may nest in a spec file: 128 levels of JSON
+/// How deep `{`, `[` and `(` may nest in a spec file: 129 levels of JSON
 /// body and the step around it. The parser recurses once per level.
 pub const MAX_NESTING: usize = 130;
 
@@ -40,10 +40,45 @@ pub(crate) fn code_bytes(bytes: &[u8]) -> impl Iterator<Item = (usize, u8)> + '_
 }
 
 /// The offset of the first bracket that opens a level deeper than
-/// [`MAX_NESTING`], if any.
+/// [`MAX_NESTING`], if any. Counted twice: as the grammar reads statements
+/// (comments and triple-quoted strings skipped), and as it reads the
+/// braces of an unknown statement (`#` and `"""` plain, `"..."` one line),
+/// where a `{` after `x #` still nests.
 pub(crate) fn too_deep(text: &str) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let statements = deepest(code_bytes(bytes));
+    let unknown = deepest(quoted_line_bytes(bytes));
+    match (statements, unknown) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// The bytes outside `"..."` strings closed on their line, as the
+/// grammar's `any_quoted` reads them: a quote never closed there is a
+/// plain character.
+fn quoted_line_bytes(bytes: &[u8]) -> impl Iterator<Item = (usize, u8)> + '_ {
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        let at = i;
+        let b = *bytes.get(at)?;
+        i = at + 1;
+        if b == b'"' {
+            let mut end = at + 1;
+            while end < bytes.len() && !matches!(bytes[end], b'"' | b'\n') {
+                end += if bytes[end] == b'\\' { 2 } else { 1 };
+            }
+            if bytes.get(end) == Some(&b'"') {
+                i = end + 1;
+            }
+        }
+        Some((at, b))
+    })
+}
+
+fn deepest(code: impl Iterator<Item = (usize, u8)>) -> Option<usize> {
     let mut depth = 0usize;
-    for (at, b) in code_bytes(text.as_bytes()) {
+    for (at, b) in code {
         match b {
             b'{' | b'[' | b'(' => {
                 depth += 1;
@@ -84,16 +119,28 @@ mod tests {
         let json = deep.find("json ").unwrap() + 5;
         assert_eq!(too_deep(&deep), Some(json + 129 * 5));
         let quoted = format!(
-            "step \"s\" {{ # {}\n body \"{}\" }}",
-            "{".repeat(500),
-            "[".repeat(500)
+            "step \"s\" {{\n body \"{}\"\n body \"\"\"\n{}\n\"\"\"\n}}",
+            "[".repeat(500),
+            "{\"a\":1}".repeat(500)
         );
         assert_eq!(too_deep(&quoted), None);
+        // Brackets in a comment count too: an unknown statement would not
+        // read it as one.
+        let comment = format!("step \"s\" {{ # {}\n}}", "{".repeat(500));
+        assert!(too_deep(&comment).is_some());
         let calls = format!(
             "vars {{ a = {}\"x\"{} }}",
             "secret(".repeat(300),
             ")".repeat(300)
         );
         assert!(too_deep(&calls).is_some());
+        // An unknown statement reads `#` and `"""` as plain characters and
+        // nests the braces after them.
+        for text in [
+            format!("x # {}\n", "{\"}\"".repeat(500)),
+            format!("x \"\"\" {}\n", "{".repeat(500)),
+        ] {
+            assert!(too_deep(&text).is_some(), "{text:.20}");
+        }
     }
 }
