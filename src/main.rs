@@ -796,3 +796,22 @@ fn usage_error(message: &str, color: bool) -> Exit {
     eprintln!("{}", Diagnostic::error(message).render(color));
     Exit::Usage
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_durations_as_the_flags_take_them() {
+        assert_eq!(parse_size("10MB"), Ok(10 << 20));
+        assert_eq!(parse_size("512kb"), Ok(512 << 10));
+        assert_eq!(parse_size("7"), Ok(7));
+        assert_eq!(parse_size("1G"), Ok(1 << 30));
+        for bad in ["", "MB", "10TB", "-1MB", "1.5MB"] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+        assert_eq!(cli_duration("30"), Ok(Duration::from_secs(30)));
+        assert_eq!(cli_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert!(cli_duration("30h").is_err());
+    }
+}
