@@ -648,6 +648,8 @@ impl Reporter for Terminal<'_> {
     fn report(&mut self, event: &Event<'_>) {
         match event {
             Event::RunStarted { suites } => self.progress = progress_bar(*suites),
+            // The console prints whole suites, in file order.
+            Event::StepFinished { .. } => {}
             Event::SuiteFinished(suite) => {
                 self.progress
                     .suspend(|| print!("{}", self.console.suite(suite)));

@@ -688,6 +688,7 @@ async fn reporters_see_every_event_in_order_and_an_interruption() {
         fn report(&mut self, event: &Event<'_>) {
             self.0.push(match event {
                 Event::RunStarted { suites } => format!("started {suites}"),
+                Event::StepFinished { suite, step } => format!("step {suite}: {}", step.name),
                 Event::SuiteFinished(s) => format!("suite {}", s.name),
                 Event::RunFinished(r) => {
                     format!("finished {} {:?}", r.suites.len(), r.interrupted.as_deref())
@@ -711,8 +712,8 @@ async fn reporters_see_every_event_in_order_and_an_interruption() {
     let project = oauthspec::check::check_paths(&paths, &options.check);
     let runner = Runner::new(options).unwrap();
     let mut recorder = Recorder::default();
-    // Stopped while `c` waits: `a` and `b` are done, in file order even
-    // though `b` finished first.
+    // Stopped while `c` waits: `a` and `b` are done. Their steps are told
+    // as they finish (`b` first), their suites in file order.
     let stop = async {
         tokio::time::sleep(Duration::from_millis(1500)).await;
         "SIGTERM".to_string()
@@ -722,6 +723,8 @@ async fn reporters_see_every_event_in_order_and_an_interruption() {
         recorder.0,
         [
             "started 3",
+            "step b: b",
+            "step a: a",
             "suite a",
             "suite b",
             "finished 2 Some(\"SIGTERM\")"

@@ -7,6 +7,12 @@ use crate::results::{RunResult, SuiteResult};
 pub enum Event<'a> {
     /// The run is about to start this many suites.
     RunStarted { suites: usize },
+    /// A step finished (or was skipped), as it happens: steps of suites
+    /// that run at once interleave. For live consumers, such as metrics.
+    StepFinished {
+        suite: &'a str,
+        step: &'a crate::results::StepResult,
+    },
     /// A suite finished. Suites arrive in file order, whichever finished
     /// first, so output never depends on timing.
     SuiteFinished(&'a SuiteResult),

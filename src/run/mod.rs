@@ -6,6 +6,7 @@ mod step;
 
 pub use events::{Event, Reporter};
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -136,32 +137,42 @@ impl Runner {
 
     /// Runs every suite; `on_suite` sees each one as soon as it and all
     /// before it are done, so output order never depends on timing.
-    pub async fn run(
-        &self,
-        project: &Project,
-        mut on_suite: impl FnMut(&SuiteResult),
-    ) -> RunResult {
+    pub async fn run(&self, project: &Project, on_suite: impl Fn(&SuiteResult)) -> RunResult {
         let started = SystemTime::now();
         let clock = Instant::now();
+        let done = RefCell::new(Vec::new());
+        self.drive(project, &|_, _| {}, &on_suite, &done).await;
+        RunResult {
+            suites: done.into_inner(),
+            started,
+            duration: clock.elapsed(),
+            interrupted: None,
+        }
+    }
+
+    /// Runs the suites: `on_step` hears of each step as it finishes (suites
+    /// interleave), `on_suite` of each suite in file order. Finished suites
+    /// go to `done`, which keeps them also when the caller drops this
+    /// future (an interruption).
+    async fn drive(
+        &self,
+        project: &Project,
+        on_step: &dyn Fn(&str, &StepResult),
+        on_suite: &dyn Fn(&SuiteResult),
+        done: &RefCell<Vec<SuiteResult>>,
+    ) {
         let suites = self.selected(project);
         let mut stream = futures_util::stream::iter(suites)
-            .map(|(spec, checked)| self.run_spec(spec, checked))
+            .map(|(spec, checked)| self.run_spec(spec, checked, on_step))
             .buffered(self.options.jobs.max(1));
-        let mut results = Vec::new();
         while let Some(suite) = stream.next().await {
             on_suite(&suite);
             let failed = suite.steps.iter().any(|s| s.class().is_some());
-            results.push(suite);
+            done.borrow_mut().push(suite);
             if failed && self.options.fail_fast {
                 // Dropping the stream cancels the suites still running.
                 break;
             }
-        }
-        RunResult {
-            suites: results,
-            started,
-            duration: clock.elapsed(),
-            interrupted: None,
         }
     }
 
@@ -224,31 +235,31 @@ impl Runner {
         for r in reporters.iter_mut() {
             r.report(&Event::RunStarted { suites });
         }
-        // Suites as they finish, so an interrupted run still reports them.
-        let mut finished = Vec::new();
-        let outcome = {
-            let run = self.run(project, |suite| {
-                for r in reporters.iter_mut() {
-                    r.report(&Event::SuiteFinished(suite));
-                }
-                finished.push(suite.clone());
-            });
+        let reporters = RefCell::new(reporters);
+        let tell = |event: &Event| {
+            for r in reporters.borrow_mut().iter_mut() {
+                r.report(event);
+            }
+        };
+        let on_step = |suite: &str, step: &StepResult| tell(&Event::StepFinished { suite, step });
+        let on_suite = |suite: &SuiteResult| tell(&Event::SuiteFinished(suite));
+        let done = RefCell::new(Vec::new());
+        let stopped = {
+            let run = self.drive(project, &on_step, &on_suite, &done);
             // Leaving this block drops the run: an interruption cancels
             // the requests in flight.
             tokio::select! {
-                result = run => Ok(result),
-                signal = stop => Err(signal),
+                () = run => None,
+                signal = stop => Some(signal),
             }
         };
-        let result = outcome.unwrap_or_else(|signal| RunResult {
-            suites: finished,
+        let result = RunResult {
+            suites: done.into_inner(),
             started,
             duration: clock.elapsed(),
-            interrupted: Some(signal),
-        });
-        for r in reporters.iter_mut() {
-            r.report(&Event::RunFinished(&result));
-        }
+            interrupted: stopped,
+        };
+        tell(&Event::RunFinished(&result));
         result
     }
 
@@ -271,15 +282,24 @@ impl Runner {
             .collect()
     }
 
-    async fn run_spec(&self, spec: &Spec, checked: &Checked) -> SuiteResult {
+    async fn run_spec(
+        &self,
+        spec: &Spec,
+        checked: &Checked,
+        on_step: &dyn Fn(&str, &StepResult),
+    ) -> SuiteResult {
         let started = SystemTime::now();
         let clock = Instant::now();
         let file = &spec.file;
         if !checked.missing_env.is_empty() {
+            let steps = step::not_run(file, &checked.missing_env);
+            for s in &steps {
+                on_step(&spec.suite_name(), s);
+            }
             return SuiteResult {
                 name: spec.suite_name(),
                 file: file.source.path.clone(),
-                steps: step::not_run(file, &checked.missing_env),
+                steps,
                 started,
                 duration: clock.elapsed(),
             };
@@ -293,21 +313,22 @@ impl Runner {
         };
         let vars_problem = ctx.resolve_vars().err();
 
+        let name = spec.suite_name();
         let mut steps: Vec<StepResult> = Vec::with_capacity(file.steps.len());
         let mut failed: Option<String> = vars_problem;
         for (step, plan) in file.steps.iter().zip(&checked.plans) {
-            if let Some(reason) = failed.as_ref().filter(|_| !step.always) {
-                steps.push(step::skipped(file, step, reason));
-                continue;
-            }
-            let result = ctx.run_step(step, plan, failed.as_deref()).await;
+            let result = match failed.as_ref().filter(|_| !step.always) {
+                Some(reason) => step::skipped(file, step, reason),
+                None => ctx.run_step(step, plan, failed.as_deref()).await,
+            };
             if matches!(result.outcome, Outcome::Failed(_)) && failed.is_none() {
                 failed = Some(format!("step {:?} failed", step.name.node));
             }
+            on_step(&name, &result);
             steps.push(result);
         }
         SuiteResult {
-            name: spec.suite_name(),
+            name,
             file: file.source.path.clone(),
             steps,
             started,
