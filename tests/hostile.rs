@@ -229,13 +229,8 @@ fn check_does_not_print_a_secret_url() {
         "vars { u = secret(\"not a url hunter2-url-secret\") }\nstep \"s\" {\n  GET \"{{u}}\"\n}\n",
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_oauthspec"))
-        .arg("check")
-        .arg(&path)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let (code, _, stderr) = bounded(&["check", path.to_str().unwrap()], SECONDS_20);
+    assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("invalid URL"), "{stderr}");
     assert!(!stderr.contains("hunter2"), "{stderr}");
 }
@@ -251,14 +246,8 @@ fn server_bytes_cannot_drive_the_terminal() {
         format!("step \"s\" {{\n  GET \"{base}/\"\n  expect status == 200\n  expect json \"$.x\" == \"y\"\n}}\n"),
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_oauthspec"))
-        .args(["run", "-v"])
-        .arg(&path)
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let (code, stdout, _) = bounded(&["run", "-v", path.to_str().unwrap()], SECONDS_20);
+    assert_eq!(code, 1, "{stdout}");
     assert!(stdout.contains("\\u{1b}[2J"), "shown escaped: {stdout}");
     for c in ['\u{1b}', '\u{7}', '\r', '\u{0}'] {
         assert!(

@@ -16,6 +16,11 @@ fn spec(base: &str, secret: &str, step_body: &str) -> String {
     )
 }
 
+/// Runs `spec` with one step against the sandbox at `base`.
+async fn one_step(base: &str, secret: &str, step_body: &str) -> oauthspec::results::RunResult {
+    run_text(base, &spec(base, secret, step_body)).await
+}
+
 fn console_line(result: &oauthspec::results::RunResult) -> String {
     let text = Console {
         color: false,
@@ -36,13 +41,10 @@ async fn token_requests_follow_the_steps_retry() {
     ] {
         sandbox.reset_stats();
         sandbox.add_fault(parse_fault(fault).unwrap());
-        let result = run_text(
+        let result = one_step(
             &base,
-            &spec(
-                &base,
-                "demo-secret",
-                "  retry 3 backoff 10ms\n  expect status == 200",
-            ),
+            "demo-secret",
+            "  retry 3 backoff 10ms\n  expect status == 200",
         )
         .await;
         let s = step(&result, "s");
@@ -62,7 +64,7 @@ async fn token_requests_follow_the_steps_retry() {
     }
     // Without `retry`, the first refusal fails the step.
     sandbox.add_fault(parse_fault("token:status=503,times=1").unwrap());
-    let result = run_text(&base, &spec(&base, "demo-secret", "  expect status == 200")).await;
+    let result = one_step(&base, "demo-secret", "  expect status == 200").await;
     assert_eq!(step(&result, "s").class(), Some(FailureClass::AuthServer));
 }
 
@@ -70,13 +72,10 @@ async fn token_requests_follow_the_steps_retry() {
 async fn refused_credentials_are_never_retried() {
     let sandbox = sandbox().await;
     let base = sandbox.base_url();
-    let result = run_text(
+    let result = one_step(
         &base,
-        &spec(
-            &base,
-            "wrong",
-            "  retry 5 backoff 10ms\n  expect status == 200",
-        ),
+        "wrong",
+        "  retry 5 backoff 10ms\n  expect status == 200",
     )
     .await;
     assert_eq!(step(&result, "s").class(), Some(FailureClass::Credentials));
@@ -89,13 +88,10 @@ async fn until_pass_retries_while_expectations_fail() {
     let base = sandbox.base_url();
     // A 404 is not a transport failure: plain `retry` takes it as final.
     sandbox.add_fault(parse_fault("api:status=404,times=2").unwrap());
-    let result = run_text(
+    let result = one_step(
         &base,
-        &spec(
-            &base,
-            "demo-secret",
-            "  retry 5 backoff 10ms\n  expect status == 200",
-        ),
+        "demo-secret",
+        "  retry 5 backoff 10ms\n  expect status == 200",
     )
     .await;
     assert_eq!(sandbox.stats().api, 1);
@@ -104,13 +100,10 @@ async fn until_pass_retries_while_expectations_fail() {
     sandbox.clear_faults();
     sandbox.reset_stats();
     sandbox.add_fault(parse_fault("api:status=404,times=2").unwrap());
-    let result = run_text(
+    let result = one_step(
         &base,
-        &spec(
-            &base,
-            "demo-secret",
-            "  retry 5 until pass backoff 10ms\n  expect status == 200",
-        ),
+        "demo-secret",
+        "  retry 5 until pass backoff 10ms\n  expect status == 200",
     )
     .await;
     let s = step(&result, "s");
@@ -129,13 +122,10 @@ async fn max_bounds_a_retrying_step() {
     let sandbox = sandbox().await;
     let base = sandbox.base_url();
     let clock = Instant::now();
-    let result = run_text(
+    let result = one_step(
         &base,
-        &spec(
-            &base,
-            "demo-secret",
-            "  retry 1000 until pass backoff 50ms max 400ms\n  expect status == 201",
-        ),
+        "demo-secret",
+        "  retry 1000 until pass backoff 50ms max 400ms\n  expect status == 201",
     )
     .await;
     let elapsed = clock.elapsed();
@@ -165,7 +155,9 @@ async fn a_steps_timeout_bounds_discovery_and_token_requests() {
         let result = run_text(&base, &spec).await;
         let s = step(&result, "s");
         assert_eq!(s.class(), Some(FailureClass::AuthServer), "{fault}");
-        assert!(s.error.as_deref().unwrap().contains(what), "{:?}", s.error);
+        let error = s.error.as_deref().unwrap();
+        assert!(error.contains(what), "{error}");
+        assert_eq!(error.matches("client `orders`").count(), 1, "{error}");
         assert!(
             clock.elapsed() < Duration::from_secs(5),
             "{fault}: {:?}",

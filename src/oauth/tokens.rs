@@ -93,6 +93,16 @@ pub struct TokenError {
     pub message: String,
 }
 
+impl TokenError {
+    /// A failure of `client`'s token request, named after the client.
+    fn of(client: &ResolvedClient, class: FailureClass, message: String) -> TokenError {
+        TokenError {
+            class,
+            message: format!("client `{}`: {message}", client.name),
+        }
+    }
+}
+
 /// Where a step's token came from, for `-v`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenSource {
@@ -439,10 +449,7 @@ impl TokenManager {
         attempts: &mut Vec<Attempt>,
         trace: &mut Vec<String>,
     ) -> Result<Token, TokenError> {
-        let fail = |class, message: String| TokenError {
-            class,
-            message: format!("client `{}`: {message}", client.name),
-        };
+        let fail = |class, message: String| TokenError::of(client, class, message);
         let mut refresh = match client.grant() {
             Grant::RefreshToken => slot
                 .refresh_token
@@ -453,8 +460,7 @@ impl TokenManager {
         let exchange = loop {
             let exchange = self
                 .exchange(client, endpoint, refresh.as_deref(), policy, attempts)
-                .await
-                .map_err(|e| fail(e.class, e.message))?;
+                .await?;
             let given = client.refresh_token.as_ref();
             if client.grant() == Grant::RefreshToken
                 && oauth_error_code(&exchange).as_deref() == Some("invalid_grant")
@@ -499,10 +505,7 @@ impl TokenManager {
         policy: &RequestPolicy,
         attempts: &mut Vec<Attempt>,
     ) -> Result<Exchange, TokenError> {
-        let fail = |class, message: String| TokenError {
-            class,
-            message: format!("client `{}`: {message}", client.name),
-        };
+        let fail = |class, message: String| TokenError::of(client, class, message);
         let http = self
             .http
             .client_for(&client.tls_key(), endpoint)

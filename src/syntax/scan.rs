@@ -48,10 +48,7 @@ pub(crate) fn too_deep(text: &str) -> Option<usize> {
     let bytes = text.as_bytes();
     let statements = deepest(code_bytes(bytes));
     let unknown = deepest(quoted_line_bytes(bytes));
-    match (statements, unknown) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
+    statements.into_iter().chain(unknown).min()
 }
 
 /// The bytes outside `"..."` strings closed on their line, as the
