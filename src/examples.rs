@@ -4,7 +4,7 @@
 use std::path::Path;
 
 /// `specs/examples/`, file by file.
-pub const EXAMPLES: &[(&str, &str)] = &[
+pub(crate) const EXAMPLES: &[(&str, &str)] = &[
     (
         "client-auth-methods.oauthspec",
         include_str!("../specs/examples/client-auth-methods.oauthspec"),
@@ -36,10 +36,10 @@ pub const EXAMPLES: &[(&str, &str)] = &[
 ];
 
 /// Writes the examples into `dir`, which is created if needed.
-pub fn write_to(dir: &Path) -> std::io::Result<()> {
+pub(crate) fn write_to(dir: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     for (name, text) in EXAMPLES {
-        crate::fsutil::write_atomic(&dir.join(name), text.as_bytes())?;
+        oauthspec_core::fsutil::write_atomic(&dir.join(name), text.as_bytes())?;
     }
     Ok(())
 }

@@ -2,6 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::exit::Exit;
+use crate::output::usage_error;
+
 const STARTER: &str = r#"# A first spec: it runs against the built-in sandbox as it is
 # (`oauthspec sandbox` in another terminal, then `oauthspec run specs/`).
 # Point OAUTH_ISSUER, API_URL and the client variables at your own servers.
@@ -73,7 +76,7 @@ jobs:
 "#;
 
 /// The files `init` writes, relative to the project directory.
-pub fn files() -> [(&'static str, &'static str); 2] {
+pub(crate) fn files() -> [(&'static str, &'static str); 2] {
     [
         ("specs/starter.oauthspec", STARTER),
         (".github/workflows/oauthspec.yml", WORKFLOW),
@@ -82,7 +85,7 @@ pub fn files() -> [(&'static str, &'static str); 2] {
 
 /// Writes the starter files under `dir`. Existing files are kept unless
 /// `force`; all are checked before any is written.
-pub fn write(dir: &Path, force: bool) -> Result<Vec<PathBuf>, String> {
+pub(crate) fn write(dir: &Path, force: bool) -> Result<Vec<PathBuf>, String> {
     let targets: Vec<(PathBuf, &str)> = files()
         .into_iter()
         .map(|(rel, text)| (dir.join(rel), text))
@@ -94,15 +97,36 @@ pub fn write(dir: &Path, force: bool) -> Result<Vec<PathBuf>, String> {
             .map(|(p, _)| p.display().to_string())
             .collect();
         if !existing.is_empty() {
+            let verb = if existing.len() == 1 {
+                "exists"
+            } else {
+                "exist"
+            };
             return Err(format!(
-                "{} already exist(s); nothing written (use --force to replace)",
+                "{} already {verb}; nothing written (use --force to replace)",
                 existing.join(", ")
             ));
         }
     }
     for (path, text) in &targets {
-        crate::fsutil::write_atomic(path, text.as_bytes())
+        oauthspec_core::fsutil::write_atomic(path, text.as_bytes())
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
     Ok(targets.into_iter().map(|(p, _)| p).collect())
+}
+
+/// `init`: writes the starter files and says what to do next.
+pub(crate) fn command(dir: &Path, force: bool, color: bool) -> Exit {
+    match write(dir, force) {
+        Ok(written) => {
+            for path in written {
+                println!("wrote {}", path.display());
+            }
+            println!(
+                "next: `oauthspec sandbox` in one terminal, `oauthspec run specs/` in another"
+            );
+            Exit::Passed
+        }
+        Err(e) => usage_error(&e, color),
+    }
 }

@@ -322,7 +322,7 @@ fn colour_follows_the_flag_and_no_color() {
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread")]
 async fn an_interrupted_run_reports_what_finished_and_exits_128_plus_the_signal() {
-    use oauthspec::sandbox::parse_fault;
+    use oauthspec_sandbox::parse_fault;
     let sandbox = common::sandbox().await;
     let base = sandbox.base_url();
     // The second suite hangs on a slow discovery endpoint.
@@ -496,7 +496,7 @@ fn completions_and_init() {
 async fn the_starter_spec_passes_against_the_sandbox() {
     let sandbox = common::sandbox().await;
     let dir = tempfile::tempdir().unwrap();
-    oauthspec::init::write(dir.path(), false).unwrap();
+    common::init_project(dir.path());
     let (code, stdout, stderr) = output(
         oauthspec()
             .arg("run")

@@ -1,6 +1,6 @@
 //! Every whole spec in the cookbook checks clean, with no environment.
 
-use oauthspec::check::{check_paths, CheckOptions};
+use oauthspec_core::check::{check_paths, CheckOptions};
 
 #[test]
 fn cookbook_specs_check_clean() {
@@ -24,7 +24,7 @@ fn cookbook_specs_check_clean() {
         assert!(problems.is_empty(), "recipe {i}:\n{}", problems.join("\n"));
         assert!(project.missing_env.is_empty(), "recipe {i} needs env vars");
         assert_eq!(
-            oauthspec::syntax::format::format_source(block).as_deref(),
+            oauthspec_core::syntax::format::format_source(block).as_deref(),
             Ok(*block),
             "recipe {i} is not in the canonical layout"
         );

@@ -7,7 +7,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use oauthspec::results::FailureClass;
+use oauthspec_core::results::FailureClass;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -129,7 +129,7 @@ async fn answer(mut socket: TcpStream, how: Misbehaviour) {
 
 /// Runs one step against `base` with a short timeout, next to a healthy
 /// spec against the sandbox, and returns the faulty step's result.
-async fn run_against(base: &str, step_body: &str) -> oauthspec::results::StepResult {
+async fn run_against(base: &str, step_body: &str) -> oauthspec_core::results::StepResult {
     let sandbox = sandbox().await;
     let specs = Specs::new();
     let faulty = specs.write(

@@ -5,9 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
-use oauthspec::source::SourceFile;
-use oauthspec::syntax::format::{comments, format_source, is_formatted, MAX_WIDTH};
-use oauthspec::syntax::parse;
+use oauthspec_core::source::SourceFile;
+use oauthspec_core::syntax::format::{comments, format_source, is_formatted, MAX_WIDTH};
+use oauthspec_core::syntax::parse;
 use regex::Regex;
 
 // ---------------------------------------------------------------- helpers

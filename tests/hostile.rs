@@ -515,7 +515,7 @@ fn many_errors_and_long_lines_print_a_bounded_report() {
 async fn a_token_cut_off_mid_value_is_hidden() {
     let sandbox = common::sandbox().await;
     let base = sandbox.base_url();
-    sandbox.add_fault(oauthspec::sandbox::parse_fault("token:malformed_json").unwrap());
+    sandbox.add_fault(oauthspec_sandbox::parse_fault("token:malformed_json").unwrap());
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.oauthspec");
     std::fs::write(

@@ -6,9 +6,9 @@ mod common;
 use std::path::PathBuf;
 
 use common::*;
-use oauthspec::results::FailureClass;
-use oauthspec::sandbox::{
-    parse_fault, AuthMethod, ClientConfig, GrantType, Sandbox, SandboxConfig, UserConfig,
+use oauthspec_core::results::FailureClass;
+use oauthspec_sandbox::{
+    parse_fault, ClientAuthMethod, GrantType, RegisteredClient, Sandbox, SandboxConfig, UserConfig,
 };
 
 fn client_block(base: &str, extra: &str) -> String {
@@ -277,13 +277,13 @@ async fn private_key_case(alg: &str) {
         }
     };
     let mut config = SandboxConfig::default();
-    config.clients.push(ClientConfig {
+    config.clients.push(RegisteredClient {
         id: "jwt-client".into(),
         secret: None,
         public_key_pem: Some(public_pem),
         grants: vec![GrantType::ClientCredentials],
         scopes: vec!["orders:read".into()],
-        auth_methods: vec![AuthMethod::PrivateKeyJwt],
+        auth_methods: vec![ClientAuthMethod::PrivateKeyJwt],
     });
     let sandbox = Sandbox::start(config, 0).await.unwrap();
     let base = sandbox.base_url();
@@ -614,7 +614,7 @@ async fn the_token_cache_file_is_used_only_while_the_settings_match() {
         "{:?}",
         orders.trace
     );
-    let console = oauthspec::report::console::Console {
+    let console = oauthspec_core::report::console::Console {
         color: false,
         verbose: true,
     }
@@ -630,6 +630,69 @@ async fn the_token_cache_file_is_used_only_while_the_settings_match() {
     assert!(orders
         .trace
         .contains(&"client `orders`: token from the token cache file".to_string()));
+}
+
+/// A refresh token in the cache file that the server no longer knows
+/// (revoked, or lost to another runner) gives way to the one the spec
+/// gives, which is still good: the provider does not rotate them.
+#[tokio::test]
+async fn a_refused_cached_refresh_token_gives_way_to_the_one_the_spec_gives() {
+    let sandbox = Sandbox::start(
+        SandboxConfig {
+            rotate_refresh_tokens: false,
+            ..SandboxConfig::default()
+        },
+        0,
+    )
+    .await
+    .unwrap();
+    let base = sandbox.base_url();
+    let given = refresh_token(&base).await;
+    let specs = Specs::new();
+    let path = specs.write("zoho.oauthspec", &refresh_spec(&base));
+    let cache = specs.path().join("tokens.json");
+    let run = || {
+        let mut options = options(&base);
+        options
+            .check
+            .env
+            .fixed
+            .insert("ZOHO_REFRESH_TOKEN".into(), given.clone());
+        options.token_cache = Some(cache.clone());
+        let path = path.clone();
+        async move { run_with(&[path], options).await.0 }
+    };
+    assert!(passed(step(&run().await, "orders")));
+    assert_eq!(sandbox.stats().grant("refresh_token"), 1);
+
+    // The file's entry for exactly these settings now holds a refresh
+    // token the server never issued, and no access token.
+    let mut file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&cache).unwrap()).unwrap();
+    let entry = &mut file["entries"][0];
+    entry["access_token"] = serde_json::Value::Null;
+    entry["refresh_token"] = "forgotten-by-the-server".into();
+    std::fs::write(&cache, file.to_string()).unwrap();
+
+    let result = run().await;
+    let orders = step(&result, "orders");
+    assert!(passed(orders), "{:?} {:?}", orders.error, failures(orders));
+    assert_eq!(sandbox.stats().grant("refresh_token"), 3);
+    let tokens: Vec<bool> = (orders.attempts.iter())
+        .filter(|a| a.url.ends_with("/oauth2/token"))
+        .map(|a| a.superseded)
+        .collect();
+    assert_eq!(tokens, [true, false]);
+    assert!(
+        orders.trace.contains(
+            &"client `zoho`: the cached refresh token was refused (invalid_grant); trying the one the spec gives"
+                .to_string()
+        ),
+        "{:?}",
+        orders.trace
+    );
+    let text = std::fs::read_to_string(&cache).unwrap();
+    assert!(!text.contains("forgotten-by-the-server"), "{text}");
 }
 
 /// Seven runs at once share one `--token-cache`, each rotating its own

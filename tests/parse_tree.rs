@@ -8,11 +8,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use oauthspec::check::{check_paths, check_spec, CheckOptions};
-use oauthspec::source::{SourceFile, Span};
-use oauthspec::syntax::ast::*;
-use oauthspec::syntax::parse;
-use oauthspec::value::Environment;
+use oauthspec_core::check::{check_paths, check_spec, CheckOptions};
+use oauthspec_core::source::{SourceFile, Span};
+use oauthspec_core::syntax::ast::*;
+use oauthspec_core::syntax::parse;
+use oauthspec_core::value::Environment;
 
 const EXAMPLE: &str = "specs/examples/orders-smoke.oauthspec";
 const CLIENTS: &str = "specs/examples/clients.oauthspec";
@@ -964,7 +964,7 @@ fn the_examples_directory_checks_clean() {
 /// every diagnostic; panics propagate.
 fn front_end(path: &Path, text: &str) {
     let options = options_with(&[]);
-    let (spec, diagnostics) = oauthspec::load::load_str(path, text);
+    let (spec, diagnostics) = oauthspec_core::load::load_str(path, text);
     for d in &diagnostics {
         let _ = d.render(true);
         let _ = d.location_string();
@@ -1178,8 +1178,8 @@ fn unclosed_braces_after_an_unknown_word_parse_in_linear_time() {
     ] {
         let (done, finished) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            let source = oauthspec::source::SourceFile::new("x.oauthspec", input);
-            let _ = oauthspec::syntax::parse(&source);
+            let source = oauthspec_core::source::SourceFile::new("x.oauthspec", input);
+            let _ = oauthspec_core::syntax::parse(&source);
             let _ = done.send(());
         });
         assert!(

@@ -14,14 +14,14 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use oauthspec::fsutil::write_atomic;
-use oauthspec::report::tap::TapVersion;
-use oauthspec::report::{html, json, junit, tap};
-use oauthspec::results::{
+use oauthspec_core::fsutil::write_atomic;
+use oauthspec_core::report::tap::TapVersion;
+use oauthspec_core::report::{html, json, junit, tap};
+use oauthspec_core::results::{
     Attempt, AttemptKind, CaptureResult, ExpectResult, FailureClass, Outcome, RunResult,
     StepResult, SuiteResult,
 };
-use oauthspec::source::{SourceFile, Span};
+use oauthspec_core::source::{SourceFile, Span};
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::{Reader, Writer};
 

@@ -6,9 +6,9 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use oauthspec::report::console::Console;
-use oauthspec::results::FailureClass;
-use oauthspec::sandbox::parse_fault;
+use oauthspec_core::report::console::Console;
+use oauthspec_core::results::FailureClass;
+use oauthspec_sandbox::parse_fault;
 
 fn spec(base: &str, secret: &str, step_body: &str) -> String {
     format!(
@@ -17,11 +17,11 @@ fn spec(base: &str, secret: &str, step_body: &str) -> String {
 }
 
 /// Runs `spec` with one step against the sandbox at `base`.
-async fn one_step(base: &str, secret: &str, step_body: &str) -> oauthspec::results::RunResult {
+async fn one_step(base: &str, secret: &str, step_body: &str) -> oauthspec_core::results::RunResult {
     run_text(base, &spec(base, secret, step_body)).await
 }
 
-fn console_line(result: &oauthspec::results::RunResult) -> String {
+fn console_line(result: &oauthspec_core::results::RunResult) -> String {
     let text = Console {
         color: false,
         verbose: false,

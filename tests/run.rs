@@ -6,8 +6,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use oauthspec::results::{AttemptKind, FailureClass, Outcome};
-use oauthspec::sandbox::parse_fault;
+use oauthspec_core::results::{AttemptKind, FailureClass, Outcome};
+use oauthspec_sandbox::parse_fault;
 
 #[tokio::test]
 async fn the_sketch_runs_and_every_step_passes() {
@@ -645,7 +645,7 @@ async fn the_starter_spec_waits_for_a_late_service_and_takes_defaults_for_empty_
         probe.local_addr().unwrap().port()
     };
     let specs = Specs::new();
-    oauthspec::init::write(specs.path(), false).unwrap();
+    common::init_project(specs.path());
     let mut options = options(&format!("http://127.0.0.1:{port}"));
     for (name, value) in [
         ("OAUTH_ISSUER", format!("http://127.0.0.1:{port}")),
@@ -657,7 +657,7 @@ async fn the_starter_spec_waits_for_a_late_service_and_takes_defaults_for_empty_
     }
     let late = tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(1500)).await;
-        oauthspec::sandbox::Sandbox::start(Default::default(), port)
+        oauthspec_sandbox::Sandbox::start(Default::default(), port)
             .await
             .unwrap()
     });
@@ -680,7 +680,7 @@ async fn the_starter_spec_waits_for_a_late_service_and_takes_defaults_for_empty_
 /// an interrupted run ends the same way, holding what finished.
 #[tokio::test]
 async fn reporters_see_every_event_in_order_and_an_interruption() {
-    use oauthspec::run::{Event, Reporter, Runner};
+    use oauthspec_core::run::{Event, Reporter, Runner};
 
     #[derive(Default)]
     struct Recorder(Vec<String>);
@@ -709,7 +709,7 @@ async fn reporters_see_every_event_in_order_and_an_interruption() {
         specs.write("c.oauthspec", &step("c", "10s")),
     ];
     let options = options(&base);
-    let project = oauthspec::check::check_paths(&paths, &options.check);
+    let project = oauthspec_core::check::check_paths(&paths, &options.check);
     let runner = Runner::new(options).unwrap();
     let mut recorder = Recorder::default();
     // Stopped while `c` waits: `a` and `b` are done. Their steps are told

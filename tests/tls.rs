@@ -7,9 +7,9 @@
 mod common;
 
 use common::*;
-use oauthspec::results::{FailureClass, StepResult};
-use oauthspec::sandbox::{
-    AuthMethod, ClientConfig, GrantType, Sandbox, SandboxConfig, TlsSettings,
+use oauthspec_core::results::{FailureClass, StepResult};
+use oauthspec_sandbox::{
+    ClientAuthMethod, GrantType, RegisteredClient, Sandbox, SandboxConfig, TlsSettings,
 };
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
@@ -88,13 +88,13 @@ fn pki() -> Pki {
 
 fn config() -> SandboxConfig {
     let mut config = SandboxConfig::default();
-    config.clients.push(ClientConfig {
+    config.clients.push(RegisteredClient {
         id: "mtls-client".into(),
         secret: None,
         public_key_pem: None,
         grants: vec![GrantType::ClientCredentials],
         scopes: vec!["orders:read".into()],
-        auth_methods: vec![AuthMethod::TlsClientAuth],
+        auth_methods: vec![ClientAuthMethod::TlsClientAuth],
     });
     config
 }
@@ -123,8 +123,8 @@ async fn run_spec(
     pki: &Pki,
     base: &str,
     text: &str,
-    tweak: impl FnOnce(&mut oauthspec::run::RunOptions, &Specs),
-) -> oauthspec::results::RunResult {
+    tweak: impl FnOnce(&mut oauthspec_core::run::RunOptions, &Specs),
+) -> oauthspec_core::results::RunResult {
     let specs = Specs::new();
     for (name, pem) in [
         ("ca.pem", &pki.ca),
@@ -215,11 +215,11 @@ async fn a_redirect_from_http_to_https_trusts_the_cacert() {
 async fn a_cacert_that_is_not_pem_stops_the_runner() {
     let specs = Specs::new();
     let path = specs.write("ca.pem", "not a certificate");
-    let options = oauthspec::run::RunOptions {
+    let options = oauthspec_core::run::RunOptions {
         cacert: Some(path),
         ..Default::default()
     };
-    let Err(message) = oauthspec::run::Runner::new(options) else {
+    let Err(message) = oauthspec_core::run::Runner::new(options) else {
         panic!("a non-PEM --cacert is refused");
     };
     assert!(
@@ -320,7 +320,7 @@ async fn a_server_that_requires_a_client_certificate() {
     let pki = pki();
     let sandbox = tls_sandbox(&pki, Some(true)).await;
     let base = sandbox.base_url();
-    let trust = |o: &mut oauthspec::run::RunOptions, specs: &Specs| {
+    let trust = |o: &mut oauthspec_core::run::RunOptions, specs: &Specs| {
         o.cacert = Some(specs.path().join("ca.pem"));
     };
     let result = run_spec(&pki, &base, &health(&base, ""), trust).await;
@@ -348,7 +348,7 @@ async fn tls_client_auth_at_the_token_endpoint() {
     let pki = pki();
     let sandbox = tls_sandbox(&pki, Some(false)).await;
     let base = sandbox.base_url();
-    let trust = |o: &mut oauthspec::run::RunOptions, specs: &Specs| {
+    let trust = |o: &mut oauthspec_core::run::RunOptions, specs: &Specs| {
         o.cacert = Some(specs.path().join("ca.pem"));
     };
     let text = mtls_spec(&base, "client.pem", "client-key.pem");
@@ -387,7 +387,7 @@ async fn tls_client_auth_settings_are_checked() {
         "t.oauthspec",
         "client c {\n  token_url \"https://localhost/token\"\n  client_id \"x\"\n  auth_method tls_client_auth\n}\nstep \"s\" {\n  GET \"https://localhost/\"\n  client_cert \"client.pem\"\n  expect status == 200\n}\n",
     );
-    let project = oauthspec::check::check_paths(&[path], &Default::default());
+    let project = oauthspec_core::check::check_paths(&[path], &Default::default());
     let messages: Vec<String> = project
         .diagnostics
         .iter()

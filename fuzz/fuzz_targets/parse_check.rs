@@ -6,11 +6,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use libfuzzer_sys::fuzz_target;
-use oauthspec::check::{check_spec, CheckOptions};
-use oauthspec::load::Spec;
-use oauthspec::source::SourceFile;
-use oauthspec::syntax::parse;
-use oauthspec::value::Environment;
+use oauthspec_core::check::{check_spec, CheckOptions};
+use oauthspec_core::load::Spec;
+use oauthspec_core::source::SourceFile;
+use oauthspec_core::syntax::parse;
+use oauthspec_core::value::Environment;
 
 /// The input's path: a directory that does not exist, so `file("...")`
 /// with a relative path fails at once instead of reading the disk.

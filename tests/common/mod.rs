@@ -4,35 +4,15 @@
 
 use std::path::{Path, PathBuf};
 
-use oauthspec::check::{check_paths, CheckOptions};
-use oauthspec::results::{Outcome, RunResult, StepResult};
-use oauthspec::run::{RunOptions, Runner};
-use oauthspec::sandbox::{Sandbox, SandboxConfig};
-use oauthspec::value::Environment;
+use oauthspec_core::check::{check_paths, CheckOptions};
+use oauthspec_core::results::{Outcome, RunResult, StepResult};
+use oauthspec_core::run::{RunOptions, Runner};
+use oauthspec_core::value::Environment;
+use oauthspec_sandbox::{Sandbox, SandboxConfig};
 
-/// Whether a tool a test needs is at hand. Without it the test skips
-/// locally, saying how to install it, and fails under CI (`CI` set), where
-/// `.ci/run` installs every tool: the one rule for every such test.
-pub fn tool_ready(what: &str, available: bool, install: &str) -> bool {
-    if available {
-        return true;
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("{what} needs a tool under CI: {install}");
-    }
-    // Straight to stderr: the test harness captures `eprintln!`.
-    use std::io::Write as _;
-    let _ = writeln!(std::io::stderr(), "note: skipping {what}: {install}");
-    false
-}
-
-/// Whether `program arg` runs and exits 0.
-pub fn runs(program: &str, arg: &str) -> bool {
-    std::process::Command::new(program)
-        .arg(arg)
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
+mod tool;
+#[allow(unused_imports)]
+pub use tool::{runs, tool_ready};
 
 pub async fn sandbox() -> Sandbox {
     Sandbox::start(SandboxConfig::default(), 0)
@@ -126,4 +106,14 @@ pub fn failures(step: &StepResult) -> Vec<String> {
             format!("{} | {} | {} | {line}:{col}", e.text, e.expected, e.actual)
         })
         .collect()
+}
+
+/// `oauthspec init DIR`: the starter project, as a user gets it.
+pub fn init_project(dir: &Path) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_oauthspec"))
+        .arg("init")
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
 }

@@ -1,0 +1,22 @@
+//! oauthspec: a test runner for OAuth 2.0-protected APIs.
+//!
+//! Data flows one way: source → [`syntax`] → [`check`] → run → report.
+
+pub mod check;
+pub mod client;
+pub mod diagnostic;
+pub mod duration;
+pub mod fsutil;
+pub mod http;
+pub mod load;
+pub mod oauth;
+pub mod parallel;
+pub mod plan;
+pub mod report;
+pub mod results;
+pub mod retry;
+pub mod run;
+pub mod secrets;
+pub mod source;
+pub mod syntax;
+pub mod value;

@@ -1,0 +1,258 @@
+//! The protected demo API (`/v1/*`) and its RFC 6750 bearer token checks.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use jsonwebtoken::errors::ErrorKind;
+use serde::Serialize;
+use serde_json::json;
+
+use crate::faults::{FaultKind, Group};
+use crate::state::AppState;
+use crate::token::{verify_access_token, AccessClaims};
+
+pub(crate) const SCOPE_READ: &str = "orders:read";
+pub(crate) const SCOPE_WRITE: &str = "orders:write";
+pub(crate) const SCOPE_ADMIN: &str = "orders:admin";
+
+/// Authorization schemes accepted for access tokens (compared
+/// case-insensitively). Zoho uses its own scheme name for bearer tokens.
+const SCHEMES: [&str; 2] = ["bearer", "zoho-oauthtoken"];
+
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Order {
+    pub id: String,
+    pub customer: String,
+    pub status: String,
+    pub total_cents: u64,
+    pub currency: String,
+    pub on_hold: bool,
+}
+
+pub(crate) fn demo_orders() -> Vec<Order> {
+    let order = |id: &str, customer: &str, status: &str, total_cents, on_hold| Order {
+        id: id.into(),
+        customer: customer.into(),
+        status: status.into(),
+        total_cents,
+        currency: "EUR".into(),
+        on_hold,
+    };
+    vec![
+        order("ord_1001", "alice", "shipped", 12_990, false),
+        order("ord_1002", "bob", "processing", 4_500, true),
+        order("ord_1003", "alice", "pending", 30_000, true),
+    ]
+}
+
+/// An RFC 6750 §3 error: the status, a `WWW-Authenticate: Bearer`
+/// challenge and a JSON body.
+struct BearerError {
+    status: StatusCode,
+    /// `None`: the request had no credentials; the bare challenge is sent.
+    error: Option<&'static str>,
+    description: String,
+    scope: Option<&'static str>,
+}
+
+impl BearerError {
+    fn missing() -> Self {
+        BearerError {
+            status: StatusCode::UNAUTHORIZED,
+            error: None,
+            description: "missing bearer token".into(),
+            scope: None,
+        }
+    }
+
+    fn invalid_token(description: impl Into<String>) -> Self {
+        BearerError {
+            status: StatusCode::UNAUTHORIZED,
+            error: Some("invalid_token"),
+            description: description.into(),
+            scope: None,
+        }
+    }
+}
+
+impl IntoResponse for BearerError {
+    fn into_response(self) -> Response {
+        let mut challenge = String::from("Bearer realm=\"sandbox\"");
+        if let Some(error) = self.error {
+            challenge.push_str(&format!(", error=\"{error}\""));
+            match self.scope {
+                Some(scope) => challenge.push_str(&format!(", scope=\"{scope}\"")),
+                None => {
+                    // A quoted-string may not hold `"` or controls (RFC 6750
+                    // §3 restricts error_description to plain ASCII).
+                    let safe: String = self
+                        .description
+                        .chars()
+                        .map(|c| {
+                            if c == '"' || c == '\\' || !(' '..='~').contains(&c) {
+                                '\''
+                            } else {
+                                c
+                            }
+                        })
+                        .collect();
+                    challenge.push_str(&format!(", error_description=\"{safe}\""));
+                }
+            }
+        }
+        let body = json!({
+            "error": self.error.unwrap_or("unauthorized"),
+            "error_description": self.description,
+        });
+        let mut resp = (self.status, Json(body)).into_response();
+        if let Ok(v) = HeaderValue::from_str(&challenge) {
+            resp.headers_mut().insert(WWW_AUTHENTICATE, v);
+        }
+        resp
+    }
+}
+
+/// Checks the request's access token and that it grants `scope`.
+fn authorize(
+    state: &AppState,
+    headers: &HeaderMap,
+    scope: &'static str,
+) -> Result<AccessClaims, BearerError> {
+    let Some(value) = headers.get(AUTHORIZATION) else {
+        return Err(BearerError::missing());
+    };
+    let malformed = || BearerError {
+        status: StatusCode::BAD_REQUEST,
+        error: Some("invalid_request"),
+        description: "malformed Authorization header".into(),
+        scope: None,
+    };
+    let value = value.to_str().map_err(|_| malformed())?.trim();
+    let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
+    if !SCHEMES.iter().any(|s| scheme.eq_ignore_ascii_case(s)) {
+        // Other schemes (Basic, ...) carry no bearer token at all.
+        return Err(BearerError::missing());
+    }
+    let token = token.trim();
+    if token.is_empty() || token.contains(char::is_whitespace) {
+        return Err(malformed());
+    }
+
+    let claims = verify_access_token(state, token, Some(&state.config.audience)).map_err(|e| {
+        BearerError::invalid_token(match e.kind() {
+            ErrorKind::ExpiredSignature => "the access token expired".to_string(),
+            ErrorKind::InvalidAudience => {
+                format!(
+                    "the access token is not for this API (aud must include {})",
+                    state.config.audience
+                )
+            }
+            ErrorKind::InvalidIssuer => "the access token was issued by another server".to_string(),
+            ErrorKind::InvalidSignature => "the access token signature is invalid".to_string(),
+            _ => "the access token is malformed".to_string(),
+        })
+    })?;
+    if state.tokens.is_revoked(&claims.jti) {
+        return Err(BearerError::invalid_token("the access token was revoked"));
+    }
+    let injected = state.take_fault(Group::Api, |k| {
+        matches!(k, FaultKind::InvalidToken).then_some(())
+    });
+    if injected.is_some() {
+        return Err(BearerError::invalid_token(
+            "the access token was revoked (injected fault)",
+        ));
+    }
+    if !claims.scopes().any(|s| s == scope) {
+        return Err(BearerError {
+            status: StatusCode::FORBIDDEN,
+            error: Some("insufficient_scope"),
+            description: format!("this request needs the scope {scope}"),
+            scope: Some(scope),
+        });
+    }
+    Ok(claims)
+}
+
+fn not_found(id: &str) -> Response {
+    let body = json!({ "error": "not_found", "error_description": format!("no order {id}") });
+    (StatusCode::NOT_FOUND, Json(body)).into_response()
+}
+
+fn lock_orders(state: &AppState) -> std::sync::MutexGuard<'_, Vec<Order>> {
+    state.orders.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+pub(crate) async fn health() -> Response {
+    Json(json!({ "status": "ok" })).into_response()
+}
+
+pub(crate) async fn list_orders(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(e) = authorize(&state, &headers, SCOPE_READ) {
+        return e.into_response();
+    }
+    let orders = lock_orders(&state).clone();
+    Json(json!({ "orders": orders })).into_response()
+}
+
+pub(crate) async fn get_order(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(e) = authorize(&state, &headers, SCOPE_READ) {
+        return e.into_response();
+    }
+    let order = lock_orders(&state).iter().find(|o| o.id == id).cloned();
+    match order {
+        Some(o) => Json(o).into_response(),
+        None => not_found(&id),
+    }
+}
+
+/// Releases an order's hold; idempotent, answers the updated order.
+pub(crate) async fn release_hold(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(e) = authorize(&state, &headers, SCOPE_WRITE) {
+        return e.into_response();
+    }
+    let mut orders = lock_orders(&state);
+    match orders.iter_mut().find(|o| o.id == id) {
+        Some(o) => {
+            o.on_hold = false;
+            Json(o.clone()).into_response()
+        }
+        None => not_found(&id),
+    }
+}
+
+pub(crate) async fn admin_stats(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Response {
+    let claims = match authorize(&state, &headers, SCOPE_ADMIN) {
+        Ok(c) => c,
+        Err(e) => return e.into_response(),
+    };
+    let (total, on_hold) = {
+        let orders = lock_orders(&state);
+        (orders.len(), orders.iter().filter(|o| o.on_hold).count())
+    };
+    Json(json!({
+        "orders": total,
+        "on_hold": on_hold,
+        "api_requests": state.stats.snapshot().api,
+        "requested_by": claims.client_id,
+    }))
+    .into_response()
+}

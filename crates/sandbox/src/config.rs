@@ -1,0 +1,475 @@
+//! Sandbox configuration: the default demo setup and the TOML format.
+//!
+//! TOML entries are merged into the defaults: a client or user whose id is a
+//! default one overrides only the fields it names; other entries are added.
+//! `include_defaults = false` starts from no clients and no users instead.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::faults::{parse_fault, Fault};
+use crate::keys::ClientKey;
+
+/// Token lifetime when the config does not say (seconds).
+pub const DEFAULT_TOKEN_LIFETIME: u64 = 3600;
+/// Refresh token lifetime when the config does not say (seconds).
+pub const DEFAULT_REFRESH_TOKEN_LIFETIME: u64 = 86_400;
+/// `aud` of access tokens when the request names none; the demo API only
+/// accepts tokens for this audience.
+pub const DEFAULT_AUDIENCE: &str = "orders-api";
+/// Longest accepted token lifetime (ten years, seconds).
+const MAX_LIFETIME: u64 = 10 * 365 * 86_400;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantType {
+    ClientCredentials,
+    RefreshToken,
+    Password,
+}
+
+impl GrantType {
+    pub const ALL: [GrantType; 3] = [
+        GrantType::ClientCredentials,
+        GrantType::RefreshToken,
+        GrantType::Password,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GrantType::ClientCredentials => "client_credentials",
+            GrantType::RefreshToken => "refresh_token",
+            GrantType::Password => "password",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        GrantType::ALL.into_iter().find(|g| g.as_str() == s)
+    }
+}
+
+/// Token endpoint client authentication methods (RFC 8414 names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientAuthMethod {
+    ClientSecretBasic,
+    ClientSecretPost,
+    PrivateKeyJwt,
+    /// RFC 8705 §2.1: the TLS client certificate, whose subject CN must be
+    /// the client id, authenticates (served over TLS only).
+    TlsClientAuth,
+    None,
+}
+
+impl ClientAuthMethod {
+    pub const ALL: [ClientAuthMethod; 5] = [
+        ClientAuthMethod::ClientSecretBasic,
+        ClientAuthMethod::ClientSecretPost,
+        ClientAuthMethod::PrivateKeyJwt,
+        ClientAuthMethod::TlsClientAuth,
+        ClientAuthMethod::None,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientAuthMethod::ClientSecretBasic => "client_secret_basic",
+            ClientAuthMethod::ClientSecretPost => "client_secret_post",
+            ClientAuthMethod::PrivateKeyJwt => "private_key_jwt",
+            ClientAuthMethod::TlsClientAuth => "tls_client_auth",
+            ClientAuthMethod::None => "none",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RegisteredClient {
+    pub id: String,
+    /// For `client_secret_basic` / `client_secret_post`.
+    pub secret: Option<String>,
+    /// PEM public key (RSA, EC P-256/P-384 or Ed25519) for `private_key_jwt`.
+    pub public_key_pem: Option<String>,
+    pub grants: Vec<GrantType>,
+    pub scopes: Vec<String>,
+    pub auth_methods: Vec<ClientAuthMethod>,
+}
+
+impl RegisteredClient {
+    /// A new client with the defaults used for TOML entries: auth methods
+    /// follow the credentials given, public clients get the user grants.
+    fn new(id: &str, secret: Option<String>, public_key_pem: Option<String>) -> Self {
+        let mut auth_methods = Vec::new();
+        if secret.is_some() {
+            auth_methods.extend([
+                ClientAuthMethod::ClientSecretBasic,
+                ClientAuthMethod::ClientSecretPost,
+            ]);
+        }
+        if public_key_pem.is_some() {
+            auth_methods.push(ClientAuthMethod::PrivateKeyJwt);
+        }
+        let grants = if auth_methods.is_empty() {
+            auth_methods.push(ClientAuthMethod::None);
+            vec![GrantType::Password, GrantType::RefreshToken]
+        } else {
+            vec![GrantType::ClientCredentials, GrantType::RefreshToken]
+        };
+        RegisteredClient {
+            id: id.to_string(),
+            secret,
+            public_key_pem,
+            grants,
+            scopes: vec!["orders:read".to_string()],
+            auth_methods,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    pub username: String,
+    pub password: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SandboxConfig {
+    pub clients: Vec<RegisteredClient>,
+    pub users: Vec<UserConfig>,
+    /// Access token lifetime, seconds.
+    pub token_lifetime: u64,
+    /// Refresh token lifetime, seconds.
+    pub refresh_token_lifetime: u64,
+    /// Whether a refresh token is spent when used and a new one issued
+    /// (default); without rotation it stays valid, as Zoho's and Google's do.
+    pub rotate_refresh_tokens: bool,
+    /// Default `aud` of access tokens, and the audience the demo API accepts.
+    pub audience: String,
+    /// Faults active from the start.
+    pub faults: Vec<Fault>,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        let s = |v: &str| v.to_string();
+        SandboxConfig {
+            clients: vec![
+                RegisteredClient {
+                    id: s("demo-client"),
+                    secret: Some(s("demo-secret")),
+                    public_key_pem: None,
+                    grants: GrantType::ALL.to_vec(),
+                    scopes: vec![s("orders:read")],
+                    auth_methods: vec![
+                        ClientAuthMethod::ClientSecretBasic,
+                        ClientAuthMethod::ClientSecretPost,
+                    ],
+                },
+                RegisteredClient {
+                    id: s("admin-client"),
+                    secret: Some(s("admin-secret")),
+                    public_key_pem: None,
+                    grants: GrantType::ALL.to_vec(),
+                    scopes: vec![s("orders:read"), s("orders:write"), s("orders:admin")],
+                    auth_methods: vec![
+                        ClientAuthMethod::ClientSecretBasic,
+                        ClientAuthMethod::ClientSecretPost,
+                    ],
+                },
+                RegisteredClient {
+                    id: s("public-client"),
+                    secret: None,
+                    public_key_pem: None,
+                    grants: vec![GrantType::Password, GrantType::RefreshToken],
+                    scopes: vec![s("orders:read")],
+                    auth_methods: vec![ClientAuthMethod::None],
+                },
+            ],
+            users: vec![UserConfig {
+                username: s("alice"),
+                password: s("alice-password"),
+            }],
+            token_lifetime: DEFAULT_TOKEN_LIFETIME,
+            refresh_token_lifetime: DEFAULT_REFRESH_TOKEN_LIFETIME,
+            rotate_refresh_tokens: true,
+            audience: s(DEFAULT_AUDIENCE),
+            faults: Vec::new(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    include_defaults: Option<bool>,
+    token_lifetime: Option<u64>,
+    refresh_token_lifetime: Option<u64>,
+    rotate_refresh_tokens: Option<bool>,
+    audience: Option<String>,
+    #[serde(default)]
+    faults: Vec<String>,
+    #[serde(default)]
+    clients: Vec<RawClient>,
+    #[serde(default)]
+    users: Vec<UserConfig>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawClient {
+    id: String,
+    secret: Option<String>,
+    public_key_pem: Option<String>,
+    grants: Option<Vec<GrantType>>,
+    scopes: Option<Vec<String>>,
+    auth_methods: Option<Vec<ClientAuthMethod>>,
+}
+
+impl SandboxConfig {
+    pub fn from_toml_str(s: &str) -> Result<Self, String> {
+        let raw: RawConfig =
+            toml::from_str(s).map_err(|e| format!("invalid sandbox config: {e}"))?;
+        let mut config = if raw.include_defaults.unwrap_or(true) {
+            SandboxConfig::default()
+        } else {
+            SandboxConfig {
+                clients: Vec::new(),
+                users: Vec::new(),
+                ..SandboxConfig::default()
+            }
+        };
+        if let Some(v) = raw.token_lifetime {
+            config.token_lifetime = v;
+        }
+        if let Some(v) = raw.refresh_token_lifetime {
+            config.refresh_token_lifetime = v;
+        }
+        if let Some(v) = raw.rotate_refresh_tokens {
+            config.rotate_refresh_tokens = v;
+        }
+        if let Some(v) = raw.audience {
+            config.audience = v;
+        }
+        for spec in &raw.faults {
+            config.faults.push(parse_fault(spec)?);
+        }
+        for rc in raw.clients {
+            config.merge_client(rc);
+        }
+        for user in raw.users {
+            match config
+                .users
+                .iter_mut()
+                .find(|u| u.username == user.username)
+            {
+                Some(existing) => *existing = user,
+                None => config.users.push(user),
+            }
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn from_toml_file(path: &Path) -> Result<Self, String> {
+        let text = oauthspec_core::fsutil::read_input(path)
+            .map_err(|e| format!("cannot read sandbox config {}: {e}", path.display()))?;
+        Self::from_toml_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    fn merge_client(&mut self, rc: RawClient) {
+        let idx = match self.clients.iter().position(|c| c.id == rc.id) {
+            Some(idx) => idx,
+            None => {
+                self.clients.push(RegisteredClient::new(
+                    &rc.id,
+                    rc.secret.clone(),
+                    rc.public_key_pem.clone(),
+                ));
+                self.clients.len() - 1
+            }
+        };
+        let client = &mut self.clients[idx];
+        if rc.secret.is_some() {
+            client.secret = rc.secret;
+        }
+        if rc.public_key_pem.is_some() {
+            client.public_key_pem = rc.public_key_pem;
+        }
+        if let Some(v) = rc.grants {
+            client.grants = v;
+        }
+        if let Some(v) = rc.scopes {
+            client.scopes = v;
+        }
+        if let Some(v) = rc.auth_methods {
+            client.auth_methods = v;
+        }
+    }
+
+    /// Checks the config is usable; `Sandbox::start` calls it too, for
+    /// configs built in code.
+    pub fn validate(&self) -> Result<(), String> {
+        // The upper bound keeps `now + lifetime` (and `expires_in_ms`)
+        // far from overflow.
+        for (name, v) in [
+            ("token_lifetime", self.token_lifetime),
+            ("refresh_token_lifetime", self.refresh_token_lifetime),
+        ] {
+            if !(1..=MAX_LIFETIME).contains(&v) {
+                return Err(format!(
+                    "{name} must be between 1 and {MAX_LIFETIME} seconds"
+                ));
+            }
+        }
+        if self.audience.trim().is_empty() {
+            return Err("audience must not be empty".into());
+        }
+        for (i, c) in self.clients.iter().enumerate() {
+            let ctx = |msg: &str| format!("client `{}`: {msg}", c.id);
+            if c.id.is_empty() || c.id.contains(':') {
+                return Err(ctx("client id must be non-empty and contain no `:`"));
+            }
+            if self.clients[..i].iter().any(|o| o.id == c.id) {
+                return Err(ctx("defined twice"));
+            }
+            if c.auth_methods.is_empty() {
+                return Err(ctx("auth_methods must not be empty"));
+            }
+            let uses_secret = c.auth_methods.iter().any(|m| {
+                matches!(
+                    m,
+                    ClientAuthMethod::ClientSecretBasic | ClientAuthMethod::ClientSecretPost
+                )
+            });
+            if uses_secret && c.secret.as_deref().is_none_or(str::is_empty) {
+                return Err(ctx("client_secret_* auth needs a non-empty `secret`"));
+            }
+            if c.auth_methods.contains(&ClientAuthMethod::PrivateKeyJwt) {
+                let pem = c
+                    .public_key_pem
+                    .as_deref()
+                    .ok_or_else(|| ctx("private_key_jwt needs `public_key_pem`"))?;
+                ClientKey::from_pem(pem).map_err(|e| ctx(&e))?;
+            }
+            if c.grants.is_empty() {
+                return Err(ctx("grants must not be empty"));
+            }
+            if let Some(bad) = c
+                .scopes
+                .iter()
+                .find(|s| s.is_empty() || s.chars().any(|ch| ch.is_whitespace() || ch == '"'))
+            {
+                return Err(ctx(&format!("invalid scope `{bad}`")));
+            }
+        }
+        for (i, u) in self.users.iter().enumerate() {
+            if u.username.is_empty() {
+                return Err("user with an empty username".into());
+            }
+            if self.users[..i].iter().any(|o| o.username == u.username) {
+                return Err(format!("user `{}` defined twice", u.username));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn client(&self, id: &str) -> Option<&RegisteredClient> {
+        self.clients.iter().find(|c| c.id == id)
+    }
+
+    /// All scopes any client may get, sorted (for `scopes_supported`).
+    pub fn all_scopes(&self) -> Vec<String> {
+        let mut all: Vec<String> = self.clients.iter().flat_map(|c| c.scopes.clone()).collect();
+        all.sort();
+        all.dedup();
+        all
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_toml_is_the_default() {
+        assert_eq!(
+            SandboxConfig::from_toml_str("").unwrap(),
+            SandboxConfig::default()
+        );
+    }
+
+    #[test]
+    fn merges_clients_and_users() {
+        let c = SandboxConfig::from_toml_str(
+            r#"
+            token_lifetime = 60
+            faults = ["token:latency=10ms"]
+            [[clients]]
+            id = "demo-client"
+            scopes = ["orders:read", "orders:write"]
+            [[clients]]
+            id = "svc"
+            secret = "s3"
+            [[users]]
+            username = "bob"
+            password = "pw"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(c.token_lifetime, 60);
+        assert_eq!(c.faults.len(), 1);
+        let demo = c.client("demo-client").unwrap();
+        assert_eq!(demo.secret.as_deref(), Some("demo-secret"));
+        assert_eq!(demo.scopes, ["orders:read", "orders:write"]);
+        let svc = c.client("svc").unwrap();
+        assert_eq!(
+            svc.auth_methods,
+            [
+                ClientAuthMethod::ClientSecretBasic,
+                ClientAuthMethod::ClientSecretPost
+            ]
+        );
+        assert_eq!(
+            svc.grants,
+            [GrantType::ClientCredentials, GrantType::RefreshToken]
+        );
+        assert_eq!(c.users.len(), 2);
+    }
+
+    #[test]
+    fn include_defaults_false_starts_empty() {
+        let c = SandboxConfig::from_toml_str("include_defaults = false\n[[clients]]\nid = \"p\"\n")
+            .unwrap();
+        assert_eq!(c.clients.len(), 1);
+        assert_eq!(c.clients[0].auth_methods, [ClientAuthMethod::None]);
+        assert!(c.users.is_empty());
+    }
+
+    #[test]
+    fn reports_errors() {
+        for (toml, needle) in [
+            ("colour = 1", "unknown field `colour`"),
+            ("token_lifetime = 0", "token_lifetime"),
+            (
+                "refresh_token_lifetime = 400000000",
+                "refresh_token_lifetime",
+            ),
+            ("faults = [\"token:boom\"]", "unknown fault kind"),
+            (
+                "[[clients]]\nid = \"x\"\ngrants = [\"implicit\"]",
+                "unknown variant `implicit`",
+            ),
+            (
+                "[[clients]]\nid = \"x\"\nauth_methods = [\"private_key_jwt\"]",
+                "needs `public_key_pem`",
+            ),
+            (
+                "[[clients]]\nid = \"x\"\npublic_key_pem = \"nope\"",
+                "client `x`",
+            ),
+        ] {
+            let e = SandboxConfig::from_toml_str(toml).unwrap_err();
+            assert!(e.contains(needle), "{toml}: {e}");
+        }
+    }
+}

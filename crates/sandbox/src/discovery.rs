@@ -1,0 +1,49 @@
+//! Authorization server metadata (RFC 8414 / OpenID Connect Discovery)
+//! and the JWK set.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use crate::config::{ClientAuthMethod, GrantType};
+use crate::keys::{alg_name, ASSERTION_ALGS};
+use crate::state::AppState;
+
+/// Served at both `/.well-known/openid-configuration` and
+/// `/.well-known/oauth-authorization-server`.
+pub(crate) async fn metadata(State(state): State<Arc<AppState>>) -> Response {
+    // tls_client_auth needs a TLS connection: advertised over https only.
+    let tls = state.issuer.starts_with("https://");
+    let auth_methods: Vec<&str> = ClientAuthMethod::ALL
+        .iter()
+        .filter(|m| tls || **m != ClientAuthMethod::TlsClientAuth)
+        .map(|m| m.as_str())
+        .collect();
+    let signing_algs: Vec<&str> = ASSERTION_ALGS.iter().map(|a| alg_name(*a)).collect();
+    Json(json!({
+        "issuer": state.issuer,
+        "token_endpoint": state.token_endpoint(),
+        "jwks_uri": state.endpoint("/oauth2/jwks"),
+        "introspection_endpoint": state.endpoint("/oauth2/introspect"),
+        "revocation_endpoint": state.endpoint("/oauth2/revoke"),
+        "grant_types_supported": GrantType::ALL.map(GrantType::as_str),
+        "token_endpoint_auth_methods_supported": auth_methods,
+        "token_endpoint_auth_signing_alg_values_supported": signing_algs,
+        "introspection_endpoint_auth_methods_supported": auth_methods,
+        "revocation_endpoint_auth_methods_supported": auth_methods,
+        "scopes_supported": state.config.all_scopes(),
+        // There is no authorization endpoint; OpenID Discovery requires the
+        // field anyway, and "token" is the least misleading value.
+        "response_types_supported": ["token"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+    }))
+    .into_response()
+}
+
+pub(crate) async fn jwks(State(state): State<Arc<AppState>>) -> Response {
+    Json(state.signing.jwks()).into_response()
+}

@@ -1,0 +1,330 @@
+//! `POST /oauth2/token`: the `client_credentials`, `password` and
+//! `refresh_token` grants, and the access token (JWT) format.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::client_auth::{authenticate, AuthenticatedClient};
+use crate::config::{ClientAuthMethod, GrantType, RegisteredClient};
+use crate::conn::ConnHandle;
+use crate::faults::{FaultKind, Group};
+use crate::keys::random_token;
+use crate::oauth_error::{oauth_json, OAuthError};
+use crate::params::Params;
+use crate::state::AppState;
+use crate::store::{now_secs, RefreshRecord, RefreshState};
+
+/// Claims of the sandbox's access tokens (RFC 9068 shape).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct AccessClaims {
+    pub iss: String,
+    pub sub: String,
+    /// A string for one audience, an array for several.
+    pub aud: Value,
+    pub client_id: String,
+    /// Space-separated granted scopes.
+    pub scope: String,
+    pub iat: u64,
+    pub exp: u64,
+    pub jti: String,
+}
+
+impl AccessClaims {
+    pub fn scopes(&self) -> impl Iterator<Item = &str> {
+        self.scope.split_whitespace()
+    }
+}
+
+pub(crate) async fn token_endpoint(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(conn): ConnectInfo<ConnHandle>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match handle(
+        &state,
+        &headers,
+        &body,
+        conn.peer_cert.as_deref().map(Vec::as_slice),
+    ) {
+        Ok(resp) => resp,
+        Err(e) => e.into_response(),
+    }
+}
+
+/// What a grant decided; `issue` turns it into tokens.
+struct Grant {
+    sub: String,
+    scopes: Vec<String>,
+    aud: Vec<String>,
+    /// Refresh token family to continue, for the refresh grant.
+    family: Option<u64>,
+    with_refresh: bool,
+}
+
+fn handle(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+    peer_cert: Option<&[u8]>,
+) -> Result<Response, OAuthError> {
+    let params = Params::parse(headers, body)?;
+    let grant_type = params.require("grant_type")?;
+    let client = authenticate(state, headers, &params, &state.token_endpoint(), peer_cert)?;
+    let grant = GrantType::parse(grant_type).ok_or_else(|| {
+        OAuthError::unsupported_grant_type(format!("grant_type `{grant_type}` is not supported"))
+    })?;
+    let config = state
+        .client(&client.id)
+        .ok_or_else(|| OAuthError::server_error("authenticated client vanished"))?;
+    if !config.grants.contains(&grant) {
+        return Err(OAuthError::unauthorized_client(format!(
+            "client `{}` may not use the {} grant",
+            client.id,
+            grant.as_str()
+        )));
+    }
+    let requested_aud = requested_audience(&params);
+    let grant = match grant {
+        GrantType::ClientCredentials => {
+            client_credentials(state, &client, config, &params, requested_aud)?
+        }
+        GrantType::Password => password(state, config, &params, requested_aud)?,
+        GrantType::RefreshToken => refresh(state, config, &params, requested_aud)?,
+    };
+    issue(state, config, grant)
+}
+
+/// `audience` (a common extension) and RFC 8707 `resource` values; empty
+/// when neither was sent.
+fn requested_audience(params: &Params) -> Vec<String> {
+    let mut aud: Vec<String> = params
+        .get("audience")
+        .map(str::to_string)
+        .into_iter()
+        .collect();
+    for r in params.all("resource") {
+        if !aud.contains(r) {
+            aud.push(r.clone());
+        }
+    }
+    aud
+}
+
+/// Checks the requested scopes against `allowed`; no `scope` parameter
+/// means all of `allowed`.
+fn resolve_scopes(
+    params: &Params,
+    allowed: &[String],
+    owner: &str,
+) -> Result<Vec<String>, OAuthError> {
+    let Some(requested) = params.get("scope") else {
+        return Ok(allowed.to_vec());
+    };
+    let mut scopes: Vec<String> = Vec::new();
+    for s in requested.split_whitespace() {
+        if !allowed.iter().any(|a| a == s) {
+            return Err(OAuthError::invalid_scope(format!(
+                "scope `{s}` is not allowed for {owner}"
+            )));
+        }
+        if !scopes.iter().any(|x| x == s) {
+            scopes.push(s.to_string());
+        }
+    }
+    Ok(scopes)
+}
+
+fn client_credentials(
+    state: &AppState,
+    client: &AuthenticatedClient,
+    config: &RegisteredClient,
+    params: &Params,
+    aud: Vec<String>,
+) -> Result<Grant, OAuthError> {
+    // RFC 6749 §4.4: only confidential clients may use this grant.
+    if client.method == ClientAuthMethod::None {
+        return Err(OAuthError::unauthorized_client(
+            "public clients cannot use the client_credentials grant",
+        ));
+    }
+    let allowed = state.effective_scopes(config);
+    let scopes = resolve_scopes(params, &allowed, &format!("client `{}`", config.id))?;
+    Ok(Grant {
+        sub: config.id.clone(),
+        scopes,
+        aud,
+        family: None,
+        // RFC 6749 §4.4.3: a refresh token SHOULD NOT be included.
+        with_refresh: false,
+    })
+}
+
+fn password(
+    state: &AppState,
+    config: &RegisteredClient,
+    params: &Params,
+    aud: Vec<String>,
+) -> Result<Grant, OAuthError> {
+    let username = params.require("username")?;
+    let password = params.require("password")?;
+    let ok = state
+        .config
+        .users
+        .iter()
+        .any(|u| u.username == username && u.password == password);
+    if !ok {
+        return Err(OAuthError::invalid_grant("invalid username or password"));
+    }
+    let allowed = state.effective_scopes(config);
+    let scopes = resolve_scopes(params, &allowed, &format!("client `{}`", config.id))?;
+    Ok(Grant {
+        sub: username.to_string(),
+        scopes,
+        aud,
+        family: None,
+        with_refresh: config.grants.contains(&GrantType::RefreshToken),
+    })
+}
+
+fn refresh(
+    state: &AppState,
+    config: &RegisteredClient,
+    params: &Params,
+    aud: Vec<String>,
+) -> Result<Grant, OAuthError> {
+    let token = params.require("refresh_token")?;
+    let now = now_secs();
+    // Validate everything before redeeming, so a bad `scope` does not burn
+    // the refresh token.
+    let record = state
+        .tokens
+        .check_refresh(token, &config.id, now)
+        .map_err(OAuthError::invalid_grant)?;
+    // A refresh can narrow the original grant, never widen it (RFC 6749
+    // §6), and a scope removed from the client since is dropped.
+    let scopes = resolve_scopes(params, &record.scopes, "this refresh token")?;
+    let current = state.effective_scopes(config);
+    if let Some(gone) = scopes.iter().find(|s| !current.contains(s)) {
+        if params.get("scope").is_some() {
+            return Err(OAuthError::invalid_scope(format!(
+                "scope `{gone}` is no longer allowed for client `{}`",
+                config.id
+            )));
+        }
+    }
+    let scopes = scopes.into_iter().filter(|s| current.contains(s)).collect();
+    // Rotation spends the token; without it (Zoho, Google) it stays valid
+    // and the response carries no new one.
+    let rotate = state.config.rotate_refresh_tokens;
+    let record = if rotate {
+        state
+            .tokens
+            .redeem_refresh(token, &config.id, now)
+            .map_err(OAuthError::invalid_grant)?
+    } else {
+        record
+    };
+    Ok(Grant {
+        sub: record.sub,
+        scopes,
+        aud: if aud.is_empty() { record.aud } else { aud },
+        family: Some(record.family),
+        with_refresh: rotate,
+    })
+}
+
+fn issue(
+    state: &AppState,
+    config: &RegisteredClient,
+    grant: Grant,
+) -> Result<Response, OAuthError> {
+    let now = now_secs();
+    let lifetime = state.config.token_lifetime;
+    let aud = if grant.aud.is_empty() {
+        vec![state.config.audience.clone()]
+    } else {
+        grant.aud
+    };
+    let claims = AccessClaims {
+        iss: state.issuer.clone(),
+        sub: grant.sub.clone(),
+        aud: match aud.as_slice() {
+            [one] => Value::String(one.clone()),
+            many => json!(many),
+        },
+        client_id: config.id.clone(),
+        scope: grant.scopes.join(" "),
+        iat: now,
+        exp: now + lifetime,
+        jti: random_token(16),
+    };
+    let access_token = state
+        .signing
+        .sign(&claims)
+        .map_err(OAuthError::server_error)?;
+    state.stats.count_token_issued(&config.id, &claims.sub);
+
+    let expires_in_ms = state
+        .take_fault(Group::Token, |k| {
+            matches!(k, FaultKind::ExpiresInMs).then_some(())
+        })
+        .is_some();
+    let mut body = json!({
+        "access_token": access_token,
+        "token_type": "Bearer",
+        "expires_in": if expires_in_ms { lifetime * 1000 } else { lifetime },
+        "scope": claims.scope,
+    });
+    let family = (grant.family).or_else(|| grant.with_refresh.then(|| state.tokens.new_family()));
+    if let Some(family) = family {
+        state.tokens.record_access(family, &claims.jti, claims.exp);
+    }
+    if let (true, Some(family)) = (grant.with_refresh, family) {
+        let refresh_token = random_token(32);
+        state.tokens.insert_refresh(
+            refresh_token.clone(),
+            RefreshRecord {
+                client_id: config.id.clone(),
+                sub: grant.sub,
+                scopes: grant.scopes,
+                aud,
+                iat: now,
+                exp: now + state.config.refresh_token_lifetime,
+                family,
+                state: RefreshState::Active,
+            },
+        );
+        state.record_issued(&refresh_token);
+        body["refresh_token"] = Value::String(refresh_token);
+    }
+    state.record_issued(&access_token);
+    Ok(oauth_json(StatusCode::OK, body))
+}
+
+/// Verifies an access token issued by this sandbox: RS256 signature with
+/// our key, `iss`, and `exp` (no leeway, so short lifetimes test exactly).
+/// `audience`: the `aud` it must contain, or `None` to accept any.
+/// Revocation is the caller's business.
+pub(crate) fn verify_access_token(
+    state: &AppState,
+    token: &str,
+    audience: Option<&str>,
+) -> Result<AccessClaims, jsonwebtoken::errors::Error> {
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    validation.leeway = 0;
+    validation.set_issuer(&[state.issuer.as_str()]);
+    validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+    match audience {
+        Some(aud) => validation.set_audience(&[aud]),
+        None => validation.validate_aud = false,
+    }
+    jsonwebtoken::decode::<AccessClaims>(token, state.signing.decoding_key(), &validation)
+        .map(|d| d.claims)
+}

@@ -1,0 +1,295 @@
+//! The command line: commands, options and their value parsers.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use oauthspec_core::check::CheckOptions;
+use oauthspec_core::report::tap::TapVersion;
+use oauthspec_core::report::ReportPaths;
+use oauthspec_core::run::RunOptions;
+use oauthspec_core::value::{parse_dotenv, Environment};
+use oauthspec_sandbox::{parse_fault, Fault};
+
+#[derive(Parser)]
+#[command(
+    name = "oauthspec",
+    version,
+    about = "Test runner for OAuth 2.0-protected APIs"
+)]
+pub(crate) struct Cli {
+    /// When to colour output.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "auto",
+        env = "OAUTHSPEC_COLOR"
+    )]
+    pub(crate) color: Color,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum Command {
+    /// Check spec files without sending a request.
+    ///
+    /// Example: oauthspec check specs/
+    Check {
+        /// Spec files or directories (recursive on *.oauthspec).
+        #[arg(default_value = "specs")]
+        paths: Vec<PathBuf>,
+        #[command(flatten)]
+        vars: VarArgs,
+    },
+    /// Run spec files.
+    ///
+    /// Example: oauthspec run specs/ --junit target/junit.xml
+    Run {
+        /// Spec files or directories (recursive on *.oauthspec).
+        #[arg(default_value = "specs")]
+        paths: Vec<PathBuf>,
+        #[command(flatten)]
+        vars: VarArgs,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Run the examples against the built-in sandbox, started in-process.
+    ///
+    /// Example: oauthspec demo --fault token:status=503
+    Demo {
+        /// The specs to run (default: the built-in examples, written to
+        /// OUT/examples).
+        paths: Vec<PathBuf>,
+        /// Where the examples and the JUnit and TAP reports go.
+        #[arg(long, value_name = "DIR", default_value = "target/oauthspec-demo")]
+        out: PathBuf,
+        /// Inject a sandbox fault, e.g. token:latency=800ms (repeatable).
+        #[arg(long, value_name = "FAULT", value_parser = parse_fault)]
+        fault: Vec<Fault>,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Rewrite spec files in the canonical layout, comments kept.
+    ///
+    /// Example: oauthspec fmt --check specs/
+    Fmt {
+        /// Spec files or directories (recursive on *.oauthspec).
+        #[arg(default_value = "specs")]
+        paths: Vec<PathBuf>,
+        /// Change nothing; list the files that are not formatted and exit 1.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Write a starter spec (against the sandbox) and a CI workflow example.
+    ///
+    /// Example: oauthspec init && oauthspec sandbox & oauthspec run specs/
+    Init {
+        /// The project directory.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Replace files that exist.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print a shell completion script.
+    ///
+    /// Example: oauthspec completions bash > /etc/bash_completion.d/oauthspec
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Serve the built-in OAuth 2.0 authorization server and demo API.
+    ///
+    /// Example: oauthspec sandbox --port 9000 --fault token:status=503,times=2
+    Sandbox {
+        /// Port on 127.0.0.1 (0 picks a free one).
+        #[arg(long, default_value_t = 9000)]
+        port: u16,
+        /// Clients, users and lifetimes (TOML); see docs/sandbox.md.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Inject a fault, e.g. token:latency=800ms (repeatable).
+        #[arg(long, value_name = "FAULT", value_parser = parse_fault)]
+        fault: Vec<Fault>,
+    },
+}
+
+#[derive(clap::Args)]
+pub(crate) struct RunArgs {
+    /// Timeout per request, unless a step sets its own (e.g. 30s, 500ms).
+    #[arg(long, default_value = "30s", value_parser = cli_duration, env = "OAUTHSPEC_TIMEOUT")]
+    pub(crate) timeout: Duration,
+    /// Spec files run at once (default: 8 × the number of CPUs; specs mostly
+    /// wait on the network).
+    #[arg(long, short = 'j', env = "OAUTHSPEC_JOBS")]
+    pub(crate) jobs: Option<usize>,
+    /// Print every request of every step (redacted).
+    #[arg(long, short = 'v')]
+    pub(crate) verbose: bool,
+    /// Keep tokens in FILE across runs (mode 0600): access tokens until
+    /// they expire, and the newest refresh token.
+    #[arg(long, value_name = "FILE", env = "OAUTHSPEC_TOKEN_CACHE")]
+    pub(crate) token_cache: Option<PathBuf>,
+    /// Renew tokens this long before they expire.
+    #[arg(long, default_value = "30s", value_parser = cli_duration)]
+    pub(crate) token_skew: Duration,
+    /// Keep at most this much of each response body for assertions (e.g.
+    /// 10MB, 512KB); the rest is read and dropped.
+    #[arg(long, default_value = "10MB", value_parser = parse_size, env = "OAUTHSPEC_MAX_BODY")]
+    pub(crate) max_body: usize,
+    /// Run only suites whose name, file or a step's name matches this glob
+    /// (repeatable; suites run whole, since their steps chain).
+    #[arg(long, value_name = "PATTERN", value_parser = parse_glob, env = "OAUTHSPEC_FILTER")]
+    pub(crate) filter: Vec<glob::Pattern>,
+    /// Start no further suite after a step fails.
+    #[arg(long, env = "OAUTHSPEC_FAIL_FAST")]
+    pub(crate) fail_fast: bool,
+    /// Refuse the whole run when any file lacks an environment variable
+    /// (without it, the other files run and the incomplete ones fail as
+    /// `config`; the exit code is 2 either way).
+    #[arg(long, env = "OAUTHSPEC_STRICT")]
+    pub(crate) strict: bool,
+    /// Pass when no step is run (no spec files, or the filter matched
+    /// none); without it that is a usage error (exit 2).
+    #[arg(long, env = "OAUTHSPEC_ALLOW_EMPTY")]
+    pub(crate) allow_empty: bool,
+    /// Trust the CA certificates in FILE (PEM) besides the system's roots.
+    #[arg(long, value_name = "FILE", env = "OAUTHSPEC_CACERT")]
+    pub(crate) cacert: Option<PathBuf>,
+    /// Skip TLS certificate verification (a warning is printed): for test
+    /// servers with self-signed certificates only.
+    #[arg(long, short = 'k')]
+    pub(crate) insecure: bool,
+    /// Write a JUnit XML report.
+    #[arg(long, value_name = "FILE", env = "OAUTHSPEC_JUNIT")]
+    pub(crate) junit: Option<PathBuf>,
+    /// Write a TAP report.
+    #[arg(long, value_name = "FILE", env = "OAUTHSPEC_TAP")]
+    pub(crate) tap: Option<PathBuf>,
+    /// TAP version: 14, or 13 for older consumers such as prove.
+    #[arg(long, default_value = "14", value_name = "13|14")]
+    pub(crate) tap_version: TapVersion,
+    /// Write a JSON report (schema oauthspec-report/1).
+    #[arg(long, value_name = "FILE", env = "OAUTHSPEC_JSON")]
+    pub(crate) json: Option<PathBuf>,
+    /// Write a self-contained HTML report into DIR (index.html).
+    #[arg(long, value_name = "DIR", env = "OAUTHSPEC_HTML")]
+    pub(crate) html: Option<PathBuf>,
+}
+
+/// Durations as everywhere else; a bare number, which `--timeout 30`
+/// always meant as seconds, still does.
+pub(crate) fn cli_duration(s: &str) -> Result<Duration, String> {
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        return oauthspec_core::duration::parse(&format!("{s}s"));
+    }
+    oauthspec_core::duration::parse(s)
+}
+
+pub(crate) fn parse_glob(s: &str) -> Result<glob::Pattern, String> {
+    glob::Pattern::new(s).map_err(|e| format!("{s:?} is not a glob pattern: {e}"))
+}
+
+pub(crate) fn parse_size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let digits = t.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let n: usize = digits
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size like 10MB or 512KB"))?;
+    let unit = match t[digits.len()..].to_ascii_uppercase().as_str() {
+        "" | "B" => 1,
+        "K" | "KB" => 1 << 10,
+        "M" | "MB" => 1 << 20,
+        "G" | "GB" => 1 << 30,
+        _ => return Err(format!("{s:?} is not a size like 10MB or 512KB")),
+    };
+    Ok(n.saturating_mul(unit))
+}
+
+#[derive(clap::Args)]
+pub(crate) struct VarArgs {
+    /// Set a variable: --var name=value (overrides `vars`).
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    pub(crate) vars: Vec<String>,
+    /// Read env(...) values from a dotenv file (the environment wins).
+    #[arg(long, value_name = "FILE", env = "OAUTHSPEC_VARS_FILE")]
+    pub(crate) vars_file: Option<PathBuf>,
+}
+
+impl VarArgs {
+    pub(crate) fn options(&self) -> Result<CheckOptions, String> {
+        let mut env = Environment::process();
+        if let Some(path) = &self.vars_file {
+            let text = oauthspec_core::fsutil::read_input(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            env.vars_file = parse_dotenv(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+        let mut cli_vars = HashMap::new();
+        for var in &self.vars {
+            let (name, value) = var
+                .split_once('=')
+                .ok_or_else(|| format!("--var {var:?}: expected NAME=VALUE"))?;
+            cli_vars.insert(name.to_string(), value.to_string());
+        }
+        Ok(CheckOptions { env, cli_vars })
+    }
+}
+
+impl RunArgs {
+    pub(crate) fn reports(&self) -> ReportPaths {
+        ReportPaths {
+            junit: self.junit.clone(),
+            tap: self.tap.clone(),
+            tap_version: self.tap_version,
+            json: self.json.clone(),
+            html: self.html.clone(),
+        }
+    }
+
+    pub(crate) fn options(&self, check: CheckOptions) -> RunOptions {
+        RunOptions {
+            check,
+            timeout: self.timeout,
+            jobs: self.jobs.unwrap_or(RunOptions::default().jobs),
+            transcripts: self.verbose,
+            token_cache: self.token_cache.clone(),
+            token_skew: self.token_skew,
+            max_body: self.max_body,
+            filters: self.filter.clone(),
+            fail_fast: self.fail_fast,
+            cacert: self.cacert.clone(),
+            insecure: self.insecure,
+            allow_empty: self.allow_empty,
+            strict: self.strict,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_durations_as_the_flags_take_them() {
+        assert_eq!(parse_size("10MB"), Ok(10 << 20));
+        assert_eq!(parse_size("512kb"), Ok(512 << 10));
+        assert_eq!(parse_size("7"), Ok(7));
+        assert_eq!(parse_size("1G"), Ok(1 << 30));
+        for bad in ["", "MB", "10TB", "-1MB", "1.5MB"] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+        assert_eq!(cli_duration("30"), Ok(Duration::from_secs(30)));
+        assert_eq!(cli_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert!(cli_duration("30h").is_err());
+    }
+}

@@ -1,0 +1,48 @@
+//! What the command prints itself: every message is a rendered
+//! [`Diagnostic`], coloured like the rest.
+
+use std::io::IsTerminal;
+
+use oauthspec_core::diagnostic::Diagnostic;
+
+use crate::args::Color;
+use crate::exit::Exit;
+
+/// Whether to colour a stream: `auto` colours a terminal unless `NO_COLOR`
+/// is set.
+pub(crate) fn use_color(choice: Color, stream: &impl IsTerminal) -> bool {
+    match choice {
+        Color::Always => true,
+        Color::Never => false,
+        Color::Auto => {
+            std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && stream.is_terminal()
+        }
+    }
+}
+
+/// Prints diagnostics, the first [`MAX_SHOWN`] of them: a file of 40,000
+/// mistakes needs the first few, and a count.
+pub(crate) fn print_diagnostics(diagnostics: impl Iterator<Item = Diagnostic>, color: bool) {
+    const MAX_SHOWN: usize = 50;
+    let mut more = 0;
+    for (i, d) in diagnostics.enumerate() {
+        if i < MAX_SHOWN {
+            eprintln!("{}", d.render(color));
+        } else {
+            more += 1;
+        }
+    }
+    if more > 0 {
+        eprintln!("… and {more} more\n");
+    }
+}
+
+/// Every error the command prints itself, rendered like the others.
+pub(crate) fn print_error(message: impl Into<String>, color: bool) {
+    eprintln!("{}", Diagnostic::error(message).render(color));
+}
+
+pub(crate) fn usage_error(message: &str, color: bool) -> Exit {
+    eprintln!("{}", Diagnostic::error(message).render(color));
+    Exit::Usage
+}

@@ -1,0 +1,188 @@
+//! `check` and `run`: check the specs, then run them on a runtime that
+//! suits the run, reporting to the terminal and the report files.
+
+use std::path::PathBuf;
+
+use oauthspec_core::check::{check_paths, CheckOptions, Project};
+use oauthspec_core::diagnostic::Diagnostic;
+use oauthspec_core::report::console::Console;
+use oauthspec_core::report::{ReportFiles, ReportPaths};
+use oauthspec_core::run::{RunOptions, Runner};
+
+use crate::exit::Exit;
+use crate::output::{print_diagnostics, print_error, usage_error};
+use crate::terminal::Terminal;
+
+/// `check`: every file, every problem, nothing sent.
+pub(crate) fn check(paths: &[PathBuf], options: &CheckOptions, color: bool) -> Exit {
+    let project = check_paths(paths, options);
+    let missing = project.missing_env.iter().map(|m| m.diagnostic(false));
+    print_diagnostics(project.diagnostics.iter().cloned().chain(missing), color);
+    let errors = project.error_count();
+    if errors > 0 {
+        print_error(oauthspec_core::diagnostic::refusal(errors), color);
+        return Exit::Usage;
+    }
+    println!(
+        "ok: {} file{}, {} steps",
+        project.specs.len(),
+        if project.specs.len() == 1 { "" } else { "s" },
+        project.step_count()
+    );
+    Exit::Passed
+}
+
+/// How many threads a command's async runtime gets.
+pub(crate) enum Threads {
+    /// Only the calling thread: one suite at a time waits on one request
+    /// at a time, and a second thread would only add a hand-off per request.
+    One,
+    /// The calling thread runs the suites, one worker per other core
+    /// drives their connections: with several suites in flight both
+    /// halves have work (docs/performance.md has the measurements).
+    Concurrent,
+    /// A worker per core: the sandbox serves.
+    AllCores,
+}
+
+pub(crate) fn runtime(threads: Threads) -> Result<tokio::runtime::Runtime, Exit> {
+    let cores = oauthspec_core::parallel::cores();
+    let built = match threads {
+        Threads::One => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        Threads::Concurrent if cores > 1 => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(cores - 1)
+            .enable_all()
+            .build(),
+        Threads::Concurrent => return runtime(Threads::One),
+        Threads::AllCores => tokio::runtime::Runtime::new(),
+    };
+    built.map_err(|e| {
+        print_error(format!("cannot start the async runtime: {e}"), false);
+        Exit::Internal
+    })
+}
+
+/// Checks, then runs on the runtime that suits the run.
+pub(crate) fn run_specs(
+    paths: &[PathBuf],
+    options: RunOptions,
+    reports: &ReportPaths,
+    console: &Console,
+    color: bool,
+) -> Exit {
+    let (runner, project) = match prepare_run(paths, options, color) {
+        Ok(ready) => ready,
+        Err(code) => return code,
+    };
+    let in_flight = runner.selected(&project).len().min(runner.options.jobs);
+    let runtime = match runtime(if in_flight > 1 {
+        Threads::Concurrent
+    } else {
+        Threads::One
+    }) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    runtime.block_on(run_project(&runner, &project, reports, console, color))
+}
+
+/// Checks the specs and builds the runner; prints why when nothing can run.
+pub(crate) fn prepare_run(
+    paths: &[PathBuf],
+    options: RunOptions,
+    color: bool,
+) -> Result<(Runner, Project), Exit> {
+    let project = check_paths(paths, &options.check);
+    let warnings = project.diagnostics.iter().filter(|d| !d.is_error());
+    print_diagnostics(warnings.cloned(), color);
+    if let Err(problems) = Runner::preflight(&project, options.strict) {
+        print_diagnostics(problems.iter().cloned(), color);
+        print_error(oauthspec_core::diagnostic::refusal(problems.len()), color);
+        return Err(Exit::Usage);
+    }
+    // Not refused: the files that lack them fail as `config`.
+    if !options.strict {
+        print_diagnostics(
+            project.missing_env.iter().map(|m| m.diagnostic(true)),
+            color,
+        );
+    }
+    let runner = Runner::new(options).map_err(|e| usage_error(&e, color))?;
+    if let Some(why) = runner.nothing_to_run(&project, paths) {
+        return Err(usage_error(
+            &format!("{why}; nothing was run (--allow-empty lets an empty run pass)"),
+            color,
+        ));
+    }
+    print_diagnostics(runner.warnings(&project).into_iter(), color);
+    oauthspec_core::secrets::redact_panics(runner.redactor.clone());
+    Ok((runner, project))
+}
+
+/// Runs a checked project: the terminal shows every suite in order as it
+/// finishes, the report files are written when it ends, also when it is
+/// interrupted.
+pub(crate) async fn run_project(
+    runner: &Runner,
+    project: &Project,
+    reports: &ReportPaths,
+    console: &Console,
+    color: bool,
+) -> Exit {
+    let mut terminal = Terminal::new(console);
+    let mut files = ReportFiles {
+        paths: reports.clone(),
+        error: None,
+    };
+    let stop = async { interrupt().await.to_string() };
+    let result = runner
+        .execute(project, &mut [&mut terminal, &mut files], stop)
+        .await;
+    // Files the run could not write: its reports, its token cache.
+    let unwritten: Vec<String> = (files.error.into_iter())
+        .chain(runner.tokens.cache_error())
+        .collect();
+    if !unwritten.is_empty() {
+        print_diagnostics(unwritten.into_iter().map(Diagnostic::error), color);
+        return Exit::Internal;
+    }
+    match &result.interrupted {
+        Some(signal) => Exit::interrupted_by(signal),
+        None if result.incomplete() => {
+            print_error(
+                "some spec files were not run for missing environment variables",
+                color,
+            );
+            Exit::Usage
+        }
+        None if result.counts().failed > 0 => Exit::Failed,
+        None => Exit::Passed,
+    }
+}
+
+/// Waits for Ctrl-C or SIGTERM and names it. The exit code is the one a
+/// shell gives a process it ends: 128 + the signal number (see
+/// `run_project`).
+pub(crate) async fn interrupt() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut int), Ok(mut term)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = int.recv() => "SIGINT",
+            _ = term.recv() => "SIGTERM",
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "SIGINT"
+    }
+}
