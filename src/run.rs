@@ -5,9 +5,10 @@ use std::path::PathBuf;
 
 use oauthspec_core::check::{check_paths, CheckOptions, Project};
 use oauthspec_core::diagnostic::Diagnostic;
+use oauthspec_core::error::Error;
 use oauthspec_core::report::console::Console;
 use oauthspec_core::report::{ReportFiles, ReportPaths};
-use oauthspec_core::run::{RunOptions, Runner};
+use oauthspec_core::run::{NothingToRun, RunOptions, Runner};
 
 use crate::exit::Exit;
 use crate::output::{print_diagnostics, print_error, usage_error};
@@ -109,8 +110,25 @@ pub(crate) fn prepare_run(
             color,
         );
     }
-    let runner = Runner::new(options).map_err(|e| usage_error(&e, color))?;
-    if let Some(why) = runner.nothing_to_run(&project, paths) {
+    let runner = Runner::new(options).map_err(|e| usage_error(&e.to_string(), color))?;
+    if let Some(empty) = runner.nothing_to_run(&project) {
+        let under = paths
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let why = match empty {
+            NothingToRun::NoFiles => format!("no spec files found under {under}"),
+            NothingToRun::NoStepMatched => {
+                let filters: Vec<&str> =
+                    runner.options.filters.iter().map(|f| f.as_str()).collect();
+                format!(
+                    "the filter matched no step (--filter {})",
+                    filters.join(", --filter ")
+                )
+            }
+            NothingToRun::NoSteps => format!("the spec files under {under} have no steps"),
+        };
         return Err(usage_error(
             &format!("{why}; nothing was run (--allow-empty lets an empty run pass)"),
             color,
@@ -134,18 +152,19 @@ pub(crate) async fn run_project(
     let mut terminal = Terminal::new(console);
     let mut files = ReportFiles {
         paths: reports.clone(),
-        error: None,
+        errors: Vec::new(),
     };
     let stop = async { interrupt().await.to_string() };
     let result = runner
         .execute(project, &mut [&mut terminal, &mut files], stop)
         .await;
     // Files the run could not write: its reports, its token cache.
-    let unwritten: Vec<String> = (files.error.into_iter())
-        .chain(runner.tokens.cache_error())
+    let unwritten: Vec<Error> = (files.errors.into_iter())
+        .chain(runner.tokens.take_cache_error())
         .collect();
     if !unwritten.is_empty() {
-        print_diagnostics(unwritten.into_iter().map(Diagnostic::error), color);
+        let errors = unwritten.iter().map(|e| Diagnostic::error(e.to_string()));
+        print_diagnostics(errors, color);
         return Exit::Internal;
     }
     match &result.interrupted {

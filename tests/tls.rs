@@ -7,6 +7,7 @@
 mod common;
 
 use common::*;
+use oauthspec_core::error::Error;
 use oauthspec_core::results::{FailureClass, StepResult};
 use oauthspec_sandbox::{
     ClientAuthMethod, GrantType, RegisteredClient, Sandbox, SandboxConfig, TlsSettings,
@@ -216,16 +217,18 @@ async fn a_cacert_that_is_not_pem_stops_the_runner() {
     let specs = Specs::new();
     let path = specs.write("ca.pem", "not a certificate");
     let options = oauthspec_core::run::RunOptions {
-        cacert: Some(path),
+        cacert: Some(path.clone()),
         ..Default::default()
     };
-    let Err(message) = oauthspec_core::run::Runner::new(options) else {
+    let Err(Error::CaCert {
+        path: named,
+        reason,
+    }) = oauthspec_core::run::Runner::new(options)
+    else {
         panic!("a non-PEM --cacert is refused");
     };
-    assert!(
-        message.contains("--cacert") && message.contains("not PEM"),
-        "{message}"
-    );
+    assert_eq!(named, path);
+    assert!(reason.contains("not PEM"), "{reason}");
 }
 
 #[tokio::test]

@@ -141,11 +141,11 @@ impl Http {
         }
     }
 
-    /// With run-wide TLS settings; fails if `--cacert` holds no usable
-    /// certificate.
+    /// With run-wide TLS settings; fails, saying why, if their CA
+    /// certificates are not usable.
     pub fn with_tls(mut self, tls: TlsDefaults) -> Result<Http, String> {
         if let Some(pem) = &tls.ca_cert {
-            roots(pem).map_err(|e| format!("--cacert: {e}"))?;
+            roots(pem)?;
         }
         self.tls = tls;
         Ok(self)
@@ -157,8 +157,8 @@ impl Http {
 
     /// A pool for a GET of `url` with the run's TLS defaults only.
     pub fn client(&self, url: &str) -> reqwest::Client {
-        // Without per-request PEM nothing can fail to parse: `--cacert`
-        // was checked in `with_tls`.
+        // Without per-request PEM nothing can fail to parse: the run's CA
+        // certificates were checked in `with_tls`.
         self.client_for(&TlsKey::default(), url).unwrap_or_default()
     }
 
@@ -190,7 +190,10 @@ impl Http {
             reqwest::redirect::Policy::none()
         };
         let mut builder = base_builder(redirects).danger_accept_invalid_certs(insecure);
-        for (what, pem) in [("--cacert", &self.tls.ca_cert), ("ca_cert", &key.ca_cert)] {
+        for (what, pem) in [
+            ("the run's CA", &self.tls.ca_cert),
+            ("ca_cert", &key.ca_cert),
+        ] {
             if let Some(pem) = pem {
                 for cert in roots(pem).map_err(|e| format!("{what}: {e}"))? {
                     builder = builder.add_root_certificate(cert);

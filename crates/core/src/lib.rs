@@ -6,6 +6,7 @@ pub mod check;
 pub mod client;
 pub mod diagnostic;
 pub mod duration;
+pub mod error;
 pub mod fsutil;
 pub mod http;
 pub mod load;

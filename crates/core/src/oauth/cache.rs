@@ -17,6 +17,7 @@ use sha2::Sha256;
 
 use super::tokens::ResolvedClient;
 use crate::client::AuthMethod;
+use crate::error::{CacheAction, Error};
 
 /// The hashing key of one cache: random per run, or the cache file's own.
 #[derive(Clone)]
@@ -177,13 +178,12 @@ impl CacheFile {
 
 /// Reads the cache file: `None` when there is none, or it is of an older
 /// format; an error when it cannot be read.
-pub(crate) fn read(path: &Path) -> Result<Option<CacheFile>, String> {
-    let unreadable =
-        |e: serde_json::Error| format!("token cache {} is unreadable: {e}", path.display());
+pub(crate) fn read(path: &Path) -> Result<Option<CacheFile>, Error> {
+    let unreadable = |e: serde_json::Error| Error::cache(path, CacheAction::Read, e);
     let bytes = match crate::fsutil::read_input(path) {
         Ok(text) => text.into_bytes(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(format!("cannot read token cache {}: {e}", path.display())),
+        Err(e) => return Err(Error::cache(path, CacheAction::Read, e)),
     };
     #[derive(serde::Deserialize)]
     struct Version {
@@ -197,16 +197,15 @@ pub(crate) fn read(path: &Path) -> Result<Option<CacheFile>, String> {
 }
 
 /// Replaces the cache file atomically, readable by its owner only.
-pub(crate) fn write(path: &Path, file: &CacheFile) -> Result<(), String> {
-    let json = serde_json::to_vec_pretty(file).map_err(|e| e.to_string())?;
-    crate::fsutil::write_private(path, &json)
-        .map_err(|e| format!("cannot write token cache {}: {e}", path.display()))
+pub(crate) fn write(path: &Path, file: &CacheFile) -> Result<(), Error> {
+    let json =
+        serde_json::to_vec_pretty(file).map_err(|e| Error::cache(path, CacheAction::Write, e))?;
+    crate::fsutil::write_private(path, &json).map_err(|e| Error::cache(path, CacheAction::Write, e))
 }
 
 /// The cache file's lock, held while it is read and rewritten.
-pub(crate) fn lock(path: &Path) -> Result<std::fs::File, String> {
-    crate::fsutil::lock_beside(path)
-        .map_err(|e| format!("cannot lock token cache {}: {e}", path.display()))
+pub(crate) fn lock(path: &Path) -> Result<std::fs::File, Error> {
+    crate::fsutil::lock_beside(path).map_err(|e| Error::cache(path, CacheAction::Lock, e))
 }
 
 /// The file format; an older one is read as an empty cache (its keys lack

@@ -17,6 +17,7 @@ use rand::Rng as _;
 use super::cache::{self, why_not_reused, CacheEntry, CacheFile, CacheKey, Keyer};
 use super::discovery::{self, Metadata};
 use crate::client::{AuthMethod, Grant, SigningAlg};
+use crate::error::{CacheAction, Error};
 use crate::http::{transcript_of, Exchange, Http, TlsKey, TransportError, TransportErrorKind};
 use crate::results::{supersede_last, Attempt, AttemptKind, FailureClass};
 use crate::retry::RetryPolicy;
@@ -170,7 +171,7 @@ pub struct TokenManager {
     /// `--token-cache`: where tokens outlive the run.
     cache_file: Option<PathBuf>,
     /// The first failure to write the cache file.
-    cache_error: Mutex<Option<String>>,
+    cache_error: Mutex<Option<Error>>,
     /// The keys the cache file held when the run started, to say why one
     /// was not reused.
     stored_keys: Vec<CacheKey>,
@@ -199,13 +200,10 @@ impl TokenManager {
     /// limits and a rotated refresh token is never lost. A missing file,
     /// or one of an older format, is an empty cache; an unreadable one is
     /// an error.
-    pub fn with_cache_file(mut self, path: &Path) -> Result<TokenManager, String> {
+    pub fn with_cache_file(mut self, path: &Path) -> Result<TokenManager, Error> {
         // Before the lock file is made beside it: `/dev/zero` is no cache.
         if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
-            return Err(format!(
-                "cannot read token cache {}: not a regular file",
-                path.display()
-            ));
+            return Err(Error::cache(path, CacheAction::Read, "not a regular file"));
         }
         // Under the lock, so that runs starting together share one key.
         let _lock = cache::lock(path)?;
@@ -218,7 +216,7 @@ impl TokenManager {
             }
         };
         self.keyer = Keyer::from_text(&file.key)
-            .ok_or_else(|| format!("token cache {} is unreadable: a bad `key`", path.display()))?;
+            .ok_or_else(|| Error::cache(path, CacheAction::Read, "a bad `key`"))?;
         let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
         for entry in file.entries {
             for secret in [&entry.access_token, &entry.refresh_token]
@@ -251,7 +249,7 @@ impl TokenManager {
     /// 0600, atomically), when there is one. Runs may share the file: under
     /// its lock it is read again and only this entry is replaced, so no run
     /// loses another's rotated refresh token.
-    fn save(&self, key: &CacheKey, slot: &Slot) -> Result<(), String> {
+    fn save(&self, key: &CacheKey, slot: &Slot) -> Result<(), Error> {
         let Some(path) = &self.cache_file else {
             return Ok(());
         };
@@ -272,9 +270,10 @@ impl TokenManager {
             // Another run remade it: its entries are keyed otherwise, and
             // replacing them would lose that run's refresh tokens.
             Some(_) => {
-                return Err(format!(
-                    "token cache {} was replaced during the run; this run's tokens were not saved",
-                    path.display()
+                return Err(Error::cache(
+                    path,
+                    CacheAction::Write,
+                    "it was replaced during the run; this run's tokens were not saved",
                 ))
             }
             None => CacheFile::new(&self.keyer),
@@ -287,12 +286,13 @@ impl TokenManager {
     }
 
     /// Why the cache file could not be written, if it could not: tokens
-    /// (and rotated refresh tokens) this run got may be lost.
-    pub fn cache_error(&self) -> Option<String> {
+    /// (and rotated refresh tokens) this run got may be lost. Taken, so a
+    /// caller that runs again (a monitor) hears of each failure once.
+    pub fn take_cache_error(&self) -> Option<Error> {
         self.cache_error
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .clone()
+            .take()
     }
 
     /// How many token requests this run has sent.
@@ -333,12 +333,12 @@ impl TokenManager {
         slot.from_file = false;
         // The token is good whatever happens to the file: a failed write is
         // the run's problem, reported when it ends, not the server's.
-        if let Err(message) = self.save(&key, &slot) {
-            trace.push(message.clone());
+        if let Err(e) = self.save(&key, &slot) {
+            trace.push(e.to_string());
             self.cache_error
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .get_or_insert(message);
+                .get_or_insert(e);
         }
         Ok((token, TokenSource::Request))
     }

@@ -8,21 +8,23 @@ pub mod tap;
 
 use std::path::PathBuf;
 
+use crate::error::Error;
 use crate::results::RunResult;
 use crate::run::{Event, Reporter};
 
 /// The report files as a reporter: written when the run finishes, also
 /// when it was interrupted. A file that cannot be written is kept in
-/// `error` for the caller.
+/// `errors` for the caller.
 pub struct ReportFiles {
     pub paths: ReportPaths,
-    pub error: Option<String>,
+    /// The reports that could not be written when the run finished.
+    pub errors: Vec<Error>,
 }
 
 impl Reporter for ReportFiles {
     fn report(&mut self, event: &Event<'_>) {
         if let Event::RunFinished(result) = event {
-            self.error = self.paths.write_all(result).err();
+            self.errors = self.paths.write_all(result);
         }
     }
 }
@@ -50,14 +52,15 @@ impl ReportPaths {
     }
 
     /// Writes every requested report (each atomically, each fresh). All are
-    /// attempted; the error names every one that failed.
-    pub fn write_all(&self, result: &RunResult) -> Result<(), String> {
-        let mut problems = Vec::new();
+    /// attempted; the errors are those that failed.
+    pub fn write_all(&self, result: &RunResult) -> Vec<Error> {
+        let mut errors = Vec::new();
         let mut attempt =
             |path: &Option<PathBuf>, write: &dyn Fn(&std::path::Path) -> std::io::Result<()>| {
                 if let Some(path) = path {
-                    if let Err(e) = write(path) {
-                        problems.push(format!("cannot write report {}: {e}", path.display()));
+                    if let Err(source) = write(path) {
+                        let path = path.clone();
+                        errors.push(Error::Report { path, source });
                     }
                 }
             };
@@ -65,10 +68,6 @@ impl ReportPaths {
         attempt(&self.tap, &|p| tap::write(result, self.tap_version, p));
         attempt(&self.json, &|p| json::write(result, p));
         attempt(&self.html, &|p| html::write(result, p));
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(problems.join("\n"))
-        }
+        errors
     }
 }

@@ -16,6 +16,7 @@ use futures_util::StreamExt as _;
 
 use crate::check::{CheckOptions, Checked, Project};
 use crate::diagnostic::Diagnostic;
+use crate::error::Error;
 use crate::http::{Http, TlsDefaults};
 use crate::load::Spec;
 use crate::oauth::TokenManager;
@@ -77,6 +78,17 @@ impl Default for RunOptions {
 }
 
 /// Shared by every spec of a run: connection pools, tokens, secrets.
+/// Why a run would test nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NothingToRun {
+    /// No spec file under the paths given.
+    NoFiles,
+    /// The filters matched no step.
+    NoStepMatched,
+    /// The spec files have no steps.
+    NoSteps,
+}
+
 pub struct Runner {
     pub http: Arc<Http>,
     pub tokens: Arc<TokenManager>,
@@ -85,20 +97,23 @@ pub struct Runner {
 }
 
 impl Runner {
-    /// Fails when `--token-cache` names an unreadable file, or `--cacert`
-    /// an unreadable or non-PEM one.
-    pub fn new(options: RunOptions) -> Result<Runner, String> {
-        let ca_cert = match &options.cacert {
-            Some(path) => Some(
-                crate::fsutil::read_input(path)
-                    .map_err(|e| format!("--cacert {}: {e}", path.display()))?,
-            ),
-            None => None,
+    /// Fails when the token cache file is unreadable, or the CA
+    /// certificates are unreadable or not PEM.
+    pub fn new(options: RunOptions) -> Result<Runner, Error> {
+        let unusable = |reason: String| Error::CaCert {
+            path: options.cacert.clone().unwrap_or_default(),
+            reason,
         };
-        let http = Http::new(options.transcripts, options.max_body).with_tls(TlsDefaults {
-            ca_cert,
-            insecure: options.insecure,
-        })?;
+        let ca_cert = (options.cacert.as_deref())
+            .map(crate::fsutil::read_input)
+            .transpose()
+            .map_err(|e| unusable(e.to_string()))?;
+        let http = Http::new(options.transcripts, options.max_body)
+            .with_tls(TlsDefaults {
+                ca_cert,
+                insecure: options.insecure,
+            })
+            .map_err(unusable)?;
         let http = Arc::new(http);
         let redactor = Arc::new(Redactor::new());
         let mut tokens = TokenManager::new(http.clone(), redactor.clone(), options.timeout);
@@ -192,31 +207,18 @@ impl Runner {
         )]
     }
 
-    /// Why the run would test nothing, unless `--allow-empty`: a CI job
+    /// Why the run would test nothing, unless `allow_empty`: a CI job
     /// pointed at the wrong path or filter must not pass forever.
-    pub fn nothing_to_run(
-        &self,
-        project: &Project,
-        paths: &[std::path::PathBuf],
-    ) -> Option<String> {
+    pub fn nothing_to_run(&self, project: &Project) -> Option<NothingToRun> {
         if self.options.allow_empty || !self.selected(project).is_empty() {
             return None;
         }
-        let under = paths
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", ");
         Some(if project.specs.is_empty() {
-            format!("no spec files found under {under}")
+            NothingToRun::NoFiles
         } else if !self.options.filters.is_empty() {
-            let filters: Vec<&str> = self.options.filters.iter().map(|f| f.as_str()).collect();
-            format!(
-                "the filter matched no step (--filter {})",
-                filters.join(", --filter ")
-            )
+            NothingToRun::NoStepMatched
         } else {
-            format!("the spec files under {under} have no steps")
+            NothingToRun::NoSteps
         })
     }
 
