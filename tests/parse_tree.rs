@@ -698,14 +698,20 @@ fn every_query_kind() {
         QueryKind::OAuthErrorDescription
     );
     match query(r#"jwt "$.access_token" claim "scope""#) {
-        QueryKind::JwtClaim { source, claim } => {
+        QueryKind::JwtClaim {
+            source: JwtSource::BodyPath(source),
+            claim,
+        } => {
             assert_eq!(tlit(&source), "$.access_token");
             assert_eq!(claim.node, "scope");
         }
         other => panic!("{other:?}"),
     }
     match query(r#"jwt "{{token}}" claim "sub""#) {
-        QueryKind::JwtClaim { source, claim } => {
+        QueryKind::JwtClaim {
+            source: JwtSource::Value(source),
+            claim,
+        } => {
             assert_eq!(text(&source.parts), "{{token}}");
             assert_eq!(claim.node, "sub");
         }
@@ -740,7 +746,7 @@ fn latency_percentiles() {
 fn jwt_signature_valid_and_not_valid() {
     let e = only_expect(r#"  expect jwt "$.id_token" signature valid"#);
     assert!(
-        matches!(&e.query.kind, QueryKind::JwtSignature { source } if tlit(source) == "$.id_token")
+        matches!(&e.query.kind, QueryKind::JwtSignature { source: JwtSource::BodyPath(source) } if tlit(source) == "$.id_token")
     );
     assert_eq!(e.predicate.op, Op::Valid);
     assert!(!e.predicate.negated);
@@ -751,7 +757,7 @@ fn jwt_signature_valid_and_not_valid() {
     );
     let e = &f.steps[0].expects[0];
     assert!(
-        matches!(&e.query.kind, QueryKind::JwtSignature { source } if text(&source.parts) == "{{t}}")
+        matches!(&e.query.kind, QueryKind::JwtSignature { source: JwtSource::Value(source) } if text(&source.parts) == "{{t}}")
     );
     assert_eq!(e.predicate.op, Op::Valid);
     assert!(e.predicate.negated);

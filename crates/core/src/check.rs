@@ -346,10 +346,10 @@ impl Checker<'_> {
     fn template_in_query(&mut self, ctx: &StepCtx, query: &Query) {
         match &query.kind {
             QueryKind::Header(t) => self.template(ctx, t),
-            QueryKind::JwtClaim { source, .. } | QueryKind::JwtSignature { source }
-                if !is_json_path(source) =>
-            {
-                self.template(ctx, source)
+            QueryKind::JwtClaim { source, .. } | QueryKind::JwtSignature { source } => {
+                if let JwtSource::Value(t) = source {
+                    self.template(ctx, t)
+                }
             }
             _ => {}
         }
@@ -363,19 +363,21 @@ impl Checker<'_> {
                     self.error(invalid_regex(file, re.span, &e));
                 }
             }
-            QueryKind::JwtClaim { source, .. } | QueryKind::JwtSignature { source }
-                if is_json_path(source) =>
-            {
-                match source.as_literal() {
-                    Some(path) => self.json_path(file, &path, source.span),
-                    None => self.error(
-                        Diagnostic::error("no `{{...}}` templates are allowed here")
-                            .at(&file.source, source.span)
-                            .label("a source starting with `$` is a JSONPath into the body")
-                            .help("to read a JWT from a variable, write \"{{name}}\""),
-                    ),
-                }
+            QueryKind::JwtClaim {
+                source: JwtSource::BodyPath(source),
+                ..
             }
+            | QueryKind::JwtSignature {
+                source: JwtSource::BodyPath(source),
+            } => match source.as_literal() {
+                Some(path) => self.json_path(file, &path, source.span),
+                None => self.error(
+                    Diagnostic::error("no `{{...}}` templates are allowed here")
+                        .at(&file.source, source.span)
+                        .label("a source starting with `$` is a JSONPath into the body")
+                        .help("to read a JWT from a variable, write \"{{name}}\""),
+                ),
+            },
             QueryKind::Latency(Some(p)) if step.options.repeat.is_none() => {
                 self.error(
                     Diagnostic::error(format!(
@@ -674,11 +676,6 @@ impl Checker<'_> {
 struct StepCtx<'a> {
     file: &'a Arc<SpecFile>,
     captures_later: &'a HashMap<&'a str, &'a str>,
-}
-
-/// A JWT source is a JSONPath into the body when it starts with `$`.
-pub fn is_json_path(source: &Template) -> bool {
-    matches!(source.parts.first(), Some(TemplatePart::Text(t)) if t.starts_with('$'))
 }
 
 fn invalid_regex(file: &Arc<SpecFile>, span: Span, e: &regex::Error) -> Diagnostic {

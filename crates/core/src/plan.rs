@@ -8,8 +8,7 @@ use std::sync::Arc;
 
 use jsonpath_rust::parser::model::JpQuery;
 
-use crate::check::is_json_path;
-use crate::syntax::ast::{Op, Predicate, Query, QueryKind, SpecFile, ValueKind};
+use crate::syntax::ast::{JwtSource, Op, Predicate, Query, QueryKind, SpecFile, ValueKind};
 
 /// Compiled parts of one query, and of its `matches` operand when the
 /// operand is known before the run.
@@ -133,11 +132,13 @@ impl Compiler {
     fn query(&mut self, query: &Query) -> CompiledQuery {
         let path = match &query.kind {
             QueryKind::Json(p) => Some(p.node.clone()),
-            QueryKind::JwtClaim { source, .. } | QueryKind::JwtSignature { source }
-                if is_json_path(source) =>
-            {
-                source.as_literal()
+            QueryKind::JwtClaim {
+                source: JwtSource::BodyPath(source),
+                ..
             }
+            | QueryKind::JwtSignature {
+                source: JwtSource::BodyPath(source),
+            } => source.as_literal(),
             _ => None,
         };
         CompiledQuery {

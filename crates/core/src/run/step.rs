@@ -10,7 +10,7 @@ use base64::Engine as _;
 
 use super::expect::{self, Actual, OperandKind, QueryInputs, ResponseView};
 use super::Runner;
-use crate::check::{is_json_path, Checked, MissingEnv};
+use crate::check::{Checked, MissingEnv};
 use crate::client::{ClientConfig, Endpoint};
 use crate::http::{
     transcript_of, Exchange, TlsKey, TransportError, TransportErrorKind, TRANSCRIPT_LINE,
@@ -755,11 +755,13 @@ impl SpecRun<'_> {
     fn query_arg(&self, kind: &QueryKind) -> Result<Option<String>, EvalError> {
         Ok(match kind {
             QueryKind::Header(name) => Some(self.template(name)?.text),
-            QueryKind::JwtClaim { source, .. } | QueryKind::JwtSignature { source }
-                if !is_json_path(source) =>
-            {
-                Some(self.template(source)?.text)
+            QueryKind::JwtClaim {
+                source: JwtSource::Value(source),
+                ..
             }
+            | QueryKind::JwtSignature {
+                source: JwtSource::Value(source),
+            } => Some(self.template(source)?.text),
             _ => None,
         })
     }
@@ -768,18 +770,17 @@ impl SpecRun<'_> {
     /// step's client, else of the token's issuer (found by discovery).
     async fn signature(
         &self,
-        source: &Template,
+        source: &JwtSource,
         compiled: &CompiledQuery,
         view: &ResponseView<'_>,
         step: &Step,
     ) -> Actual {
-        let arg = if is_json_path(source) {
-            None
-        } else {
-            match self.template(source) {
+        let arg = match source {
+            JwtSource::BodyPath(_) => None,
+            JwtSource::Value(t) => match self.template(t) {
                 Ok(r) => Some(r.text),
                 Err(e) => return Actual::Missing(self.undefined_message(&e)),
-            }
+            },
         };
         let token = match expect::jwt_token(view, compiled.path.as_deref(), arg.as_deref()) {
             Ok(t) => t,

@@ -233,15 +233,40 @@ pub enum QueryKind {
     Regex(Spanned<String>),
     OAuthError,
     OAuthErrorDescription,
-    /// `jwt SOURCE claim "name"`: SOURCE is a JSONPath into the body when it
-    /// starts with `$`, else a template (e.g. `"{{token}}"`).
+    /// `jwt SOURCE claim "name"`.
     JwtClaim {
-        source: Template,
+        source: JwtSource,
         claim: Spanned<String>,
     },
     JwtSignature {
-        source: Template,
+        source: JwtSource,
     },
+}
+
+/// Where a `jwt` query finds its token, decided once by the parser.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JwtSource {
+    /// Text starting with `$`: a JSONPath into the response body. Kept as
+    /// written; check refuses a template in it.
+    BodyPath(Template),
+    /// Anything else is a value, e.g. `"{{token}}"`.
+    Value(Template),
+}
+
+impl JwtSource {
+    pub fn new(written: Template) -> JwtSource {
+        match written.parts.first() {
+            Some(TemplatePart::Text(t)) if t.starts_with('$') => JwtSource::BodyPath(written),
+            _ => JwtSource::Value(written),
+        }
+    }
+
+    /// The source as written.
+    pub fn template(&self) -> &Template {
+        match self {
+            JwtSource::BodyPath(t) | JwtSource::Value(t) => t,
+        }
+    }
 }
 
 impl QueryKind {
@@ -258,10 +283,14 @@ impl QueryKind {
             QueryKind::OAuthError => "oauth_error".into(),
             QueryKind::OAuthErrorDescription => "oauth_error_description".into(),
             QueryKind::JwtClaim { source, claim } => {
-                format!("jwt {:?} claim {:?}", template_text(source), claim.node)
+                format!(
+                    "jwt {:?} claim {:?}",
+                    template_text(source.template()),
+                    claim.node
+                )
             }
             QueryKind::JwtSignature { source } => {
-                format!("jwt {:?} signature", template_text(source))
+                format!("jwt {:?} signature", template_text(source.template()))
             }
         }
     }

@@ -511,7 +511,7 @@ impl Builder {
             }
             Rule::expect_signature => {
                 parts.next();
-                let source = self.string(parts.next().expect("jwt source"));
+                let source = JwtSource::new(self.string(parts.next().expect("jwt source")));
                 let signature = parts.next().expect("signature");
                 let mut negated = false;
                 let mut last_span = self.span(&signature);
@@ -582,7 +582,7 @@ impl Builder {
             Rule::q_oauth_error => QueryKind::OAuthError,
             Rule::q_oauth_error_description => QueryKind::OAuthErrorDescription,
             Rule::q_jwt_claim => {
-                let source = self.string(parts.next().expect("jwt source"));
+                let source = JwtSource::new(self.string(parts.next().expect("jwt source")));
                 parts.next(); // `claim`
                 let claim = self.literal_arg(parts.next().expect("claim"));
                 QueryKind::JwtClaim { source, claim }
