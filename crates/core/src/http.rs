@@ -8,6 +8,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use reqwest::header::HeaderMap;
 
+use crate::results::{Attempt, AttemptKind};
+use crate::secrets::Redactor;
+
 /// A complete response.
 #[derive(Debug, Clone)]
 pub struct Exchange {
@@ -269,10 +272,40 @@ impl Http {
 }
 
 /// The transcript of an exchange or a failed one.
-pub fn transcript_of(result: &Result<Exchange, TransportError>) -> Option<&str> {
+fn transcript_of(result: &Result<Exchange, TransportError>) -> Option<&str> {
     match result {
         Ok(x) => x.transcript.as_deref(),
         Err(e) => e.transcript.as_deref(),
+    }
+}
+
+impl Attempt {
+    /// The record of one exchange, for steps and token requests alike:
+    /// the response's secret-looking fields are registered with
+    /// `redactor` first, then every text is redacted. `url` is as shown.
+    pub(crate) fn record(
+        kind: AttemptKind,
+        method: String,
+        url: String,
+        result: &Result<Exchange, TransportError>,
+        redactor: &Redactor,
+    ) -> Attempt {
+        if let Ok(x) = result {
+            redactor.add_fields_of(&x.body);
+        }
+        Attempt {
+            kind,
+            method,
+            url,
+            status: result.as_ref().ok().map(|x| x.status),
+            latency: match result {
+                Ok(x) => x.latency,
+                Err(e) => e.latency,
+            },
+            error: (result.as_ref().err()).map(|e| redactor.redact(&e.message).into_owned()),
+            transcript: transcript_of(result).map(|t| redactor.show_lines(t, TRANSCRIPT_LINE)),
+            superseded: false,
+        }
     }
 }
 

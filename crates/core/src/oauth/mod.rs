@@ -1,10 +1,13 @@
 //! The OAuth engine: managed clients and their one shared token cache,
 //! discovery, `WWW-Authenticate` challenges and JWTs.
 
+mod assertion;
 mod cache;
 pub mod challenge;
 pub mod discovery;
+mod form;
 pub mod jwt;
+pub mod response;
 pub mod tokens;
 
 pub use tokens::{RequestPolicy, ResolvedClient, Token, TokenError, TokenManager, TokenSource};

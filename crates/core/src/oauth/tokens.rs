@@ -10,15 +10,16 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use base64::Engine as _;
 use jsonwebtoken::jwk::JwkSet;
-use rand::Rng as _;
 
+use super::assertion::AssertionSigner;
 use super::cache::{self, why_not_reused, CacheEntry, CacheFile, CacheKey, Keyer};
 use super::discovery::{self, Metadata};
+use super::form;
+use super::response::{oauth_error_code, parse_token_response};
 use crate::client::{AuthMethod, Grant, SigningAlg};
 use crate::error::{CacheAction, Error};
-use crate::http::{transcript_of, Exchange, Http, TlsKey, TransportError, TransportErrorKind};
+use crate::http::{Exchange, Http, TlsKey, TransportError, TransportErrorKind};
 use crate::results::{supersede_last, Attempt, AttemptKind, FailureClass};
 use crate::retry::RetryPolicy;
 use crate::secrets::Redactor;
@@ -510,37 +511,6 @@ impl TokenManager {
             .http
             .client_for(&client.tls_key(), endpoint)
             .map_err(|m| fail(FailureClass::Credentials, m))?;
-        let mut form: Vec<(String, String)> =
-            vec![("grant_type".into(), client.grant().as_str().into())];
-        match client.grant() {
-            Grant::ClientCredentials => {}
-            Grant::RefreshToken => {
-                form.push((
-                    "refresh_token".into(),
-                    refresh_token.unwrap_or_default().into(),
-                ));
-            }
-            Grant::Password => {
-                form.push((
-                    "username".into(),
-                    client.username.clone().unwrap_or_default(),
-                ));
-                form.push((
-                    "password".into(),
-                    client.password.clone().unwrap_or_default(),
-                ));
-            }
-        }
-        for (name, value) in [
-            ("scope", &client.scope),
-            ("audience", &client.audience),
-            ("resource", &client.resource),
-        ] {
-            if let Some(v) = value {
-                form.push((name.into(), v.clone()));
-            }
-        }
-        form.extend(client.params.iter().cloned());
         let method = client.auth_method.unwrap_or(AuthMethod::ClientSecretBasic);
         let signer = match method {
             AuthMethod::PrivateKeyJwt => {
@@ -548,21 +518,7 @@ impl TokenManager {
             }
             _ => None,
         };
-        match method {
-            AuthMethod::ClientSecretBasic | AuthMethod::PrivateKeyJwt => {}
-            AuthMethod::ClientSecretPost => {
-                form.push(("client_id".into(), client.client_id.clone()));
-                form.push((
-                    "client_secret".into(),
-                    client.client_secret.clone().unwrap_or_default(),
-                ));
-            }
-            // RFC 8705 §2: the certificate of the TLS connection (set by
-            // `tls_key` above) is the credential; the id says whose it is.
-            AuthMethod::TlsClientAuth | AuthMethod::None => {
-                form.push(("client_id".into(), client.client_id.clone()))
-            }
-        }
+        let form = form::token_form(client, refresh_token, method);
         let first = attempts.len();
         let retryable = match client.grant() {
             Grant::RefreshToken => crate::retry::retryable_unsent,
@@ -578,17 +534,7 @@ impl TokenManager {
                 let mut request = http.post(endpoint).header("Accept", "application/json");
                 match method {
                     AuthMethod::ClientSecretBasic => {
-                        // RFC 6749 §2.3.1: form-encode id and secret before base64.
-                        let enc = |s: &str| -> String {
-                            url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
-                        };
-                        let secret = client.client_secret.as_deref().unwrap_or_default();
-                        let pair = format!("{}:{}", enc(&client.client_id), enc(secret));
-                        let value = format!(
-                            "Basic {}",
-                            base64::engine::general_purpose::STANDARD.encode(pair)
-                        );
-                        request = request.header("Authorization", value);
+                        request = request.header("Authorization", form::basic(client));
                     }
                     AuthMethod::PrivateKeyJwt => {
                         let signer = signer.as_ref().expect("made above for this method");
@@ -602,12 +548,7 @@ impl TokenManager {
                                     transcript: None,
                                 })?;
                         self.redactor.add(&assertion);
-                        form.push(("client_id".into(), client.client_id.clone()));
-                        form.push((
-                            "client_assertion_type".into(),
-                            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".into(),
-                        ));
-                        form.push(("client_assertion".into(), assertion));
+                        form::add_assertion(&mut form, client, assertion);
                     }
                     _ => {}
                 }
@@ -620,26 +561,13 @@ impl TokenManager {
                 self.requests
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let result = self.http.send(request, policy.timeout).await;
-                if let Ok(x) = &result {
-                    self.redactor.add_fields_of(&x.body);
-                }
-                attempts.push(Attempt {
-                    kind: AttemptKind::Token,
-                    method: "POST".into(),
-                    url: endpoint.to_string(),
-                    status: result.as_ref().ok().map(|x| x.status),
-                    latency: match &result {
-                        Ok(x) => x.latency,
-                        Err(e) => e.latency,
-                    },
-                    error: result
-                        .as_ref()
-                        .err()
-                        .map(|e| self.redactor.redact(&e.message).into_owned()),
-                    transcript: transcript_of(&result)
-                        .map(|t| self.redactor.show_lines(t, crate::http::TRANSCRIPT_LINE)),
-                    superseded: false,
-                });
+                attempts.push(Attempt::record(
+                    AttemptKind::Token,
+                    "POST".into(),
+                    endpoint.to_string(),
+                    &result,
+                    &self.redactor,
+                ));
                 result
             })
             .await;
@@ -650,12 +578,6 @@ impl TokenManager {
             )
         })
     }
-}
-
-/// The OAuth `error` code of a JSON answer, if it has one.
-fn oauth_error_code(x: &Exchange) -> Option<String> {
-    let json: serde_json::Value = serde_json::from_slice(&x.body).ok()?;
-    json.get("error")?.as_str().map(str::to_string)
 }
 
 /// The value for `key`, computed by the first caller while later ones wait.
@@ -682,237 +604,6 @@ async fn once<T: Clone, F: std::future::Future<Output = Result<T, String>>>(
         Err(e) => Fetched::Failed(e.clone(), std::time::Instant::now()),
     });
     result
-}
-
-/// A token response as RFC 6749 §5.1 defines it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TokenResponse {
-    pub access_token: String,
-    pub token_type: String,
-    pub expires_in: Option<u64>,
-    pub refresh_token: Option<String>,
-    pub scope: Option<Vec<String>>,
-}
-
-/// A year: any longer `expires_in` is taken for milliseconds sent as seconds.
-const MAX_EXPIRES_IN: u64 = 365 * 24 * 3600;
-
-/// Reads and validates a token endpoint's answer; on failure, the class
-/// and a message naming the status, the OAuth error or the bad field.
-pub fn parse_token_response(x: &Exchange) -> Result<TokenResponse, (FailureClass, String)> {
-    let json: Option<serde_json::Value> = serde_json::from_slice(&x.body).ok();
-    if let Some((error, description)) = json.as_ref().and_then(|j| {
-        let e = j.get("error")?.as_str()?.to_string();
-        Some((
-            e,
-            j.get("error_description")
-                .and_then(|d| d.as_str())
-                .map(str::to_string),
-        ))
-    }) {
-        let class = match error.as_str() {
-            "invalid_client" | "invalid_grant" | "unauthorized_client" => FailureClass::Credentials,
-            "invalid_scope" => FailureClass::Scope,
-            _ => FailureClass::AuthServer,
-        };
-        let description = description.map(|d| format!(" ({d})")).unwrap_or_default();
-        return Err((
-            class,
-            format!("token endpoint answered {} {error}{description}", x.status),
-        ));
-    }
-    if x.status == 429 || x.status >= 500 {
-        return Err((
-            FailureClass::AuthServer,
-            format!("token endpoint answered {}", x.status),
-        ));
-    }
-    if !(200..300).contains(&x.status) {
-        return Err((
-            FailureClass::AuthServer,
-            format!(
-                "token endpoint answered {} without an OAuth error",
-                x.status
-            ),
-        ));
-    }
-    let malformed = |what: String| {
-        (
-            FailureClass::AuthServer,
-            format!("malformed token response: {what}"),
-        )
-    };
-    let Some(serde_json::Value::Object(obj)) = json else {
-        return Err(malformed("the body is not a JSON object".into()));
-    };
-    let access_token = match obj.get("access_token") {
-        Some(serde_json::Value::String(s)) if !s.is_empty() => s.clone(),
-        Some(_) => return Err(malformed("`access_token` is not a string".into())),
-        None => return Err(malformed("no `access_token`".into())),
-    };
-    let token_type = match obj.get("token_type").and_then(|t| t.as_str()) {
-        Some(t) => t.to_string(),
-        None => return Err(malformed("no `token_type`".into())),
-    };
-    let expires_in = match obj.get("expires_in") {
-        None | Some(serde_json::Value::Null) => None,
-        Some(v) => {
-            let n = v
-                .as_f64()
-                .or_else(|| v.as_str().and_then(|s| s.trim().parse::<f64>().ok()))
-                .ok_or_else(|| malformed(format!("`expires_in` is not a number: {v}")))?;
-            if n < 0.0 {
-                return Err(malformed(format!("`expires_in` is negative: {v}")));
-            }
-            if n > MAX_EXPIRES_IN as f64 {
-                return Err(malformed(format!(
-                    "`expires_in` is {v}, more than a year: milliseconds sent as seconds?"
-                )));
-            }
-            Some(n as u64)
-        }
-    };
-    let refresh_token = obj
-        .get("refresh_token")
-        .and_then(|r| r.as_str())
-        .map(str::to_string);
-    let scope = obj
-        .get("scope")
-        .and_then(|s| s.as_str())
-        .map(|s| s.split_whitespace().map(str::to_string).collect());
-    Ok(TokenResponse {
-        access_token,
-        token_type,
-        expires_in,
-        refresh_token,
-        scope,
-    })
-}
-
-/// Signs RFC 7523 client assertions for one client: the key is read once,
-/// an assertion made per attempt (its `jti` must not repeat).
-struct AssertionSigner {
-    key: jsonwebtoken::EncodingKey,
-    header: jsonwebtoken::Header,
-}
-
-impl AssertionSigner {
-    fn new(client: &ResolvedClient) -> Result<AssertionSigner, String> {
-        use jsonwebtoken::{Algorithm, EncodingKey, Header};
-        let pem = client.private_key.as_deref().unwrap_or_default().as_bytes();
-        let (alg, key) = match client.alg.unwrap_or(SigningAlg::RS256) {
-            SigningAlg::RS256 => (Algorithm::RS256, EncodingKey::from_rsa_pem(pem)),
-            SigningAlg::ES256 => (Algorithm::ES256, EncodingKey::from_ec_pem(pem)),
-        };
-        let key = key.map_err(|e| format!("`private_key` is not a usable PEM key: {e}"))?;
-        let mut header = Header::new(alg);
-        header.kid = client.key_id.clone();
-        Ok(AssertionSigner { key, header })
-    }
-
-    /// iss = sub = client_id, aud = the token endpoint, a fresh jti, valid
-    /// for a minute.
-    fn sign(&self, client_id: &str, endpoint: &str) -> Result<String, String> {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs();
-        let jti: String = rand::thread_rng()
-            .sample_iter(&rand::distributions::Alphanumeric)
-            .take(24)
-            .map(char::from)
-            .collect();
-        let claims = serde_json::json!({
-            "iss": client_id,
-            "sub": client_id,
-            "aud": endpoint,
-            "iat": now,
-            "exp": now + 60,
-            "jti": jti,
-        });
-        jsonwebtoken::encode(&self.header, &claims, &self.key)
-            .map_err(|e| format!("cannot sign the client assertion: {e}"))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn answer(status: u16, body: &str) -> Exchange {
-        Exchange {
-            status,
-            headers: Default::default(),
-            body: bytes::Bytes::from(body.to_string()),
-            size: body.len() as u64,
-            latency: Duration::ZERO,
-            transcript: None,
-        }
-    }
-
-    fn refused(status: u16, body: &str) -> (FailureClass, String) {
-        parse_token_response(&answer(status, body)).unwrap_err()
-    }
-
-    #[test]
-    fn a_token_response_is_read_as_rfc_6749_says() {
-        let r = parse_token_response(&answer(
-            200,
-            r#"{"access_token":"a","token_type":"bEaReR","expires_in":"60","scope":"b a","extra":1}"#,
-        ))
-        .unwrap();
-        assert_eq!(r.expires_in, Some(60));
-        assert_eq!(r.scope, Some(vec!["b".to_string(), "a".to_string()]));
-    }
-
-    #[test]
-    fn malformed_token_responses_name_the_field() {
-        let malformed = |body: &str| refused(200, body);
-        assert!(malformed(r#"{"token_type":"Bearer"}"#)
-            .1
-            .contains("no `access_token`"));
-        assert!(malformed(r#"{"access_token":5,"token_type":"Bearer"}"#)
-            .1
-            .contains("`access_token`"));
-        assert!(malformed(r#"{"access_token":"a"}"#)
-            .1
-            .contains("no `token_type`"));
-        let ms = malformed(r#"{"access_token":"a","token_type":"Bearer","expires_in":43200000}"#);
-        assert_eq!(ms.0, FailureClass::AuthServer);
-        assert!(ms.1.contains("more than a year"), "{}", ms.1);
-        assert!(
-            malformed(r#"{"access_token":"a","token_type":"Bearer","expires_in":-1}"#)
-                .1
-                .contains("negative")
-        );
-        assert!(
-            malformed(r#"{"access_token":"a","token_type":"Bearer","expires_in":"soon"}"#)
-                .1
-                .contains("not a number")
-        );
-        assert!(malformed("<html>").1.contains("not a JSON object"));
-    }
-
-    #[test]
-    fn errors_are_classified_whatever_the_status() {
-        assert_eq!(
-            refused(401, r#"{"error":"invalid_client"}"#).0,
-            FailureClass::Credentials
-        );
-        assert_eq!(
-            refused(400, r#"{"error":"invalid_grant"}"#).0,
-            FailureClass::Credentials
-        );
-        assert_eq!(
-            refused(400, r#"{"error":"invalid_scope"}"#).0,
-            FailureClass::Scope
-        );
-        let hidden = refused(200, r#"{"error":"access denied"}"#);
-        assert_eq!(hidden.0, FailureClass::AuthServer);
-        assert!(hidden.1.contains("200 access denied"), "{}", hidden.1);
-        assert_eq!(refused(503, "").0, FailureClass::AuthServer);
-        assert_eq!(refused(429, "").0, FailureClass::AuthServer);
-    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,197 @@
+//! Reading a token endpoint's answer (RFC 6749 §5.1 and §5.2).
+
+use crate::http::Exchange;
+use crate::results::FailureClass;
+
+/// The OAuth `error` code of a JSON answer, if it has one.
+pub(crate) fn oauth_error_code(x: &Exchange) -> Option<String> {
+    let json: serde_json::Value = serde_json::from_slice(&x.body).ok()?;
+    json.get("error")?.as_str().map(str::to_string)
+}
+
+/// A token response as RFC 6749 §5.1 defines it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: String,
+    pub expires_in: Option<u64>,
+    pub refresh_token: Option<String>,
+    pub scope: Option<Vec<String>>,
+}
+
+/// A year: any longer `expires_in` is taken for milliseconds sent as seconds.
+const MAX_EXPIRES_IN: u64 = 365 * 24 * 3600;
+
+/// Reads and validates a token endpoint's answer; on failure, the class
+/// and a message naming the status, the OAuth error or the bad field.
+pub fn parse_token_response(x: &Exchange) -> Result<TokenResponse, (FailureClass, String)> {
+    let json: Option<serde_json::Value> = serde_json::from_slice(&x.body).ok();
+    if let Some((error, description)) = json.as_ref().and_then(|j| {
+        let e = j.get("error")?.as_str()?.to_string();
+        Some((
+            e,
+            j.get("error_description")
+                .and_then(|d| d.as_str())
+                .map(str::to_string),
+        ))
+    }) {
+        let class = match error.as_str() {
+            "invalid_client" | "invalid_grant" | "unauthorized_client" => FailureClass::Credentials,
+            "invalid_scope" => FailureClass::Scope,
+            _ => FailureClass::AuthServer,
+        };
+        let description = description.map(|d| format!(" ({d})")).unwrap_or_default();
+        return Err((
+            class,
+            format!("token endpoint answered {} {error}{description}", x.status),
+        ));
+    }
+    if x.status == 429 || x.status >= 500 {
+        return Err((
+            FailureClass::AuthServer,
+            format!("token endpoint answered {}", x.status),
+        ));
+    }
+    if !(200..300).contains(&x.status) {
+        return Err((
+            FailureClass::AuthServer,
+            format!(
+                "token endpoint answered {} without an OAuth error",
+                x.status
+            ),
+        ));
+    }
+    let malformed = |what: String| {
+        (
+            FailureClass::AuthServer,
+            format!("malformed token response: {what}"),
+        )
+    };
+    let Some(serde_json::Value::Object(obj)) = json else {
+        return Err(malformed("the body is not a JSON object".into()));
+    };
+    let access_token = match obj.get("access_token") {
+        Some(serde_json::Value::String(s)) if !s.is_empty() => s.clone(),
+        Some(_) => return Err(malformed("`access_token` is not a string".into())),
+        None => return Err(malformed("no `access_token`".into())),
+    };
+    let token_type = match obj.get("token_type").and_then(|t| t.as_str()) {
+        Some(t) => t.to_string(),
+        None => return Err(malformed("no `token_type`".into())),
+    };
+    let expires_in = match obj.get("expires_in") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(v) => {
+            let n = v
+                .as_f64()
+                .or_else(|| v.as_str().and_then(|s| s.trim().parse::<f64>().ok()))
+                .ok_or_else(|| malformed(format!("`expires_in` is not a number: {v}")))?;
+            if n < 0.0 {
+                return Err(malformed(format!("`expires_in` is negative: {v}")));
+            }
+            if n > MAX_EXPIRES_IN as f64 {
+                return Err(malformed(format!(
+                    "`expires_in` is {v}, more than a year: milliseconds sent as seconds?"
+                )));
+            }
+            Some(n as u64)
+        }
+    };
+    let refresh_token = obj
+        .get("refresh_token")
+        .and_then(|r| r.as_str())
+        .map(str::to_string);
+    let scope = obj
+        .get("scope")
+        .and_then(|s| s.as_str())
+        .map(|s| s.split_whitespace().map(str::to_string).collect());
+    Ok(TokenResponse {
+        access_token,
+        token_type,
+        expires_in,
+        refresh_token,
+        scope,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn answer(status: u16, body: &str) -> Exchange {
+        Exchange {
+            status,
+            headers: Default::default(),
+            body: bytes::Bytes::from(body.to_string()),
+            size: body.len() as u64,
+            latency: Duration::ZERO,
+            transcript: None,
+        }
+    }
+
+    fn refused(status: u16, body: &str) -> (FailureClass, String) {
+        parse_token_response(&answer(status, body)).unwrap_err()
+    }
+
+    #[test]
+    fn a_token_response_is_read_as_rfc_6749_says() {
+        let r = parse_token_response(&answer(
+            200,
+            r#"{"access_token":"a","token_type":"bEaReR","expires_in":"60","scope":"b a","extra":1}"#,
+        ))
+        .unwrap();
+        assert_eq!(r.expires_in, Some(60));
+        assert_eq!(r.scope, Some(vec!["b".to_string(), "a".to_string()]));
+    }
+
+    #[test]
+    fn malformed_token_responses_name_the_field() {
+        let malformed = |body: &str| refused(200, body);
+        assert!(malformed(r#"{"token_type":"Bearer"}"#)
+            .1
+            .contains("no `access_token`"));
+        assert!(malformed(r#"{"access_token":5,"token_type":"Bearer"}"#)
+            .1
+            .contains("`access_token`"));
+        assert!(malformed(r#"{"access_token":"a"}"#)
+            .1
+            .contains("no `token_type`"));
+        let ms = malformed(r#"{"access_token":"a","token_type":"Bearer","expires_in":43200000}"#);
+        assert_eq!(ms.0, FailureClass::AuthServer);
+        assert!(ms.1.contains("more than a year"), "{}", ms.1);
+        assert!(
+            malformed(r#"{"access_token":"a","token_type":"Bearer","expires_in":-1}"#)
+                .1
+                .contains("negative")
+        );
+        assert!(
+            malformed(r#"{"access_token":"a","token_type":"Bearer","expires_in":"soon"}"#)
+                .1
+                .contains("not a number")
+        );
+        assert!(malformed("<html>").1.contains("not a JSON object"));
+    }
+
+    #[test]
+    fn errors_are_classified_whatever_the_status() {
+        assert_eq!(
+            refused(401, r#"{"error":"invalid_client"}"#).0,
+            FailureClass::Credentials
+        );
+        assert_eq!(
+            refused(400, r#"{"error":"invalid_grant"}"#).0,
+            FailureClass::Credentials
+        );
+        assert_eq!(
+            refused(400, r#"{"error":"invalid_scope"}"#).0,
+            FailureClass::Scope
+        );
+        let hidden = refused(200, r#"{"error":"access denied"}"#);
+        assert_eq!(hidden.0, FailureClass::AuthServer);
+        assert!(hidden.1.contains("200 access denied"), "{}", hidden.1);
+        assert_eq!(refused(503, "").0, FailureClass::AuthServer);
+        assert_eq!(refused(429, "").0, FailureClass::AuthServer);
+    }
+}

@@ -1,0 +1,468 @@
+//! Running one step: resolve, authenticate, send (with retry, repeat and
+//! one token re-fetch after a 401), judge, capture, classify. Each of
+//! those but the first is a module here: request.rs builds the request,
+//! send.rs sends it as the retry policy allows, judge.rs reads the
+//! response, classify.rs says where a failed flow broke.
+
+mod classify;
+mod judge;
+mod request;
+mod send;
+
+use classify::classify;
+use request::{AuthPlan, Outgoing};
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::expect::{self, Actual, ResponseView};
+use super::Runner;
+use crate::check::{Checked, MissingEnv};
+use crate::client::{ClientConfig, Endpoint};
+use crate::http::Exchange;
+use crate::load::Spec;
+use crate::oauth::{RequestPolicy, ResolvedClient, Token};
+use crate::plan::StepPlan;
+use crate::results::{
+    supersede_last, AttemptKind, ExpectResult, FailureClass, Outcome, StepResult,
+};
+use crate::retry::RetryPolicy;
+use crate::syntax::ast::*;
+use crate::value::{EvalError, Evaluator, Resolved, Scope};
+
+pub(super) struct SpecRun<'a> {
+    pub runner: &'a Runner,
+    pub spec: &'a Spec,
+    pub checked: &'a Checked,
+    pub scope: Scope,
+    pub clients: HashMap<String, ResolvedClient>,
+}
+
+pub(super) fn skipped(file: &SpecFile, step: &Step, reason: &str) -> StepResult {
+    StepResult {
+        outcome: Outcome::Skipped(format!("skipped: {reason}")),
+        ..blank(file, step)
+    }
+}
+
+/// Every step of a file that lacks environment variables: each fails as
+/// `config`, as pytest reports each test whose fixture failed.
+pub(super) fn not_run(file: &SpecFile, missing: &[MissingEnv]) -> Vec<StepResult> {
+    let names: Vec<&str> = missing.iter().map(|m| m.name.as_str()).collect();
+    let (noun, verb) = match names.len() {
+        1 => ("variable", "is"),
+        _ => ("variables", "are"),
+    };
+    let first = &missing[0];
+    let error = format!(
+        "not run: environment {noun} {} {verb} not set (or empty); needed at {}",
+        names.join(", "),
+        first.source.location(first.span.start)
+    );
+    file.steps
+        .iter()
+        .map(|step| StepResult {
+            outcome: Outcome::Failed(FailureClass::Config),
+            error: Some(error.clone()),
+            ..blank(file, step)
+        })
+        .collect()
+}
+
+fn blank(file: &SpecFile, step: &Step) -> StepResult {
+    StepResult {
+        name: step.name.node.clone(),
+        source: file.source.clone(),
+        span: step.name.span,
+        outcome: Outcome::Passed,
+        attempts: Vec::new(),
+        expectations: Vec::new(),
+        error: None,
+        notes: Vec::new(),
+        trace: Vec::new(),
+        captures: Vec::new(),
+        response_excerpt: None,
+        duration: Duration::ZERO,
+    }
+}
+
+impl SpecRun<'_> {
+    pub fn resolve_vars(&mut self) -> Result<(), String> {
+        super::resolve_vars(self.spec, &self.runner.options.check, &mut self.scope)
+            .map_err(|e| format!("the spec's vars could not be resolved: {}", e.message()))?;
+        for value in self.scope.values().filter(|v| v.secret) {
+            self.runner.redactor.add(&value.text);
+        }
+        Ok(())
+    }
+
+    fn base_dir(&self) -> &Path {
+        self.spec.file.source.path.parent().unwrap_or(Path::new(""))
+    }
+
+    fn evaluator<'s>(&'s self, base_dir: &'s Path) -> Evaluator<'s> {
+        Evaluator {
+            env: &self.runner.options.check.env,
+            scope: &self.scope,
+            base_dir,
+        }
+    }
+
+    /// Evaluates with `file(...)` relative to `base_dir`; secret results
+    /// join the redactor.
+    fn eval_in(&self, value: &Value, base_dir: &Path) -> Result<Resolved, EvalError> {
+        let resolved = self.evaluator(base_dir).value(value)?;
+        if resolved.secret {
+            self.runner.redactor.add(&resolved.text);
+        }
+        Ok(resolved)
+    }
+
+    fn eval(&self, value: &Value) -> Result<Resolved, EvalError> {
+        self.eval_in(value, self.base_dir())
+    }
+
+    fn template(&self, template: &Template) -> Result<Resolved, EvalError> {
+        self.evaluator(self.base_dir()).template(template)
+    }
+
+    /// Runs a step; `after_failure` says why the suite already failed (an
+    /// `always` step runs anyway).
+    pub async fn run_step(
+        &mut self,
+        step: &Step,
+        plan: &StepPlan,
+        after_failure: Option<&str>,
+    ) -> StepResult {
+        let clock = Instant::now();
+        let file = self.spec.file.clone();
+        let mut result = blank(&file, step);
+        let outcome = self.execute(step, plan, after_failure, &mut result).await;
+        result.outcome = outcome;
+        result.duration = clock.elapsed();
+        result
+    }
+
+    async fn execute(
+        &mut self,
+        step: &Step,
+        plan: &StepPlan,
+        after_failure: Option<&str>,
+        result: &mut StepResult,
+    ) -> Outcome {
+        let outgoing = match (self.outgoing(step), after_failure) {
+            (Ok(p), _) => p,
+            // A cleanup step has nothing to clean up when the step that
+            // captures its input failed.
+            (Err(EvalError::UndefinedVar { name, .. }), Some(why)) => {
+                return Outcome::Skipped(format!("skipped: `{name}` was never captured ({why})"));
+            }
+            (Err(e), _) => {
+                result.error = Some(self.undefined_message(&e));
+                return Outcome::Failed(FailureClass::Expectation);
+            }
+        };
+        if let Some(delay) = &step.options.delay {
+            tokio::time::sleep(delay.node).await;
+        }
+        let policy = retry_policy(step);
+        let until_pass = step.options.retry.as_ref().is_some_and(|r| r.until_pass);
+        // With `until pass` the whole try is repeated; within a try, or
+        // without it, only failed exchanges are sent again.
+        let exchanges = if until_pass {
+            RetryPolicy::NONE
+        } else {
+            policy
+        };
+        let mut tries = 0;
+        loop {
+            let first = result.attempts.len();
+            let outcome = self
+                .try_once(step, plan, &outgoing, &exchanges, result)
+                .await;
+            if !until_pass || matches!(outcome, Outcome::Passed) {
+                return outcome;
+            }
+            let Some(wait) = policy.wait(tries, None) else {
+                return outcome;
+            };
+            // The whole try was tried again: its requests (repeats
+            // included) and any failed token request. A token that was
+            // issued stays in use.
+            for attempt in &mut result.attempts[first..] {
+                let issued = attempt.kind == AttemptKind::Token
+                    && attempt.status.is_some_and(|s| (200..300).contains(&s));
+                attempt.superseded |= !issued;
+            }
+            result.expectations.clear();
+            result.captures.clear();
+            result.error = None;
+            result.response_excerpt = None;
+            tokio::time::sleep(wait).await;
+            tries += 1;
+        }
+    }
+
+    /// One try of the step: its requests (each `repeat`), judged.
+    async fn try_once(
+        &mut self,
+        step: &Step,
+        plan: &StepPlan,
+        outgoing: &Outgoing,
+        policy: &RetryPolicy,
+        result: &mut StepResult,
+    ) -> Outcome {
+        let repeat = step.options.repeat.as_ref().map_or(1, |r| r.node);
+        let mut judged: Vec<Option<ExpectResult>> = vec![None; step.expects.len()];
+        let mut samples = Vec::with_capacity(repeat as usize);
+        let mut last: Option<Exchange> = None;
+        let mut token: Option<Token> = None;
+        let mut refetched = false;
+        for _ in 0..repeat {
+            if let AuthPlan::Client(name) = &outgoing.auth {
+                if token.is_none() {
+                    match self.client_token(name, step, policy, result).await {
+                        Ok(t) => token = Some(t),
+                        Err((class, message)) => {
+                            result.error = Some(self.redact(&message));
+                            return Outcome::Failed(class);
+                        }
+                    }
+                }
+            }
+            let mut exchange = self
+                .send(step, outgoing, token.as_ref(), policy, &mut result.attempts)
+                .await;
+            // A managed token the resource rejects is fetched again once.
+            if let (Ok(x), AuthPlan::Client(name), Some(rejected)) =
+                (&exchange, &outgoing.auth, &token)
+            {
+                if x.status == 401 && !refetched {
+                    refetched = true;
+                    let client = self.clients.get(name).cloned().unwrap_or_default();
+                    self.runner.tokens.invalidate(&client, rejected).await;
+                    supersede_last(&mut result.attempts);
+                    match self.client_token(name, step, policy, result).await {
+                        Ok(fresh) => {
+                            result.notes.push(format!(
+                                "the resource answered 401 to client `{name}`'s token; fetched a new one and retried once"
+                            ));
+                            token = Some(fresh);
+                            exchange = self
+                                .send(step, outgoing, token.as_ref(), policy, &mut result.attempts)
+                                .await;
+                        }
+                        Err((class, message)) => {
+                            result.error = Some(self.redact(&message));
+                            return Outcome::Failed(class);
+                        }
+                    }
+                }
+            }
+            let x = match exchange {
+                Ok(x) => x,
+                Err(e) => {
+                    result.error = Some(self.redact(&e.message));
+                    return Outcome::Failed(FailureClass::Network);
+                }
+            };
+            samples.push(x.latency);
+            if self.runner.http.is_truncated(&x)
+                && result.notes.iter().all(|n| !n.starts_with("the body"))
+            {
+                result.notes.push(format!(
+                    "the body is {} bytes; assertions saw the first {} (--max-body)",
+                    x.size,
+                    x.body.len()
+                ));
+            }
+            let view = ResponseView::new(&x);
+            for (i, expect) in step.expects.iter().enumerate() {
+                let compiled = plan.expect(i);
+                let per_sample = !matches!(
+                    expect.query.kind,
+                    QueryKind::Latency(Some(_)) | QueryKind::JwtSignature { .. }
+                );
+                // Keep the first failure over repeats, else the latest pass.
+                if per_sample && judged[i].as_ref().is_none_or(|j| j.passed) {
+                    judged[i] =
+                        Some(self.expectation(&file_of(self.spec), expect, compiled, &view, None));
+                }
+            }
+            last = Some(x);
+        }
+        let Some(last) = last else {
+            return Outcome::Passed;
+        };
+        let view = ResponseView::new(&last);
+        for (i, expect) in step.expects.iter().enumerate() {
+            let compiled = plan.expect(i);
+            match &expect.query.kind {
+                QueryKind::Latency(Some(p)) => {
+                    let actual = Actual::Duration(expect::percentile(&samples, p.node));
+                    judged[i] = Some(self.expectation(
+                        &file_of(self.spec),
+                        expect,
+                        compiled,
+                        &view,
+                        Some(actual),
+                    ));
+                }
+                QueryKind::JwtSignature { source } => {
+                    let actual = self.signature(source, compiled, &view, step).await;
+                    judged[i] = Some(self.expectation(
+                        &file_of(self.spec),
+                        expect,
+                        compiled,
+                        &view,
+                        Some(actual),
+                    ));
+                }
+                _ => {}
+            }
+        }
+        result.expectations = judged.into_iter().flatten().collect();
+        self.capture(step, plan, &view, result);
+        if result.expectations.iter().all(|e| e.passed) {
+            return Outcome::Passed;
+        }
+        result.response_excerpt = Some(self.excerpt(&last));
+        Outcome::Failed(classify(step, result, &view))
+    }
+
+    fn undefined_message(&self, e: &EvalError) -> String {
+        let location = self.spec.file.source.location(e.span().start);
+        match e {
+            EvalError::UndefinedVar { name, .. } => {
+                format!("variable `{name}` has no value at {location}: the step that captures it did not run or capture it")
+            }
+            other => format!("{} at {location}", other.message()),
+        }
+    }
+
+    /// The managed client's token, resolving the client on first use; its
+    /// requests follow the step's timeout and retry policy.
+    async fn client_token(
+        &mut self,
+        name: &str,
+        step: &Step,
+        retry: &RetryPolicy,
+        result: &mut StepResult,
+    ) -> Result<Token, (FailureClass, String)> {
+        if !self.clients.contains_key(name) {
+            let config = self
+                .checked
+                .clients
+                .get(name)
+                .expect("checked: the client exists")
+                .clone();
+            let resolved = self.resolve_client(&config).map_err(|e| {
+                (
+                    FailureClass::Credentials,
+                    format!("client `{name}`: {}", e.message()),
+                )
+            })?;
+            self.clients.insert(name.to_string(), resolved);
+        }
+        let client = &self.clients[name];
+        let policy = RequestPolicy {
+            timeout: self.timeout(step),
+            retry: *retry,
+        };
+        let (token, source) = self
+            .runner
+            .tokens
+            .token(client, &policy, &mut result.attempts, &mut result.trace)
+            .await
+            .map_err(|e| (e.class, e.message))?;
+        result
+            .trace
+            .push(format!("client `{name}`: token from {}", source.describe()));
+        Ok(token)
+    }
+
+    fn timeout(&self, step: &Step) -> Duration {
+        step.options
+            .timeout
+            .as_ref()
+            .map_or(self.runner.options.timeout, |t| t.node)
+    }
+
+    fn resolve_client(&self, c: &Arc<ClientConfig>) -> Result<ResolvedClient, EvalError> {
+        // `file(...)` in a client is relative to the file that defines it,
+        // which may be an import in another directory (as `check` reads it).
+        let dir = c.source.path.parent().unwrap_or(Path::new(""));
+        let eval = |v: &Value| self.eval_in(v, dir).map(|r| r.text);
+        let opt = |v: &Option<Value>| v.as_ref().map(eval).transpose();
+        let (token_url, discovery) = match &c.endpoint {
+            Endpoint::TokenUrl(v) => (Some(eval(v)?), None),
+            Endpoint::Discovery(v) => (None, Some(eval(v)?)),
+        };
+        let mut params = Vec::new();
+        for (name, value) in &c.params {
+            params.push((self.evaluator(dir).template(name)?.text, eval(value)?));
+        }
+        Ok(ResolvedClient {
+            name: c.name.node.clone(),
+            token_url,
+            discovery,
+            grant: Some(c.grant),
+            auth_method: Some(c.auth_method),
+            client_id: opt(&c.client_id)?.unwrap_or_default(),
+            client_secret: opt(&c.client_secret)?,
+            refresh_token: opt(&c.refresh_token)?,
+            username: opt(&c.username)?,
+            password: opt(&c.password)?,
+            scope: opt(&c.scope)?,
+            audience: opt(&c.audience)?,
+            resource: opt(&c.resource)?,
+            private_key: opt(&c.private_key)?,
+            key_id: opt(&c.key_id)?,
+            alg: Some(c.alg),
+            scheme: opt(&c.scheme)?,
+            jwks_uri: opt(&c.jwks_uri)?,
+            ca_cert: opt(&c.ca_cert)?,
+            client_cert: opt(&c.client_cert)?,
+            client_key: opt(&c.client_key)?,
+            params,
+        })
+    }
+
+    fn excerpt(&self, x: &Exchange) -> String {
+        let redactor = &self.runner.redactor;
+        format!(
+            "HTTP {}\n{}",
+            x.status,
+            redactor.show(x.body_text().trim(), 500)
+        )
+    }
+
+    fn redact(&self, text: &str) -> String {
+        self.runner.redactor.redact(text).into_owned()
+    }
+}
+
+/// The step's `retry`: exponential backoff from 100ms, or with `until
+/// pass` a poll every `backoff` (1s unless given); `max` bounds the whole.
+fn retry_policy(step: &Step) -> RetryPolicy {
+    let Some(retry) = &step.options.retry else {
+        return RetryPolicy::NONE;
+    };
+    let default = if retry.until_pass {
+        Duration::from_secs(1)
+    } else {
+        Duration::from_millis(100)
+    };
+    RetryPolicy {
+        retries: retry.count,
+        backoff: retry.backoff.unwrap_or(default),
+        constant: retry.until_pass,
+        deadline: retry.max.map(|max| Instant::now() + max),
+    }
+}
+
+pub(super) fn file_of(spec: &Spec) -> Arc<crate::source::SourceFile> {
+    spec.file.source.clone()
+}
