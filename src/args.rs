@@ -5,11 +5,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use oauthspec_core::check::value::{parse_dotenv, Environment};
 use oauthspec_core::check::CheckOptions;
 use oauthspec_core::report::tap::TapVersion;
 use oauthspec_core::report::ReportPaths;
 use oauthspec_core::run::RunOptions;
-use oauthspec_core::value::{parse_dotenv, Environment};
 use oauthspec_sandbox::{parse_fault, Fault};
 
 #[derive(Parser)]
@@ -230,7 +230,7 @@ impl VarArgs {
     pub(crate) fn options(&self) -> Result<CheckOptions, String> {
         let mut env = Environment::process();
         if let Some(path) = &self.vars_file {
-            let text = oauthspec_core::fsutil::read_input(path)
+            let text = oauthspec_core::util::files::read_input(path)
                 .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
             env.vars_file = parse_dotenv(&text).map_err(|e| format!("{}: {e}", path.display()))?;
         }

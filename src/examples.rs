@@ -39,7 +39,7 @@ pub(crate) const EXAMPLES: &[(&str, &str)] = &[
 pub(crate) fn write_to(dir: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     for (name, text) in EXAMPLES {
-        oauthspec_core::fsutil::write_atomic(&dir.join(name), text.as_bytes())?;
+        oauthspec_core::util::files::write_atomic(&dir.join(name), text.as_bytes())?;
     }
     Ok(())
 }

@@ -8,7 +8,7 @@ use crate::output::{print_error, usage_error};
 /// `fmt`: rewrites files in place (atomically), or with `check` only
 /// names them. Files that do not parse are reported and left alone.
 pub(crate) fn files(paths: &[PathBuf], check: bool, color: bool) -> Exit {
-    let files = match oauthspec_core::load::discover(paths) {
+    let files = match oauthspec_core::check::load::discover(paths) {
         Ok(f) => f,
         Err(d) => {
             eprintln!("{}", d.render(color));
@@ -17,7 +17,7 @@ pub(crate) fn files(paths: &[PathBuf], check: bool, color: bool) -> Exit {
     };
     let (mut unformatted, mut broken) = (0, 0);
     for path in &files {
-        let text = match oauthspec_core::fsutil::read_input(path) {
+        let text = match oauthspec_core::util::files::read_input(path) {
             Ok(t) => t,
             Err(e) => return usage_error(&format!("cannot read {}: {e}", path.display()), color),
         };
@@ -40,7 +40,8 @@ pub(crate) fn files(paths: &[PathBuf], check: bool, color: bool) -> Exit {
         unformatted += 1;
         if check {
             println!("would reformat {}", path.display());
-        } else if let Err(e) = oauthspec_core::fsutil::write_atomic(path, formatted.as_bytes()) {
+        } else if let Err(e) = oauthspec_core::util::files::write_atomic(path, formatted.as_bytes())
+        {
             print_error(format!("cannot write {}: {e}", path.display()), color);
             return Exit::Internal;
         } else {

@@ -109,7 +109,7 @@ pub(crate) fn write(dir: &Path, force: bool) -> Result<Vec<PathBuf>, String> {
         }
     }
     for (path, text) in &targets {
-        oauthspec_core::fsutil::write_atomic(path, text.as_bytes())
+        oauthspec_core::util::files::write_atomic(path, text.as_bytes())
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
     Ok(targets.into_iter().map(|(p, _)| p).collect())

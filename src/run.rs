@@ -47,7 +47,7 @@ pub(crate) enum Threads {
 }
 
 pub(crate) fn runtime(threads: Threads) -> Result<tokio::runtime::Runtime, Exit> {
-    let cores = oauthspec_core::parallel::cores();
+    let cores = oauthspec_core::util::parallel::cores();
     let built = match threads {
         Threads::One => tokio::runtime::Builder::new_current_thread()
             .enable_all()

@@ -4,9 +4,9 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use oauthspec_core::check::value::Environment;
 use oauthspec_core::check::CheckOptions;
 use oauthspec_core::report::console::Console;
-use oauthspec_core::value::Environment;
 use oauthspec_sandbox::{Fault, Sandbox, SandboxConfig};
 
 use crate::args::RunArgs;

@@ -26,9 +26,9 @@ use std::fmt::Write as _;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
+use oauthspec_core::check::value::Environment;
 use oauthspec_core::check::{check_paths, CheckOptions};
 use oauthspec_core::diagnostic::Diagnostic;
-use oauthspec_core::value::Environment;
 
 const CORPUS: &str = "tests/corpus/invalid";
 const MIN_CASES: usize = 45;

@@ -16,10 +16,10 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{failures, run_with};
+use oauthspec_core::check::value::Environment;
 use oauthspec_core::check::CheckOptions;
 use oauthspec_core::results::{AttemptKind, FailureClass, Outcome, RunResult};
 use oauthspec_core::run::RunOptions;
-use oauthspec_core::value::Environment;
 
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 

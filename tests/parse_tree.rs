@@ -8,11 +8,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use oauthspec_core::check::value::Environment;
 use oauthspec_core::check::{check_paths, check_spec, CheckOptions};
 use oauthspec_core::source::{SourceFile, Span};
 use oauthspec_core::syntax::ast::*;
 use oauthspec_core::syntax::parse;
-use oauthspec_core::value::Environment;
 
 const EXAMPLE: &str = "specs/examples/orders-smoke.oauthspec";
 const CLIENTS: &str = "specs/examples/clients.oauthspec";
@@ -970,7 +970,7 @@ fn the_examples_directory_checks_clean() {
 /// every diagnostic; panics propagate.
 fn front_end(path: &Path, text: &str) {
     let options = options_with(&[]);
-    let (spec, diagnostics) = oauthspec_core::load::load_str(path, text);
+    let (spec, diagnostics) = oauthspec_core::check::load::load_str(path, text);
     for d in &diagnostics {
         let _ = d.render(true);
         let _ = d.location_string();

@@ -14,7 +14,6 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use oauthspec_core::fsutil::write_atomic;
 use oauthspec_core::report::tap::TapVersion;
 use oauthspec_core::report::{html, json, junit, tap};
 use oauthspec_core::results::{
@@ -22,6 +21,7 @@ use oauthspec_core::results::{
     StepResult, SuiteResult,
 };
 use oauthspec_core::source::{SourceFile, Span};
+use oauthspec_core::util::files::write_atomic;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::{Reader, Writer};
 

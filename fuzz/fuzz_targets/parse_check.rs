@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use libfuzzer_sys::fuzz_target;
 use oauthspec_core::check::{check_spec, CheckOptions};
-use oauthspec_core::load::Spec;
+use oauthspec_core::check::load::Spec;
 use oauthspec_core::source::SourceFile;
 use oauthspec_core::syntax::parse;
-use oauthspec_core::value::Environment;
+use oauthspec_core::check::value::Environment;
 
 /// The input's path: a directory that does not exist, so `file("...")`
 /// with a relative path fails at once instead of reading the disk.

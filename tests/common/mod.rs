@@ -4,10 +4,10 @@
 
 use std::path::{Path, PathBuf};
 
+use oauthspec_core::check::value::Environment;
 use oauthspec_core::check::{check_paths, CheckOptions};
 use oauthspec_core::results::{Outcome, RunResult, StepResult};
 use oauthspec_core::run::{RunOptions, Runner};
-use oauthspec_core::value::Environment;
 use oauthspec_sandbox::{Sandbox, SandboxConfig};
 
 mod tool;

@@ -14,8 +14,8 @@ use std::hint::black_box;
 use std::path::{Path, PathBuf};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use oauthspec_core::check::load::load_str;
 use oauthspec_core::check::{check_paths, check_spec, CheckOptions};
-use oauthspec_core::load::load_str;
 
 /// A spec of `steps` steps with three expectations each, four `with_json`.
 fn spec_text(suite: &str, steps: usize, with_json: bool) -> String {

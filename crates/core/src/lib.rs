@@ -3,15 +3,11 @@
 //! Data flows one way: source → [`syntax`] → [`check`] → run → report.
 
 pub mod check;
-pub mod client;
 pub mod diagnostic;
 pub mod duration;
 pub mod error;
-pub mod fsutil;
 pub mod http;
-pub mod load;
 pub mod oauth;
-pub mod parallel;
 pub mod plan;
 pub mod report;
 pub mod results;
@@ -20,4 +16,4 @@ pub mod run;
 pub mod secrets;
 pub mod source;
 pub mod syntax;
-pub mod value;
+pub mod util;

@@ -200,7 +200,7 @@ step "s" {
   capture x = regex "id=([a-z]+)"
 }
 "#;
-        let (spec, diagnostics) = crate::load::load_str("t.oauthspec".as_ref(), text);
+        let (spec, diagnostics) = crate::check::load::load_str("t.oauthspec".as_ref(), text);
         assert!(diagnostics.is_empty(), "{diagnostics:?}");
         let checked = check_spec(&spec.unwrap(), &CheckOptions::default());
         let plan = &checked.plans[0];

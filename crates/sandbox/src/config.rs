@@ -271,7 +271,7 @@ impl SandboxConfig {
     }
 
     pub fn from_toml_file(path: &Path) -> Result<Self, String> {
-        let text = oauthspec_core::fsutil::read_input(path)
+        let text = oauthspec_core::util::files::read_input(path)
             .map_err(|e| format!("cannot read sandbox config {}: {e}", path.display()))?;
         Self::from_toml_str(&text).map_err(|e| format!("{}: {e}", path.display()))
     }

@@ -5,7 +5,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rand::Rng as _;
 
 use super::tokens::ResolvedClient;
-use crate::client::SigningAlg;
+use crate::check::client::SigningAlg;
 
 /// Signs RFC 7523 client assertions for one client: the key is read once,
 /// an assertion made per attempt (its `jti` must not repeat).

@@ -16,7 +16,7 @@ use rand::RngCore as _;
 use sha2::Sha256;
 
 use super::tokens::ResolvedClient;
-use crate::client::AuthMethod;
+use crate::check::client::AuthMethod;
 use crate::error::{CacheAction, Error};
 
 /// The hashing key of one cache: random per run, or the cache file's own.
@@ -92,7 +92,7 @@ impl CacheKey {
         }
         // The refresh token given in the spec starts the chain; the rotated
         // ones that follow it stay in the same slot.
-        if grant == crate::client::Grant::RefreshToken {
+        if grant == crate::check::client::Grant::RefreshToken {
             put("refresh_token".into(), client.refresh_token.as_deref());
         }
         // A parameter may be repeated: all its values, in order, count.
@@ -180,7 +180,7 @@ impl CacheFile {
 /// format; an error when it cannot be read.
 pub(crate) fn read(path: &Path) -> Result<Option<CacheFile>, Error> {
     let unreadable = |e: serde_json::Error| Error::cache(path, CacheAction::Read, e);
-    let bytes = match crate::fsutil::read_input(path) {
+    let bytes = match crate::util::files::read_input(path) {
         Ok(text) => text.into_bytes(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(Error::cache(path, CacheAction::Read, e)),
@@ -200,12 +200,13 @@ pub(crate) fn read(path: &Path) -> Result<Option<CacheFile>, Error> {
 pub(crate) fn write(path: &Path, file: &CacheFile) -> Result<(), Error> {
     let json =
         serde_json::to_vec_pretty(file).map_err(|e| Error::cache(path, CacheAction::Write, e))?;
-    crate::fsutil::write_private(path, &json).map_err(|e| Error::cache(path, CacheAction::Write, e))
+    crate::util::files::write_private(path, &json)
+        .map_err(|e| Error::cache(path, CacheAction::Write, e))
 }
 
 /// The cache file's lock, held while it is read and rewritten.
 pub(crate) fn lock(path: &Path) -> Result<std::fs::File, Error> {
-    crate::fsutil::lock_beside(path).map_err(|e| Error::cache(path, CacheAction::Lock, e))
+    crate::util::files::lock_beside(path).map_err(|e| Error::cache(path, CacheAction::Lock, e))
 }
 
 /// The file format; an older one is read as an empty cache (its keys lack
@@ -305,7 +306,7 @@ mod tests {
         c.refresh_token = Some("r1".into());
         let without = CacheKey::of(&c, "u", &keyer);
         assert!(!without.settings.contains_key("refresh_token"));
-        c.grant = Some(crate::client::Grant::RefreshToken);
+        c.grant = Some(crate::check::client::Grant::RefreshToken);
         let one = CacheKey::of(&c, "u", &keyer);
         c.refresh_token = Some("r2".into());
         let two = CacheKey::of(&c, "u", &keyer);

@@ -4,7 +4,7 @@
 use base64::Engine as _;
 
 use super::tokens::ResolvedClient;
-use crate::client::{AuthMethod, Grant};
+use crate::check::client::{AuthMethod, Grant};
 
 /// The form for `client` as `method` authenticates it. A
 /// `private_key_jwt` assertion is added per attempt ([`add_assertion`]):

@@ -17,7 +17,7 @@ use super::cache::{self, why_not_reused, CacheEntry, CacheFile, CacheKey, Keyer}
 use super::discovery::{self, Metadata};
 use super::form;
 use super::response::{oauth_error_code, parse_token_response};
-use crate::client::{AuthMethod, Grant, SigningAlg};
+use crate::check::client::{AuthMethod, Grant, SigningAlg};
 use crate::error::{CacheAction, Error};
 use crate::http::{Exchange, Http, TlsKey, TransportError, TransportErrorKind};
 use crate::results::{supersede_last, Attempt, AttemptKind, FailureClass};

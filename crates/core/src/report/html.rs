@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use crate::diagnostic::render_snippet;
 use crate::duration::human;
-use crate::fsutil::write_atomic as atomic;
 use crate::report::json::rfc3339;
 use crate::report::junit::xml_safe;
 use crate::results::{AttemptKind, Outcome, RunResult, StepResult, SuiteResult};
+use crate::util::files::write_atomic as atomic;
 
 /// Writes the page to `dir/index.html` (creating `dir`), replacing the file
 /// atomically.

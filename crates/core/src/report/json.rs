@@ -13,10 +13,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 
-use crate::fsutil::write_atomic as atomic;
 use crate::results::{
     Attempt, CaptureResult, ExpectResult, Outcome, RunResult, StepResult, SuiteResult,
 };
+use crate::util::files::write_atomic as atomic;
 
 /// The value of the report's `schema` field.
 pub const SCHEMA: &str = "oauthspec-report/1";

@@ -26,8 +26,8 @@ use quick_xml::name::QName;
 use quick_xml::{Reader, Writer};
 
 use crate::diagnostic::render_snippet;
-use crate::fsutil::write_atomic as atomic;
 use crate::results::{Outcome, RunResult, StepResult, SuiteResult};
+use crate::util::files::write_atomic as atomic;
 
 /// The report as an XML document.
 pub fn render(result: &RunResult) -> String {

@@ -11,8 +11,8 @@ use std::io;
 use std::path::Path;
 use std::str::FromStr;
 
-use crate::fsutil::write_atomic as atomic;
 use crate::results::{Outcome, RunResult, StepResult, SuiteResult};
+use crate::util::files::write_atomic as atomic;
 
 /// The TAP dialect to write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

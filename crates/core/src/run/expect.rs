@@ -5,12 +5,12 @@ use std::time::Duration;
 
 use serde_json::Value as Json;
 
+use crate::check::value::Resolved;
 use crate::http::Exchange;
 use crate::oauth::challenge::{self, Challenge};
 use crate::oauth::jwt;
 use crate::plan::CompiledPath;
 use crate::syntax::ast::{Op, Percentile, Predicate, QueryKind};
-use crate::value::Resolved;
 
 /// A response with its body parsed at most once, whatever asks for it.
 pub struct ResponseView<'a> {

@@ -14,15 +14,15 @@ use std::time::{Duration, Instant, SystemTime};
 
 use futures_util::StreamExt as _;
 
+use crate::check::load::Spec;
+use crate::check::value::{EvalError, Evaluator, Resolved, Scope};
 use crate::check::{CheckOptions, Checked, Project};
 use crate::diagnostic::Diagnostic;
 use crate::error::Error;
 use crate::http::{Http, TlsDefaults};
-use crate::load::Spec;
 use crate::oauth::TokenManager;
 use crate::results::{Outcome, RunResult, StepResult, SuiteResult};
 use crate::secrets::Redactor;
-use crate::value::{EvalError, Evaluator, Resolved, Scope};
 
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -105,7 +105,7 @@ impl Runner {
             reason,
         };
         let ca_cert = (options.cacert.as_deref())
-            .map(crate::fsutil::read_input)
+            .map(crate::util::files::read_input)
             .transpose()
             .map_err(|e| unusable(e.to_string()))?;
         let http = Http::new(options.transcripts, options.max_body)

@@ -68,7 +68,7 @@ mod tests {
         passed: &[bool],
         challenge: &str,
     ) -> FailureClass {
-        let (spec, diagnostics) = crate::load::load_str(Path::new("t.oauthspec"), spec);
+        let (spec, diagnostics) = crate::check::load::load_str(Path::new("t.oauthspec"), spec);
         assert!(diagnostics.iter().all(|d| !d.is_error()), "{diagnostics:?}");
         let spec = spec.unwrap();
         let step = &spec.file.steps[0];

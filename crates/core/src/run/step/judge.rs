@@ -3,12 +3,12 @@
 use std::sync::Arc;
 
 use super::{file_of, SpecRun};
+use crate::check::value::{EvalError, Resolved};
 use crate::plan::{CompiledQuery, StepPlan};
 use crate::results::{CaptureResult, ExpectResult, StepResult};
 use crate::run::expect::{self, Actual, OperandKind, QueryInputs, ResponseView};
 use crate::secrets::looks_secret;
 use crate::syntax::ast::*;
-use crate::value::{EvalError, Resolved};
 
 impl SpecRun<'_> {
     /// One expectation judged against a response, as reports show it.

@@ -19,10 +19,11 @@ use std::time::{Duration, Instant};
 
 use super::expect::{self, Actual, ResponseView};
 use super::Runner;
+use crate::check::client::{ClientConfig, Endpoint};
+use crate::check::load::Spec;
+use crate::check::value::{EvalError, Evaluator, Resolved, Scope};
 use crate::check::{Checked, MissingEnv};
-use crate::client::{ClientConfig, Endpoint};
 use crate::http::Exchange;
-use crate::load::Spec;
 use crate::oauth::{RequestPolicy, ResolvedClient, Token};
 use crate::plan::StepPlan;
 use crate::results::{
@@ -30,7 +31,6 @@ use crate::results::{
 };
 use crate::retry::RetryPolicy;
 use crate::syntax::ast::*;
-use crate::value::{EvalError, Evaluator, Resolved, Scope};
 
 pub(super) struct SpecRun<'a> {
     pub runner: &'a Runner,

@@ -3,9 +3,9 @@
 use base64::Engine as _;
 
 use super::SpecRun;
+use crate::check::value::EvalError;
 use crate::secrets::is_secret_field;
 use crate::syntax::ast::{Auth, Body, Json, Step};
-use crate::value::EvalError;
 
 /// A step's request with every value resolved.
 pub(super) struct Outgoing {

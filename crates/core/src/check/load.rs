@@ -138,7 +138,7 @@ impl Loader {
     fn parse_file(&mut self, path: &Path) -> std::io::Result<Option<Arc<SpecFile>>> {
         let key = normalize(path);
         if !self.parsed.contains_key(&key) {
-            let text = crate::fsutil::read_input(path)?;
+            let text = crate::util::files::read_input(path)?;
             self.parsed.insert(key.clone(), parse_text(path, text));
         }
         let Some(parsed) = self.parsed.get_mut(&key) else {
@@ -151,8 +151,8 @@ impl Loader {
     /// Parses `files` on every core up front; `load` then finds them
     /// parsed. Unreadable files are left for `load` to report.
     fn parse_ahead(&mut self, files: &[PathBuf]) {
-        let parsed = crate::parallel::map(files, |path| {
-            let text = crate::fsutil::read_input(path).ok()?;
+        let parsed = crate::util::parallel::map(files, |path| {
+            let text = crate::util::files::read_input(path).ok()?;
             Some((normalize(path), parse_text(path, text)))
         });
         self.parsed.extend(parsed.into_iter().flatten());

@@ -1,15 +1,24 @@
-//! Static validation: everything that can be known before a request is sent.
+//! Static validation: everything that can be known before a request is
+//! sent. Its parts: project loading (load.rs), value evaluation
+//! (value.rs, also used by the runner), client settings (client.rs), and
+//! the checks of steps, queries and predicates (steps.rs).
+
+pub mod client;
+pub mod load;
+mod steps;
+pub mod value;
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::client::{self, ClientConfig};
-use crate::diagnostic::{closest, Diagnostic};
-use crate::load::Spec;
+use crate::diagnostic::Diagnostic;
 use crate::source::{SourceFile, Span};
 use crate::syntax::ast::*;
-use crate::value::{Environment, EvalError, Evaluator, Resolved, Scope};
+use client::ClientConfig;
+use load::Spec;
+use steps::StepCtx;
+use value::{Environment, EvalError, Evaluator, Resolved, Scope};
 
 /// What `check` needs from outside the files.
 #[derive(Debug, Clone, Default)]
@@ -228,275 +237,6 @@ impl Checker<'_> {
         }
     }
 
-    fn step(&mut self, ctx: &StepCtx, step: &Step) {
-        let file = ctx.file;
-        if let Some(request) = &step.request {
-            let url = self.eval(file, &request.url, Some(ctx));
-            if let Some(url) = url {
-                self.check_url(file, &url, request.url.span);
-            } else {
-                self.check_url_shape(file, &request.url);
-            }
-        }
-        for header in &step.headers {
-            self.template(ctx, &header.name);
-            self.eval(file, &header.value, Some(ctx));
-        }
-        for pair in &step.query {
-            self.template(ctx, &pair.name);
-            self.eval(file, &pair.value, Some(ctx));
-        }
-        match &step.body {
-            Some(Body::Form(pairs)) => {
-                for pair in pairs {
-                    self.template(ctx, &pair.name);
-                    self.eval(file, &pair.value, Some(ctx));
-                }
-            }
-            Some(Body::Json(json)) => self.json(ctx, json),
-            Some(Body::Raw(value)) => {
-                self.eval(file, value, Some(ctx));
-            }
-            None => {}
-        }
-        match &step.auth {
-            Some(Auth::Basic { user, password }) => {
-                self.eval(file, user, Some(ctx));
-                self.eval(file, password, Some(ctx));
-            }
-            Some(Auth::Bearer(token)) => {
-                self.eval(file, token, Some(ctx));
-            }
-            Some(Auth::Client(name)) => {
-                let known = self.out.clients.contains_key(&name.node)
-                    || self.out.invalid_clients.contains(&name.node);
-                if !known {
-                    let names: Vec<&str> = self.out.clients.keys().map(String::as_str).collect();
-                    let mut d = Diagnostic::error(format!("unknown client `{}`", name.node))
-                        .at(&file.source, name.span)
-                        .label("no client block has this name");
-                    d = match closest(&name.node, names.iter().copied()) {
-                        Some(best) => d.help(format!("did you mean `{best}`?")),
-                        None if names.is_empty() => d.help(
-                            "define it with `client NAME { ... }` here or in an imported file",
-                        ),
-                        None => d.help(format!("known clients: {}", names.join(", "))),
-                    };
-                    self.error(d);
-                }
-            }
-            None => {}
-        }
-        let tls = [
-            ("ca_cert", &step.options.ca_cert),
-            ("client_cert", &step.options.client_cert),
-            ("client_key", &step.options.client_key),
-        ];
-        for (what, value) in tls {
-            if let Some(value) = value {
-                self.pem(file, what, value, Some(ctx));
-            }
-        }
-        let (cert, key) = (&step.options.client_cert, &step.options.client_key);
-        for (have, need, value) in [
-            (
-                "client_cert",
-                "client_key",
-                cert.as_ref().filter(|_| key.is_none()),
-            ),
-            (
-                "client_key",
-                "client_cert",
-                key.as_ref().filter(|_| cert.is_none()),
-            ),
-        ] {
-            if let Some(v) = value {
-                self.error(
-                    Diagnostic::error(format!("`{have}` without `{need}`"))
-                        .at(&file.source, v.span)
-                        .help("a TLS client certificate needs both `client_cert` and `client_key`"),
-                );
-            }
-        }
-        for expect in &step.expects {
-            self.query(file, step, &expect.query);
-            self.template_in_query(ctx, &expect.query);
-            self.predicate(ctx, &expect.query, &expect.predicate);
-        }
-        for capture in &step.captures {
-            self.template_in_query(ctx, &capture.query);
-        }
-    }
-
-    fn json(&mut self, ctx: &StepCtx, json: &Json) {
-        match json {
-            Json::Object(members) => {
-                for (key, value) in members {
-                    self.template(ctx, key);
-                    self.json(ctx, value);
-                }
-            }
-            Json::Array(items) => items.iter().for_each(|item| self.json(ctx, item)),
-            Json::Str(t) => self.template(ctx, t),
-            Json::Literal(_) => {}
-            Json::Raw(name) => self.var_defined(ctx.file, name.node.as_str(), name.span, Some(ctx)),
-        }
-    }
-
-    fn template_in_query(&mut self, ctx: &StepCtx, query: &Query) {
-        match &query.kind {
-            QueryKind::Header(t) => self.template(ctx, t),
-            QueryKind::JwtClaim { source, .. } | QueryKind::JwtSignature { source } => {
-                if let JwtSource::Value(t) = source {
-                    self.template(ctx, t)
-                }
-            }
-            _ => {}
-        }
-    }
-
-    fn query(&mut self, file: &Arc<SpecFile>, step: &Step, query: &Query) {
-        match &query.kind {
-            QueryKind::Json(path) => self.json_path(file, &path.node, path.span),
-            QueryKind::Regex(re) => {
-                if let Err(e) = regex::Regex::new(&re.node) {
-                    self.error(invalid_regex(file, re.span, &e));
-                }
-            }
-            QueryKind::JwtClaim {
-                source: JwtSource::BodyPath(source),
-                ..
-            }
-            | QueryKind::JwtSignature {
-                source: JwtSource::BodyPath(source),
-            } => match source.as_literal() {
-                Some(path) => self.json_path(file, &path, source.span),
-                None => self.error(
-                    Diagnostic::error("no `{{...}}` templates are allowed here")
-                        .at(&file.source, source.span)
-                        .label("a source starting with `$` is a JSONPath into the body")
-                        .help("to read a JWT from a variable, write \"{{name}}\""),
-                ),
-            },
-            QueryKind::Latency(Some(p)) if step.options.repeat.is_none() => {
-                self.error(
-                    Diagnostic::error(format!(
-                        "`latency {}` needs `repeat N` in this step",
-                        p.node
-                    ))
-                    .at(&file.source, p.span)
-                    .label("a percentile of one sample says nothing")
-                    .help("add `repeat 20` to the step, or use plain `latency`"),
-                );
-            }
-            _ => {}
-        }
-    }
-
-    fn json_path(&mut self, file: &Arc<SpecFile>, path: &str, span: Span) {
-        // The same few paths recur across steps: parse each once.
-        if self.valid_paths.contains(path) {
-            return;
-        }
-        match jsonpath_rust::parser::parse_json_path(path) {
-            Ok(_) => {
-                // The library takes an invalid pattern for "no match".
-                for pattern in crate::plan::jsonpath_patterns(path) {
-                    if let Err(e) = regex::Regex::new(&pattern) {
-                        self.error(
-                            Diagnostic::error(format!(
-                                "invalid regex in JSONPath {path:?}: {}",
-                                e.to_string().lines().last().unwrap_or_default()
-                            ))
-                            .at(&file.source, span)
-                            .label("search() and match() take a regular expression"),
-                        );
-                        return;
-                    }
-                }
-                self.valid_paths.insert(path.to_string());
-            }
-            Err(e) => {
-                self.error(
-                    Diagnostic::error(format!("invalid JSONPath {path:?}"))
-                        .at(&file.source, span)
-                        .label(jsonpath_problem(&e.to_string()))
-                        .help("JSONPath (RFC 9535) starts at `$`, e.g. \"$.orders[0].id\""),
-                );
-            }
-        }
-    }
-
-    fn predicate(&mut self, ctx: &StepCtx, query: &Query, predicate: &Predicate) {
-        let file = ctx.file;
-        let Some(operand) = &predicate.operand else {
-            return;
-        };
-        if let ValueKind::Symbol(word) = &operand.kind {
-            if self.known.contains_key(word) {
-                self.error(
-                    Diagnostic::warning(format!(
-                        "`{word}` is compared as the literal word `{word}`"
-                    ))
-                    .at(&file.source, operand.span)
-                    .help(format!(
-                        "to compare with the variable, write \"{{{{{word}}}}}\""
-                    )),
-                );
-            }
-        }
-        let resolved = self.eval(file, operand, Some(ctx));
-        let ordering = matches!(predicate.op, Op::Lt | Op::Le | Op::Gt | Op::Ge);
-        match &query.kind {
-            QueryKind::Status if !matches!(operand.kind, ValueKind::Number(_)) => {
-                self.error(
-                    Diagnostic::error("`status` compares with a number")
-                        .at(&file.source, operand.span)
-                        .help("e.g. `expect status == 200`"),
-                );
-            }
-            QueryKind::Latency(_) => {
-                if !matches!(operand.kind, ValueKind::Duration(_)) {
-                    self.error(
-                        Diagnostic::error("`latency` compares with a duration")
-                            .at(&file.source, operand.span)
-                            .help("write the unit, e.g. `300ms` or `2s`"),
-                    );
-                } else if !ordering {
-                    self.error(
-                        Diagnostic::error(format!(
-                            "`latency` is compared with <, <=, > or >=, not `{}`",
-                            predicate.op.as_str()
-                        ))
-                        .at(&file.source, predicate.span),
-                    );
-                }
-            }
-            _ => {}
-        }
-        if predicate.op == Op::Matches {
-            if let Some(Resolved { text, .. }) = resolved {
-                if let Err(e) = regex::Regex::new(&text) {
-                    self.error(invalid_regex(file, operand.span, &e));
-                }
-            }
-        }
-        if ordering
-            && matches!(
-                operand.kind,
-                ValueKind::Str(_) | ValueKind::Symbol(_) | ValueKind::Bool(_)
-            )
-        {
-            self.error(
-                Diagnostic::error(format!(
-                    "`{}` compares numbers or durations",
-                    predicate.op.as_str()
-                ))
-                .at(&file.source, operand.span),
-            );
-        }
-    }
-
     fn template(&mut self, ctx: &StepCtx, template: &Template) {
         for var in template.vars() {
             self.var_defined(ctx.file, &var.node, var.span, Some(ctx));
@@ -673,36 +413,9 @@ impl Checker<'_> {
     }
 }
 
-struct StepCtx<'a> {
-    file: &'a Arc<SpecFile>,
-    captures_later: &'a HashMap<&'a str, &'a str>,
-}
-
-fn invalid_regex(file: &Arc<SpecFile>, span: Span, e: &regex::Error) -> Diagnostic {
-    let detail = e.to_string();
-    let last = detail
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("")
-        .trim();
-    Diagnostic::error("invalid regular expression")
-        .at(&file.source, span)
-        .label(last.trim_start_matches("error: ").to_string())
-}
-
-/// jsonpath-rust wraps pest's report; keep the part a user can act on.
-fn jsonpath_problem(message: &str) -> String {
-    let expected = message
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("= "))
-        .map(str::to_string);
-    expected.unwrap_or_else(|| "not valid JSONPath".into())
-}
-
 /// Every spec under `paths`, loaded and checked.
 pub struct Project {
-    pub specs: Vec<(crate::load::Spec, Checked)>,
+    pub specs: Vec<(crate::check::load::Spec, Checked)>,
     /// Load and syntax errors, then each spec's diagnostics.
     pub diagnostics: Vec<Diagnostic>,
     pub missing_env: Vec<MissingEnv>,
@@ -720,9 +433,9 @@ impl Project {
 
 /// Loads and checks every spec under `paths`.
 pub fn check_paths(paths: &[std::path::PathBuf], options: &CheckOptions) -> Project {
-    let (specs, mut diagnostics) = crate::load::load_all(paths);
+    let (specs, mut diagnostics) = crate::check::load::load_all(paths);
     let mut missing_env: Vec<MissingEnv> = Vec::new();
-    let checked = crate::parallel::map(&specs, |spec| check_spec(spec, options));
+    let checked = crate::util::parallel::map(&specs, |spec| check_spec(spec, options));
     let specs = specs
         .into_iter()
         .zip(checked)

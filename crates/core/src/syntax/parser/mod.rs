@@ -1,7 +1,9 @@
 //! pest pairs → syntax tree.
 
+mod expect;
+mod values;
+
 use std::sync::Arc;
-use std::time::Duration;
 
 use pest::error::InputLocation;
 use pest::iterators::Pair;
@@ -11,8 +13,8 @@ use pest_derive::Parser;
 use super::ast::*;
 use super::{pest_error, split};
 use crate::diagnostic::Diagnostic;
-use crate::parallel;
 use crate::source::{SourceFile, Span, Spanned};
+use crate::util::parallel;
 
 #[derive(Parser)]
 #[grammar = "../../../grammar/oauthspec.pest"]
@@ -489,279 +491,6 @@ impl Builder {
             })
             .collect()
     }
-
-    fn expect(&mut self, pair: Pair<Rule>, stmt_span: Span) -> Expect {
-        let rule = pair.as_rule();
-        let inner_span = self.span(&pair);
-        let mut parts = pair.parts();
-        match rule {
-            Rule::expect_no => {
-                let no = parts.next().expect("no");
-                let query = self.query(parts.next().expect("query"));
-                Expect {
-                    query,
-                    predicate: Predicate {
-                        negated: true,
-                        op: Op::Exists,
-                        operand: None,
-                        span: self.span(&no),
-                    },
-                    span: stmt_span,
-                }
-            }
-            Rule::expect_signature => {
-                parts.next();
-                let source = JwtSource::new(self.string(parts.next().expect("jwt source")));
-                let signature = parts.next().expect("signature");
-                let mut negated = false;
-                let mut last_span = self.span(&signature);
-                for p in parts {
-                    if p.as_rule() == Rule::negation {
-                        negated = true;
-                    }
-                    last_span = self.span(&p);
-                }
-                Expect {
-                    query: Query {
-                        kind: QueryKind::JwtSignature { source },
-                        span: Span::new(inner_span.start, self.span(&signature).end),
-                    },
-                    predicate: Predicate {
-                        negated,
-                        op: Op::Valid,
-                        operand: None,
-                        span: Span::new(self.span(&signature).end, last_span.end),
-                    },
-                    span: stmt_span,
-                }
-            }
-            Rule::expect_query => {
-                let query = self.query(parts.next().expect("query"));
-                let predicate = self.predicate(parts.next().expect("predicate"));
-                Expect {
-                    query,
-                    predicate,
-                    span: stmt_span,
-                }
-            }
-            rule => unreachable!("unexpected expect rule {rule:?}"),
-        }
-    }
-
-    fn query(&mut self, pair: Pair<Rule>) -> Query {
-        let query_span = self.span(&pair);
-        let q = pair.parts().next().expect("query kind");
-        let rule = q.as_rule();
-        let mut parts = q.parts();
-        parts.next(); // keyword
-        let kind = match rule {
-            Rule::q_status => QueryKind::Status,
-            Rule::q_latency => QueryKind::Latency(parts.next().map(|p| {
-                let text = p.as_str();
-                let pct = match text {
-                    "max" => Percentile::Max,
-                    "min" => Percentile::Min,
-                    "mean" => Percentile::Mean,
-                    _ => {
-                        let n: u8 = text[1..].parse().unwrap_or(0);
-                        if n == 0 {
-                            self.push(
-                                self.diag(self.span(&p), format!("`{text}` is not a percentile"))
-                                    .help("use p1 to p99, min, max or mean"),
-                            );
-                        }
-                        Percentile::P(n)
-                    }
-                };
-                Spanned::new(pct, self.span(&p))
-            })),
-            Rule::q_body => QueryKind::Body,
-            Rule::q_header => QueryKind::Header(self.string(parts.next().expect("header"))),
-            Rule::q_json => QueryKind::Json(self.literal_arg(parts.next().expect("path"))),
-            Rule::q_regex => QueryKind::Regex(self.literal_arg(parts.next().expect("regex"))),
-            Rule::q_oauth_error => QueryKind::OAuthError,
-            Rule::q_oauth_error_description => QueryKind::OAuthErrorDescription,
-            Rule::q_jwt_claim => {
-                let source = JwtSource::new(self.string(parts.next().expect("jwt source")));
-                parts.next(); // `claim`
-                let claim = self.literal_arg(parts.next().expect("claim"));
-                QueryKind::JwtClaim { source, claim }
-            }
-            rule => unreachable!("unexpected query rule {rule:?}"),
-        };
-        Query {
-            kind,
-            span: query_span,
-        }
-    }
-
-    fn literal_arg(&mut self, pair: Pair<Rule>) -> Spanned<String> {
-        let t = self.string(pair);
-        Spanned::new(self.literal(&t), t.span)
-    }
-
-    fn predicate(&mut self, pair: Pair<Rule>) -> Predicate {
-        let pred_span = self.span(&pair);
-        let mut negated = false;
-        let mut op = Op::Exists;
-        let mut operand = None;
-        for p in pair.parts() {
-            match p.as_rule() {
-                Rule::negation => negated = true,
-                Rule::pred_exists => op = Op::Exists,
-                Rule::pred_binary => {
-                    let mut parts = p.parts();
-                    op = match parts.next().expect("operator").as_str() {
-                        "==" => Op::Eq,
-                        "!=" => Op::Ne,
-                        "<" => Op::Lt,
-                        "<=" => Op::Le,
-                        ">" => Op::Gt,
-                        ">=" => Op::Ge,
-                        "contains" => Op::Contains,
-                        "matches" => Op::Matches,
-                        "startswith" => Op::StartsWith,
-                        _ => Op::EndsWith,
-                    };
-                    operand = Some(self.value_or_symbol(parts.next().expect("operand")));
-                }
-                rule => unreachable!("unexpected predicate rule {rule:?}"),
-            }
-        }
-        Predicate {
-            negated,
-            op,
-            operand,
-            span: pred_span,
-        }
-    }
-
-    fn value_or_symbol(&mut self, pair: Pair<Rule>) -> Value {
-        match pair.as_rule() {
-            Rule::symbol => Value {
-                kind: ValueKind::Symbol(pair.as_str().to_string()),
-                span: self.span(&pair),
-            },
-            _ => self.value(pair),
-        }
-    }
-
-    fn value(&mut self, pair: Pair<Rule>) -> Value {
-        let value_span = self.span(&pair);
-        let inner = pair.parts().next().expect("value kind");
-        let kind = match inner.as_rule() {
-            Rule::string => ValueKind::Str(self.string(inner)),
-            Rule::number => ValueKind::Number(inner.as_str().parse().unwrap_or(0.0)),
-            Rule::boolean => ValueKind::Bool(inner.as_str() == "true"),
-            Rule::duration => ValueKind::Duration(self.duration(&inner).node),
-            Rule::env_call => {
-                let mut parts = inner.parts();
-                parts.next();
-                let name = self.string(parts.next().expect("env name"));
-                let default = parts.next().map(|d| Box::new(self.value(d)));
-                ValueKind::Env { name, default }
-            }
-            Rule::secret_call => {
-                let v = self.value(inner.parts().nth(1).expect("secret value"));
-                ValueKind::Secret(Box::new(v))
-            }
-            Rule::file_call => {
-                ValueKind::File(self.string(inner.parts().nth(1).expect("file path")))
-            }
-            rule => unreachable!("unexpected value rule {rule:?}"),
-        };
-        Value {
-            kind,
-            span: value_span,
-        }
-    }
-
-    fn duration(&mut self, pair: &Pair<Rule>) -> Spanned<Duration> {
-        let d = crate::duration::parse(pair.as_str()).unwrap_or_else(|e| {
-            self.error(self.span(pair), e);
-            Duration::ZERO
-        });
-        Spanned::new(d, self.span(pair))
-    }
-
-    fn count(&mut self, pair: &Pair<Rule>, min: u32) -> Spanned<u32> {
-        let n = match pair.as_str().parse::<u32>() {
-            Ok(n) if n >= min && n <= 1_000_000 => n,
-            _ => {
-                self.error(
-                    self.span(pair),
-                    format!("expected a count from {min} to 1000000"),
-                );
-                min
-            }
-        };
-        Spanned::new(n, self.span(pair))
-    }
-
-    fn string(&mut self, pair: Pair<Rule>) -> Template {
-        let string_span = self.span(&pair);
-        let inner = pair.parts().next().expect("string kind");
-        let triple = inner.as_rule() == Rule::triple_string;
-        let mut parts: Vec<TemplatePart> = Vec::new();
-        let push_text = |parts: &mut Vec<TemplatePart>, s: &str| match parts.last_mut() {
-            Some(TemplatePart::Text(t)) => t.push_str(s),
-            _ => parts.push(TemplatePart::Text(s.to_string())),
-        };
-        for part in inner.parts() {
-            match part.as_rule() {
-                Rule::text | Rule::raw_text => push_text(&mut parts, part.as_str()),
-                Rule::escape => match unescape(part.as_str()) {
-                    Ok(c) => push_text(&mut parts, c.encode_utf8(&mut [0; 4])),
-                    Err(message) => {
-                        let mut d = self.diag(self.span(&part), message);
-                        if !part.as_str().starts_with("\\u{") {
-                            let help = format!(
-                                "for a backslash write `\\\\`, e.g. \"\\{}\" in a regex",
-                                part.as_str()
-                            );
-                            d = d.help(help);
-                        }
-                        self.push(d);
-                        // Kept as written so later checks do not cascade.
-                        push_text(&mut parts, part.as_str());
-                    }
-                },
-                Rule::template => {
-                    let name = part.parts().next().expect("template name");
-                    parts.push(TemplatePart::Var(self.spanned_str(&name)));
-                }
-                rule => unreachable!("unexpected string rule {rule:?}"),
-            }
-        }
-        if triple {
-            dedent(&mut parts);
-        }
-        Template {
-            parts,
-            span: string_span,
-        }
-    }
-
-    fn json(&mut self, pair: Pair<Rule>) -> Json {
-        match pair.as_rule() {
-            Rule::json_object => Json::Object(
-                pair.parts()
-                    .map(|member| {
-                        let mut parts = member.parts();
-                        let key = self.string(parts.next().expect("json key"));
-                        let value = self.json(parts.next().expect("json value"));
-                        (key, value)
-                    })
-                    .collect(),
-            ),
-            Rule::json_array => Json::Array(pair.parts().map(|v| self.json(v)).collect()),
-            Rule::string => Json::Str(self.string(pair)),
-            Rule::template => {
-                Json::Raw(self.spanned_str(&pair.parts().next().expect("template name")))
-            }
-            _ => Json::Literal(pair.as_str().to_string()),
-        }
-    }
 }
 
 /// Every word a step statement may start with, for suggestions.
@@ -817,89 +546,6 @@ fn method_of(s: &str) -> Method {
     }
 }
 
-fn unescape(escape: &str) -> Result<char, String> {
-    Ok(match &escape[1..] {
-        "n" => '\n',
-        "t" => '\t',
-        "r" => '\r',
-        "\"" => '"',
-        "\\" => '\\',
-        "{" => '{',
-        hex if hex.starts_with("u{") && hex.len() > 3 => {
-            u32::from_str_radix(&hex[2..hex.len() - 1], 16)
-                .ok()
-                .and_then(char::from_u32)
-                .ok_or_else(|| format!("`{escape}` is not a unicode scalar value"))?
-        }
-        _ => {
-            return Err(format!(
-                "unknown escape `{escape}`: strings know \\\" \\\\ \\n \\t \\r \\{{ and \\u{{...}}"
-            ))
-        }
-    })
-}
-
-/// Triple-quoted strings: drop the newline after the opening quotes, the
-/// indentation common to all non-blank lines, and a last line that holds
-/// only the closing quotes' indentation.
-fn dedent(parts: &mut [TemplatePart]) {
-    let mut flat = String::new();
-    for part in parts.iter() {
-        match part {
-            TemplatePart::Text(t) => flat.push_str(t),
-            // Stands in for a hole: not whitespace, one character wide.
-            TemplatePart::Var(_) => flat.push('x'),
-        }
-    }
-    let body = flat.strip_prefix('\n').unwrap_or(&flat);
-    let indent = body
-        .split('\n')
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| l.len() - l.trim_start_matches([' ', '\t']).len())
-        .min()
-        .unwrap_or(0);
-    let mut at_line_start = true;
-    let mut first = true;
-    let count = parts.len();
-    for (i, part) in parts.iter_mut().enumerate() {
-        let TemplatePart::Text(text) = part else {
-            at_line_start = false;
-            first = false;
-            continue;
-        };
-        let mut src: &str = text;
-        if first {
-            src = src.strip_prefix('\n').unwrap_or(src);
-        }
-        first = false;
-        let mut out = String::with_capacity(src.len());
-        for (n, line) in src.split('\n').enumerate() {
-            if n > 0 {
-                out.push('\n');
-                at_line_start = true;
-            }
-            if at_line_start {
-                let strip = line
-                    .char_indices()
-                    .take_while(|(j, c)| *j < indent && (*c == ' ' || *c == '\t'))
-                    .count();
-                out.push_str(&line[strip..]);
-            } else {
-                out.push_str(line);
-            }
-            at_line_start = false;
-        }
-        if i == count - 1 {
-            if let Some(nl) = out.rfind('\n') {
-                if out[nl + 1..].trim().is_empty() {
-                    out.truncate(nl);
-                }
-            }
-        }
-        *text = out;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -918,7 +564,7 @@ mod tests {
     /// `step` line inside a multi-line string, braces in strings and
     /// comments, and structural errors in several pieces.
     fn big_file(tail: &str) -> String {
-        let example = include_str!("../../../../specs/examples/orders-smoke.oauthspec");
+        let example = include_str!("../../../../../specs/examples/orders-smoke.oauthspec");
         let first_step = example.find("\nstep ").expect("the example has steps");
         let (header, steps) = example.split_at(first_step + 1);
         let tricky = concat!(

@@ -187,7 +187,7 @@ impl Evaluator<'_> {
             ValueKind::File(path) => {
                 let rel = self.template(path)?;
                 let full = self.base_dir.join(&rel.text);
-                match crate::fsutil::read_input(&full) {
+                match crate::util::files::read_input(&full) {
                     Ok(text) => Resolved {
                         text,
                         secret: rel.secret,
