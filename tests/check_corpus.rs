@@ -18,7 +18,7 @@
 //!
 //! `support/` holds files that cases import; they are not cases.
 //!
-//! `cargo test --test check_corpus -- --nocapture` lists the known bugs with
+//! `cargo test --test integration -- check_corpus:: --nocapture` lists the known bugs with
 //! what each case gets today.
 
 use std::collections::{BTreeSet, HashMap};

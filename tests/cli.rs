@@ -1,7 +1,5 @@
 //! The `oauthspec` binary: exit codes, `check`, `run` and `demo` end to end.
 
-mod common;
-
 use std::process::Command;
 
 fn oauthspec() -> Command {
@@ -95,7 +93,7 @@ fn run_strict_refuses_missing_env_and_lists_all_of_it() {
 
 #[test]
 fn a_file_missing_a_variable_fails_as_config_and_the_others_run() {
-    let specs = common::Specs::new();
+    let specs = crate::common::Specs::new();
     specs.write(
         "a_needs_env.oauthspec",
         "step \"needs\" {\n  GET env(\"OAUTHSPEC_TEST_UNSET_URL\")\n}\nstep \"also\" {\n  GET \"http://127.0.0.1:1/\"\n}\n",
@@ -133,7 +131,7 @@ fn a_file_missing_a_variable_fails_as_config_and_the_others_run() {
 
 #[test]
 fn a_run_that_runs_nothing_is_a_usage_error() {
-    let specs = common::Specs::new();
+    let specs = crate::common::Specs::new();
     let (code, stdout, stderr) = output(oauthspec().arg("run").arg(specs.path()));
     assert_eq!(code, 2, "{stdout}");
     assert!(stderr.contains("no spec files found under"), "{stderr}");
@@ -167,7 +165,7 @@ fn a_run_that_runs_nothing_is_a_usage_error() {
     assert_eq!(code, 0);
     assert!(stdout.contains("0 passed, 0 failed, 0 skipped"), "{stdout}");
 
-    let only_clients = common::Specs::new();
+    let only_clients = crate::common::Specs::new();
     only_clients.write(
         "clients.oauthspec",
         "client c {\n  token_url \"http://127.0.0.1:1/t\"\n  client_id \"x\"\n  client_secret \"y\"\n}\n",
@@ -198,7 +196,7 @@ fn an_empty_environment_variable_counts_as_unset() {
 
 #[test]
 fn spec_errors_exit_2_with_a_located_message() {
-    let specs = common::Specs::new();
+    let specs = crate::common::Specs::new();
     let path = specs.write(
         "bad.oauthspec",
         "step \"x\" {\n  GET \"http://127.0.0.1:1/\"\n  auth nobody\n}\n",
@@ -229,9 +227,9 @@ fn usage_errors_exit_2() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn run_exits_0_when_all_pass_and_1_when_a_step_fails() {
-    let sandbox = common::sandbox().await;
+    let sandbox = crate::common::sandbox().await;
     let base = sandbox.base_url();
-    let specs = common::Specs::new();
+    let specs = crate::common::Specs::new();
     let good = specs.write(
         "good.oauthspec",
         &format!("step \"up\" {{\n  GET \"{base}/v1/health\"\n  expect status == 200\n}}\n"),
@@ -257,9 +255,9 @@ async fn run_exits_0_when_all_pass_and_1_when_a_step_fails() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn values_resolve_vars_then_vars_file_then_env_then_var_then_captures() {
-    let sandbox = common::sandbox().await;
+    let sandbox = crate::common::sandbox().await;
     let base = sandbox.base_url();
-    let specs = common::Specs::new();
+    let specs = crate::common::Specs::new();
     let spec = specs.write(
         "order.oauthspec",
         &format!(
@@ -323,11 +321,11 @@ fn colour_follows_the_flag_and_no_color() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_interrupted_run_reports_what_finished_and_exits_128_plus_the_signal() {
     use oauthspec_sandbox::parse_fault;
-    let sandbox = common::sandbox().await;
+    let sandbox = crate::common::sandbox().await;
     let base = sandbox.base_url();
     // The second suite hangs on a slow discovery endpoint.
     sandbox.add_fault(parse_fault("discovery:latency=60s").unwrap());
-    let specs = common::Specs::new();
+    let specs = crate::common::Specs::new();
     specs.write(
         "a.oauthspec",
         &format!("step \"fast\" {{\n  GET \"{base}/v1/health\"\n  expect status == 200\n}}\n"),
@@ -406,9 +404,9 @@ async fn an_interrupted_run_reports_what_finished_and_exits_128_plus_the_signal(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn filter_selects_suites_and_fail_fast_stops_after_a_failure() {
-    let sandbox = common::sandbox().await;
+    let sandbox = crate::common::sandbox().await;
     let base = sandbox.base_url();
-    let specs = common::Specs::new();
+    let specs = crate::common::Specs::new();
     for (file, suite, step, status) in [
         ("a.oauthspec", "alpha", "health one", 500),
         ("b.oauthspec", "beta", "health two", 200),
@@ -494,9 +492,9 @@ fn completions_and_init() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_starter_spec_passes_against_the_sandbox() {
-    let sandbox = common::sandbox().await;
+    let sandbox = crate::common::sandbox().await;
     let dir = tempfile::tempdir().unwrap();
-    common::init_project(dir.path());
+    crate::common::init_project(dir.path());
     let (code, stdout, stderr) = output(
         oauthspec()
             .arg("run")
@@ -512,7 +510,7 @@ async fn the_starter_spec_passes_against_the_sandbox() {
 
 #[test]
 fn fmt_rewrites_checks_and_leaves_broken_files_alone() {
-    let specs = common::Specs::new();
+    let specs = crate::common::Specs::new();
     let messy = specs.write(
         "messy.oauthspec",
         "step \"x\"{\nGET \"http://127.0.0.1:1/\"   # keep me\n      expect status==200}\n",
@@ -545,9 +543,9 @@ fn fmt_rewrites_checks_and_leaves_broken_files_alone() {
 /// prints them in file order, even when the first finishes last.
 #[tokio::test(flavor = "multi_thread")]
 async fn concurrent_suites_print_in_file_order() {
-    let sandbox = common::sandbox().await;
+    let sandbox = crate::common::sandbox().await;
     let base = sandbox.base_url();
-    let specs = common::Specs::new();
+    let specs = crate::common::Specs::new();
     let names: Vec<String> = (0..8).map(|i| format!("suite {i}")).collect();
     for (i, name) in names.iter().enumerate() {
         // The first suites wait longest, so they finish last.

@@ -2,11 +2,9 @@
 //! fault ends as a classified failure within its timeout, and the other
 //! specs of the run go on.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use oauthspec_core::results::FailureClass;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};

@@ -5,8 +5,6 @@
 //! are checked. The npm packages come from `npm ci --prefix editors/test`;
 //! without them the checks fail under `CI` and are skipped elsewhere.
 
-mod common;
-
 use regex::Regex;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -144,9 +142,9 @@ fn root() -> &'static Path {
 fn node_ready(modules: bool) -> bool {
     let dir = root().join("editors/test/node_modules");
     let packages = ["vscode-textmate", "vscode-oniguruma"];
-    common::tool_ready(
+    crate::common::tool_ready(
         "the highlighting checks",
-        common::runs("node", "--version")
+        crate::common::runs("node", "--version")
             && (!modules || packages.iter().all(|p| dir.join(p).is_dir())),
         "install node 20 and run `npm ci --prefix editors/test`",
     )

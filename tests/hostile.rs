@@ -2,8 +2,6 @@
 //! secret, crash, or print what the terminal would obey. Each case runs the
 //! binary with every report and `-v`, and searches everything it wrote.
 
-mod common;
-
 use std::io::{Read as _, Write as _};
 use std::net::TcpListener;
 use std::path::Path;
@@ -513,7 +511,7 @@ fn many_errors_and_long_lines_print_a_bounded_report() {
 /// `token:malformed_json`) still hides the part it carries.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_token_cut_off_mid_value_is_hidden() {
-    let sandbox = common::sandbox().await;
+    let sandbox = crate::common::sandbox().await;
     let base = sandbox.base_url();
     sandbox.add_fault(oauthspec_sandbox::parse_fault("token:malformed_json").unwrap());
     let dir = tempfile::tempdir().unwrap();

@@ -7,15 +7,13 @@
 //! Needs `npm ci --prefix tests/interop`. Without tests/interop/node_modules
 //! the tests are skipped with a note, unless `CI` is set: then they fail.
 
-mod common;
-
 use std::io::{BufRead as _, BufReader, Read as _};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{failures, run_with};
+use crate::common::{failures, run_with};
 use oauthspec_core::check::value::Environment;
 use oauthspec_core::check::CheckOptions;
 use oauthspec_core::results::{AttemptKind, FailureClass, Outcome, RunResult};
@@ -30,9 +28,9 @@ fn interop_dir() -> PathBuf {
 /// Whether node and the interop servers' packages are installed.
 fn node_ready(test: &str) -> bool {
     let modules = interop_dir().join("node_modules");
-    common::tool_ready(
+    crate::common::tool_ready(
         test,
-        common::runs("node", "--version")
+        crate::common::runs("node", "--version")
             && modules.join("oidc-provider").is_dir()
             && modules.join("oauth2-mock-server").is_dir(),
         "install node and run `npm ci --prefix tests/interop`",

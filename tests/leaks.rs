@@ -1,8 +1,6 @@
 //! No secret reaches any output: the console with -v, and every report
 //! format, in every encoding a secret can travel in.
 
-mod common;
-
 use std::process::Command;
 
 use base64::Engine as _;
@@ -69,9 +67,9 @@ step "admin client" always {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn no_secret_in_any_output_in_any_encoding() {
-    let sandbox = common::sandbox().await;
+    let sandbox = crate::common::sandbox().await;
     let base = sandbox.base_url();
-    let specs = common::Specs::new();
+    let specs = crate::common::Specs::new();
     let dir = specs.path();
     for name in ["orders-smoke.oauthspec", "clients.oauthspec"] {
         std::fs::copy(format!("specs/examples/{name}"), dir.join(name)).unwrap();

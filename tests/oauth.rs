@@ -1,11 +1,9 @@
 //! The OAuth engine against the sandbox: grants, client authentication,
 //! discovery, the shared token cache, renewal, rotation, and token faults.
 
-mod common;
-
 use std::path::PathBuf;
 
-use common::*;
+use crate::common::*;
 use oauthspec_core::results::FailureClass;
 use oauthspec_sandbox::{
     parse_fault, ClientAuthMethod, GrantType, RegisteredClient, Sandbox, SandboxConfig, UserConfig,

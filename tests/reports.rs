@@ -5,8 +5,6 @@
 //! Those tools are installed by CI (see docs/reports.md); where one is
 //! missing the check fails under `CI`, and is skipped with a note elsewhere.
 
-mod common;
-
 use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -480,9 +478,9 @@ fn strip_for_schema(xml: &str) -> String {
 /// Validates a JUnit document with xmllint against Jenkins' schema, or
 /// returns false when xmllint is missing outside CI.
 fn validate_junit(xml: &str) -> bool {
-    if !common::tool_ready(
+    if !crate::common::tool_ready(
         "the JUnit schema check",
-        common::runs("xmllint", "--version"),
+        crate::common::runs("xmllint", "--version"),
         "apt-get install -y libxml2-utils",
     ) {
         return false;
@@ -662,9 +660,9 @@ fn junit_schema_check_catches_an_invalid_report() {
     // does not know is rejected.
     let xml = junit::render(&sample_run()).replace("<system-out>", "<stdout>");
     let xml = xml.replace("</system-out>", "</stdout>");
-    if !common::tool_ready(
+    if !crate::common::tool_ready(
         "the JUnit schema check",
-        common::runs("xmllint", "--version"),
+        crate::common::runs("xmllint", "--version"),
         "apt-get install -y libxml2-utils",
     ) {
         return;
@@ -852,8 +850,9 @@ fn an_interrupted_tap_stream_bails_out() {
 /// Whether tap-parser can run (skips locally without it, fails under CI).
 fn tap_parser_ready() -> bool {
     let dir = manifest_dir().join("tests/reports");
-    let node_ok = common::runs("node", "--version") && dir.join("node_modules/tap-parser").is_dir();
-    common::tool_ready("the TAP 14 check", node_ok, "npm ci --prefix tests/reports")
+    let node_ok =
+        crate::common::runs("node", "--version") && dir.join("node_modules/tap-parser").is_dir();
+    crate::common::tool_ready("the TAP 14 check", node_ok, "npm ci --prefix tests/reports")
 }
 
 fn tap_parser(text: &str) -> serde_json::Value {
@@ -895,9 +894,9 @@ fn tap13_is_flat_and_read_by_prove() {
         .collect();
     assert_eq!(numbers, (1..=9).collect::<Vec<_>>());
 
-    if !common::tool_ready(
+    if !crate::common::tool_ready(
         "the TAP 13 check",
-        common::runs("prove", "--version"),
+        crate::common::runs("prove", "--version"),
         "apt-get install -y perl",
     ) {
         return;
@@ -1156,7 +1155,7 @@ fn every_format_writes_its_file() {
 }
 
 /// Regenerates the examples in docs/reports.md:
-/// `cargo test --test reports -- --ignored --nocapture print_examples`.
+/// `cargo test --test integration -- reports:: --ignored --nocapture print_examples`.
 #[test]
 #[ignore]
 fn print_examples() {

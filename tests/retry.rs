@@ -1,11 +1,9 @@
 //! `retry`: token requests made for a step follow its policy, `until pass`
 //! polls until the expectations hold, and `max` bounds the whole.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use oauthspec_core::report::console::Console;
 use oauthspec_core::results::FailureClass;
 use oauthspec_sandbox::parse_fault;

@@ -1,11 +1,9 @@
 //! `oauthspec run` against the in-process sandbox: queries, predicates,
 //! chains, repeat, retry, timeouts and failure classes.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use oauthspec_core::results::{AttemptKind, FailureClass, Outcome};
 use oauthspec_sandbox::parse_fault;
 
@@ -645,7 +643,7 @@ async fn the_starter_spec_waits_for_a_late_service_and_takes_defaults_for_empty_
         probe.local_addr().unwrap().port()
     };
     let specs = Specs::new();
-    common::init_project(specs.path());
+    crate::common::init_project(specs.path());
     let mut options = options(&format!("http://127.0.0.1:{port}"));
     for (name, value) in [
         ("OAUTH_ISSUER", format!("http://127.0.0.1:{port}")),

@@ -4,9 +4,7 @@
 //! all (`insecure`), and authenticate with `client_cert`/`client_key`,
 //! including RFC 8705 `tls_client_auth` at the token endpoint.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use oauthspec_core::error::Error;
 use oauthspec_core::results::{FailureClass, StepResult};
 use oauthspec_sandbox::{

@@ -1,6 +1,5 @@
 //! Shared by the integration tests: a sandbox, spec files in a temporary
 //! directory, and runs through the library API.
-#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 
@@ -11,7 +10,6 @@ use oauthspec_core::run::{RunOptions, Runner};
 use oauthspec_sandbox::{Sandbox, SandboxConfig};
 
 mod tool;
-#[allow(unused_imports)]
 pub use tool::{runs, tool_ready};
 
 pub async fn sandbox() -> Sandbox {
