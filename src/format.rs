@@ -1,9 +1,9 @@
-//! `fmt`.
+//! `fmt`: the canonical layout, comments kept.
 
 use std::path::PathBuf;
 
 use crate::exit::Exit;
-use crate::output::{print_error, usage_error};
+use crate::output::{print_diagnostics, print_error, usage_error};
 
 /// `fmt`: rewrites files in place (atomically), or with `check` only
 /// names them. Files that do not parse are reported and left alone.
@@ -11,7 +11,7 @@ pub(crate) fn files(paths: &[PathBuf], check: bool, color: bool) -> Exit {
     let files = match oauthspec_core::check::load::discover(paths) {
         Ok(f) => f,
         Err(d) => {
-            eprintln!("{}", d.render(color));
+            print_diagnostics(std::iter::once(d), color);
             return Exit::Usage;
         }
     };
@@ -28,7 +28,7 @@ pub(crate) fn files(paths: &[PathBuf], check: bool, color: bool) -> Exit {
                 let source = oauthspec_core::source::SourceFile::new(path, text);
                 let (_, diagnostics) = oauthspec_core::syntax::parse(&source);
                 match diagnostics.first() {
-                    Some(d) => eprintln!("{}", d.render(color)),
+                    Some(d) => print_diagnostics(std::iter::once(d.clone()), color),
                     None => print_error(format!("{}: {reason}", path.display()), color),
                 }
                 continue;
