@@ -86,6 +86,9 @@ pub enum FaultKind {
     Error200,
     /// Token responses report `expires_in` in milliseconds.
     ExpiresInMs,
+    /// Zoho's older shape: `expires_in` in milliseconds beside
+    /// `expires_in_sec` in seconds.
+    ExpiresInSec,
     /// The response body is cut in half, so it is not valid JSON.
     MalformedJson,
     /// The connection is closed without any response.
@@ -109,6 +112,7 @@ impl FaultKind {
             FaultKind::RateLimit { .. } => "rate_limit",
             FaultKind::Error200 => "error_200",
             FaultKind::ExpiresInMs => "expires_in_ms",
+            FaultKind::ExpiresInSec => "expires_in_sec",
             FaultKind::MalformedJson => "malformed_json",
             FaultKind::Close => "close",
             FaultKind::RotateSecret { .. } => "rotate_secret",
@@ -122,6 +126,7 @@ impl FaultKind {
     fn allowed_in(&self, group: Group) -> bool {
         match self {
             FaultKind::ExpiresInMs
+            | FaultKind::ExpiresInSec
             | FaultKind::RotateSecret { .. }
             | FaultKind::RemoveScope { .. } => group == Group::Token,
             FaultKind::InvalidToken => group == Group::Api,
@@ -169,6 +174,7 @@ impl fmt::Display for Fault {
             FaultKind::RemoveScope { client_id, scope } => write!(f, "={client_id}:{scope}")?,
             FaultKind::Error200
             | FaultKind::ExpiresInMs
+            | FaultKind::ExpiresInSec
             | FaultKind::MalformedJson
             | FaultKind::Close
             | FaultKind::InvalidToken => {}
@@ -181,7 +187,7 @@ impl fmt::Display for Fault {
 }
 
 const KINDS: &str = "latency=DURATION, status=CODE, rate_limit=N, error_200, expires_in_ms, \
-                     malformed_json, close, rotate_secret=CLIENT:SECRET, remove_scope=CLIENT:SCOPE, \
+                     expires_in_sec, malformed_json, close, rotate_secret=CLIENT:SECRET, remove_scope=CLIENT:SCOPE, \
                      invalid_token";
 
 /// Parses `GROUP:KIND[=VALUE][,PARAM=VALUE]...` (see the module docs).
@@ -269,6 +275,7 @@ pub fn parse_fault(spec: &str) -> Result<Fault, String> {
         }
         "error_200" => no_value().map(|_| FaultKind::Error200)?,
         "expires_in_ms" => no_value().map(|_| FaultKind::ExpiresInMs)?,
+        "expires_in_sec" => no_value().map(|_| FaultKind::ExpiresInSec)?,
         "malformed_json" => no_value().map(|_| FaultKind::MalformedJson)?,
         "close" => no_value().map(|_| FaultKind::Close)?,
         "invalid_token" => no_value().map(|_| FaultKind::InvalidToken)?,
@@ -334,6 +341,7 @@ mod tests {
             "token:rate_limit=5",
             "token:error_200",
             "token:expires_in_ms",
+            "token:expires_in_sec,times=1",
             "jwks:malformed_json",
             "token:close,times=1",
             "token:rotate_secret=demo-client:new-secret",

@@ -271,17 +271,18 @@ fn issue(
         .map_err(OAuthError::server_error)?;
     state.stats.count_token_issued(&config.id, &claims.sub);
 
-    let expires_in_ms = state
-        .take_fault(Group::Token, |k| {
-            matches!(k, FaultKind::ExpiresInMs).then_some(())
-        })
-        .is_some();
+    let shape = state.take_fault(Group::Token, |k| {
+        matches!(k, FaultKind::ExpiresInMs | FaultKind::ExpiresInSec).then(|| k.clone())
+    });
     let mut body = json!({
         "access_token": access_token,
         "token_type": "Bearer",
-        "expires_in": if expires_in_ms { lifetime * 1000 } else { lifetime },
+        "expires_in": if shape.is_some() { lifetime * 1000 } else { lifetime },
         "scope": claims.scope,
     });
+    if shape == Some(FaultKind::ExpiresInSec) {
+        body["expires_in_sec"] = json!(lifetime);
+    }
     let family = (grant.family).or_else(|| grant.with_refresh.then(|| state.tokens.new_family()));
     if let Some(family) = family {
         state.tokens.record_access(family, &claims.jti, claims.exp);

@@ -1510,6 +1510,20 @@ async fn fault_expires_in_ms() {
 }
 
 #[tokio::test]
+async fn fault_expires_in_sec() {
+    let sb = start().await;
+    add(&sb, "token:expires_in_sec,times=1");
+    let auth = basic("demo-client", "demo-secret");
+    let r = token_req(&sb, Some(&auth), &[("grant_type", "client_credentials")]).await;
+    assert_eq!(r.json()["expires_in"], 3_600_000);
+    assert_eq!(r.json()["expires_in_sec"], 3600);
+    let r = token_req(&sb, Some(&auth), &[("grant_type", "client_credentials")]).await;
+    assert_eq!(r.json()["expires_in"], 3600);
+    assert!(r.json().get("expires_in_sec").is_none());
+    sb.shutdown().await;
+}
+
+#[tokio::test]
 async fn fault_malformed_json() {
     let sb = start().await;
     add(&sb, "token:malformed_json,times=1");

@@ -1,5 +1,7 @@
 //! Reading a token endpoint's answer (RFC 6749 §5.1 and §5.2).
 
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
 use crate::http::Exchange;
 use crate::results::FailureClass;
 
@@ -14,13 +16,60 @@ pub(crate) fn oauth_error_code(x: &Exchange) -> Option<String> {
 pub struct TokenResponse {
     pub access_token: String,
     pub token_type: String,
+    /// The lifetime in seconds the response gives, once read with care:
+    /// Zoho's `expires_in_sec` wins over its `expires_in` (milliseconds),
+    /// and more than a year is taken for unknown.
     pub expires_in: Option<u64>,
     pub refresh_token: Option<String>,
     pub scope: Option<Vec<String>>,
+    /// What a user running with `-v` should know about how the lifetime
+    /// was read.
+    pub notes: Vec<String>,
 }
 
-/// A year: any longer `expires_in` is taken for milliseconds sent as seconds.
+/// A year: any longer `expires_in` is taken for milliseconds sent as
+/// seconds, so the lifetime is unknown.
 const MAX_EXPIRES_IN: u64 = 365 * 24 * 3600;
+
+/// How long a token is used when nothing says how long it lives (no
+/// `expires_in`, or an absurd one, and no JWT `exp`): five minutes, the
+/// shortest default of the common servers (Keycloak's), so that a long run
+/// or a monitor never holds a dead token for long.
+pub const UNKNOWN_LIFETIME: Duration = Duration::from_secs(300);
+
+impl TokenResponse {
+    /// How long the access token may be used from `now`: its `expires_in`,
+    /// never past a JWT access token's `exp`, else [`UNKNOWN_LIFETIME`].
+    /// When it is not simply `expires_in`, a note says why.
+    pub fn lifetime(&mut self, now: SystemTime) -> Duration {
+        let exp_in = super::jwt::claims(&self.access_token)
+            .ok()
+            .and_then(|claims| claims.get("exp")?.as_u64())
+            .map(|exp| {
+                let exp = UNIX_EPOCH + Duration::from_secs(exp);
+                exp.duration_since(now).unwrap_or_default()
+            });
+        match (self.expires_in.map(Duration::from_secs), exp_in) {
+            (Some(given), Some(exp)) if exp < given => {
+                self.notes.push(format!(
+                    "the access token's `exp` ends it in {} s, before `expires_in` {} s: it is renewed by `exp`",
+                    exp.as_secs(),
+                    given.as_secs()
+                ));
+                exp
+            }
+            (Some(given), _) => given,
+            (None, Some(exp)) => exp,
+            (None, None) => {
+                self.notes.push(format!(
+                    "the token's lifetime is unknown (no usable `expires_in`, not a JWT with `exp`): it is renewed after {} s",
+                    UNKNOWN_LIFETIME.as_secs()
+                ));
+                UNKNOWN_LIFETIME
+            }
+        }
+    }
+}
 
 /// Reads and validates a token endpoint's answer; on failure, the class
 /// and a message naming the status, the OAuth error or the bad field.
@@ -79,23 +128,39 @@ pub fn parse_token_response(x: &Exchange) -> Result<TokenResponse, (FailureClass
         Some(t) => t.to_string(),
         None => return Err(malformed("no `token_type`".into())),
     };
-    let expires_in = match obj.get("expires_in") {
-        None | Some(serde_json::Value::Null) => None,
-        Some(v) => {
-            let n = v
-                .as_f64()
-                .or_else(|| v.as_str().and_then(|s| s.trim().parse::<f64>().ok()))
-                .ok_or_else(|| malformed(format!("`expires_in` is not a number: {v}")))?;
-            if n < 0.0 {
-                return Err(malformed(format!("`expires_in` is negative: {v}")));
-            }
-            if n > MAX_EXPIRES_IN as f64 {
-                return Err(malformed(format!(
-                    "`expires_in` is {v}, more than a year: milliseconds sent as seconds?"
-                )));
-            }
-            Some(n as u64)
+    let seconds = |field: &str| -> Result<Option<u64>, (FailureClass, String)> {
+        let Some(v) = obj.get(field).filter(|v| !v.is_null()) else {
+            return Ok(None);
+        };
+        let n = v
+            .as_f64()
+            .or_else(|| v.as_str().and_then(|s| s.trim().parse::<f64>().ok()))
+            .ok_or_else(|| malformed(format!("`{field}` is not a number: {v}")))?;
+        if n < 0.0 {
+            return Err(malformed(format!("`{field}` is negative: {v}")));
         }
+        Ok(Some(n as u64))
+    };
+    let mut notes = Vec::new();
+    // Zoho's older accounts server sends both: `expires_in` in
+    // milliseconds, `expires_in_sec` in seconds.
+    let expires_in = match (seconds("expires_in")?, seconds("expires_in_sec")?) {
+        (given, Some(secs)) => {
+            if given.is_some_and(|g| g != secs) {
+                notes.push(format!(
+                    "`expires_in` {} disagrees with `expires_in_sec` {secs}: the token lives {secs} s",
+                    given.unwrap_or_default()
+                ));
+            }
+            Some(secs)
+        }
+        (Some(n), None) if n > MAX_EXPIRES_IN => {
+            notes.push(format!(
+                "`expires_in` {n} is more than a year (milliseconds sent as seconds?): the lifetime is taken as unknown"
+            ));
+            None
+        }
+        (given, None) => given,
     };
     let refresh_token = obj
         .get("refresh_token")
@@ -111,13 +176,12 @@ pub fn parse_token_response(x: &Exchange) -> Result<TokenResponse, (FailureClass
         expires_in,
         refresh_token,
         scope,
+        notes,
     })
 }
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
 
     fn answer(status: u16, body: &str) -> Exchange {
@@ -158,9 +222,6 @@ mod tests {
         assert!(malformed(r#"{"access_token":"a"}"#)
             .1
             .contains("no `token_type`"));
-        let ms = malformed(r#"{"access_token":"a","token_type":"Bearer","expires_in":43200000}"#);
-        assert_eq!(ms.0, FailureClass::AuthServer);
-        assert!(ms.1.contains("more than a year"), "{}", ms.1);
         assert!(
             malformed(r#"{"access_token":"a","token_type":"Bearer","expires_in":-1}"#)
                 .1
@@ -172,6 +233,40 @@ mod tests {
                 .contains("not a number")
         );
         assert!(malformed("<html>").1.contains("not a JSON object"));
+    }
+
+    #[test]
+    fn lifetimes_are_read_with_care() {
+        let read = |body: &str| parse_token_response(&answer(200, body)).unwrap();
+        // Zoho's older shape: milliseconds beside seconds.
+        let zoho = read(
+            r#"{"access_token":"a","token_type":"Bearer","expires_in":3600000,"expires_in_sec":3600}"#,
+        );
+        assert_eq!(zoho.expires_in, Some(3600));
+        assert_eq!(
+            zoho.notes,
+            ["`expires_in` 3600000 disagrees with `expires_in_sec` 3600: the token lives 3600 s"]
+        );
+        let agreeing = read(
+            r#"{"access_token":"a","token_type":"Bearer","expires_in":60,"expires_in_sec":"60"}"#,
+        );
+        assert_eq!((agreeing.expires_in, agreeing.notes.len()), (Some(60), 0));
+        // A 12-hour token in milliseconds: unknown, with a note.
+        let absurd = read(r#"{"access_token":"a","token_type":"Bearer","expires_in":43200000}"#);
+        assert_eq!(absurd.expires_in, None);
+        assert!(
+            absurd.notes[0].contains("more than a year"),
+            "{:?}",
+            absurd.notes
+        );
+        let none = read(r#"{"access_token":"a","token_type":"Bearer"}"#);
+        assert_eq!((none.expires_in, none.notes.len()), (None, 0));
+        assert!(refused(
+            200,
+            r#"{"access_token":"a","token_type":"Bearer","expires_in_sec":"soon"}"#
+        )
+        .1
+        .contains("`expires_in_sec` is not a number"));
     }
 
     #[test]

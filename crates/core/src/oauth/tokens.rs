@@ -479,7 +479,12 @@ impl TokenManager {
             }
             break exchange;
         };
-        let parsed = parse_token_response(&exchange).map_err(|(class, m)| fail(class, m))?;
+        let mut parsed = parse_token_response(&exchange).map_err(|(class, m)| fail(class, m))?;
+        let now = SystemTime::now();
+        let lifetime = parsed.lifetime(now);
+        for note in &parsed.notes {
+            trace.push(format!("client `{}`: {note}", client.name));
+        }
         self.redactor.add(&parsed.access_token);
         if let Some(refresh) = parsed.refresh_token {
             self.redactor.add(&refresh);
@@ -490,9 +495,7 @@ impl TokenManager {
         Ok(Token {
             access_token: parsed.access_token,
             scheme: client.scheme.clone().unwrap_or_else(|| "Bearer".into()),
-            expires_at: parsed.expires_in.map(|secs| {
-                SystemTime::now() + Duration::from_secs(secs).saturating_sub(self.skew)
-            }),
+            expires_at: Some(now + lifetime.saturating_sub(self.skew)),
         })
     }
 
