@@ -158,6 +158,48 @@ async fn an_untrusted_certificate_is_a_network_failure_that_says_so() {
     assert!(message.contains("--cacert"), "{message}");
 }
 
+/// A certificate made the common way (`openssl req -x509 ... -subj
+/// /CN=localhost`) is a self-signed CA:TRUE certificate. curl serves with
+/// it; rustls refuses it even when trusted, so the failure says why and
+/// how to make one it accepts.
+#[tokio::test]
+async fn a_self_signed_ca_certificate_as_the_servers_own_says_how_to_fix_it() {
+    let mut params = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    params.distinguished_name.push(DnType::CommonName, "localhost");
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let key = KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap().pem();
+    let sandbox = Sandbox::start_tls(
+        config(),
+        0,
+        TlsSettings {
+            cert_pem: cert.clone(),
+            key_pem: key.serialize_pem(),
+            client_ca_pem: None,
+            require_client_cert: false,
+        },
+    )
+    .await
+    .unwrap();
+    let base = sandbox.base_url();
+    let specs = Specs::new();
+    let ca = specs.write("cert.pem", &cert);
+    let path = specs.write("t.oauthspec", &health(&base, ""));
+    let mut options = options(&base);
+    options.cacert = Some(ca);
+    let result = run_with(&[path], options).await.0;
+    let s = step(&result, "health");
+    assert_eq!(s.class(), Some(FailureClass::Network), "{:?}", s.outcome);
+    let message = error(s);
+    for needle in [
+        "is a CA certificate (basicConstraints CA:TRUE)",
+        "-addext basicConstraints=critical,CA:FALSE -addext subjectAltName=DNS:localhost",
+        "CaUsedAsEndEntity",
+    ] {
+        assert!(message.contains(needle), "{needle}: {message}");
+    }
+}
+
 #[tokio::test]
 async fn cacert_trusts_the_test_ca() {
     let pki = pki();

@@ -434,6 +434,12 @@ fn identity(cert: &str, key: &str) -> Result<reqwest::Identity, String> {
 /// Plain words for the TLS failures people meet (rustls's own are terse).
 fn tls_hint(lower: &str) -> Option<&'static str> {
     let hints: &[(&[&str], &str)] = &[
+        // `openssl req -x509` makes CA:TRUE certificates by default; curl
+        // (OpenSSL) serves with them, rustls will not.
+        (
+            &["causedasendentity", "ca used as end entity"],
+            "the server's certificate is a CA certificate (basicConstraints CA:TRUE), which rustls refuses as a server's own even when trusted; make one for the server with `openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem -out cert.pem -days 365 -subj /CN=localhost -addext basicConstraints=critical,CA:FALSE -addext subjectAltName=DNS:localhost` (docs/cookbook.md)",
+        ),
         (
             &["unknownissuer", "unknown issuer"],
             "the server's certificate is not trusted (unknown issuer): add its CA with --cacert or `ca_cert`",
