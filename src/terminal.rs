@@ -41,7 +41,7 @@ impl Reporter for Terminal<'_> {
             }
             Event::RunFinished(result) => {
                 self.progress.finish_and_clear();
-                print!("{}", self.console.summary(result.counts(), result.duration));
+                print!("{}", self.console.summary(result));
                 if let Some(why) = result.interruption() {
                     let warning = Diagnostic::warning(why).render(self.console.color);
                     eprintln!("{warning}");

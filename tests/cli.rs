@@ -119,8 +119,11 @@ fn a_file_missing_a_variable_fails_as_config_and_the_others_run() {
     // The complete file ran (and failed on its own terms).
     assert!(stdout.contains("FAIL refused"), "{stdout}");
     assert!(stdout.contains("[network]"), "{stdout}");
-    // Each step of the incomplete one is a `config` error, with the reason.
-    assert_eq!(stdout.matches("[config]").count(), 2, "{stdout}");
+    // Each step of the incomplete one is a `config` error, with the reason
+    // (and the summary names the cause once).
+    let (steps, summary) = stdout.split_once("failures:").unwrap();
+    assert_eq!(steps.matches("[config]").count(), 2, "{stdout}");
+    assert_eq!(summary.matches("[config]").count(), 2, "{stdout}");
     assert!(
         stdout.contains("not run: environment variable OAUTHSPEC_TEST_UNSET_URL is not set (or empty); needed at"),
         "{stdout}"
@@ -223,6 +226,63 @@ fn usage_errors_exit_2() {
     assert_eq!(code, 2);
     let (code, _, _) = output(oauthspec().arg("--no-such-flag"));
     assert_eq!(code, 2);
+}
+
+/// 3 files whose first step fails on the token: the console shows each
+/// failure once, the skipped steps after it as one line, and the summary
+/// names the one cause; `-v` and the reports keep every step.
+#[tokio::test(flavor = "multi_thread")]
+async fn one_failure_one_line_and_one_cause() {
+    let sandbox = crate::common::sandbox().await;
+    let base = sandbox.base_url();
+    let specs = crate::common::Specs::new();
+    let step = |name: &str| {
+        format!("step \"{name}\" {{\n  GET \"{base}/v1/orders\"\n  auth orders\n  expect status == 200\n}}\n")
+    };
+    let text = format!(
+        "client orders {{\n  token_url \"{base}/oauth2/token\"\n  client_id \"demo-client\"\n  client_secret secret(\"wrong-secret\")\n}}\n{}{}{}{}",
+        step("get token"),
+        step("list"),
+        step("count"),
+        step("again")
+    );
+    for file in ["a", "b", "c"] {
+        specs.write(&format!("{file}.oauthspec"), &text);
+    }
+    let junit = specs.path().join("junit.xml");
+    let (code, stdout, _) = output(
+        oauthspec()
+            .arg("run")
+            .arg(specs.path())
+            .arg("--junit")
+            .arg(&junit),
+    );
+    assert_eq!(code, 1, "{stdout}");
+    assert_eq!(stdout.matches("FAIL get token").count(), 3, "{stdout}");
+    assert_eq!(
+        stdout
+            .matches("SKIP 3 steps  (skipped: step \"get token\" failed)")
+            .count(),
+        3,
+        "{stdout}"
+    );
+    assert!(!stdout.contains("SKIP list"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "failures:\n  3 files failed on the same step \"get token\": client `orders`: token endpoint answered 401 invalid_client"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("[credentials]\n\n0 passed, 3 failed, 9 skipped"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("wrong-secret"), "{stdout}");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert_eq!(xml.matches("<skipped").count(), 9, "{xml}");
+
+    let (_, verbose, _) = output(oauthspec().arg("run").arg(specs.path()).arg("-v"));
+    assert_eq!(verbose.matches("SKIP list").count(), 3, "{verbose}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -165,7 +165,9 @@ async fn an_untrusted_certificate_is_a_network_failure_that_says_so() {
 #[tokio::test]
 async fn a_self_signed_ca_certificate_as_the_servers_own_says_how_to_fix_it() {
     let mut params = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
-    params.distinguished_name.push(DnType::CommonName, "localhost");
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "localhost");
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     let key = KeyPair::generate().unwrap();
     let cert = params.self_signed(&key).unwrap().pem();

@@ -109,7 +109,7 @@ pub struct SuiteResult {
     pub duration: Duration,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     Passed,
     Failed(FailureClass),

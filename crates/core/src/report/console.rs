@@ -1,12 +1,13 @@
 //! The console: one line per step, details under each failure, and the
-//! closing `N passed, N failed, N skipped` line.
+//! closing `N passed, N failed, N skipped` line. Steps skipped in a row for
+//! one reason are one line (each with `-v`), and the summary names each
+//! distinct failure cause once, however many files it broke.
 
 use std::fmt::Write as _;
-use std::time::Duration;
 
 use crate::diagnostic::{paint, Diagnostic, BLUE, BOLD, DIM, GREEN, RED, YELLOW};
 use crate::duration::human;
-use crate::results::{AttemptKind, Counts, Outcome, StepResult, SuiteResult};
+use crate::results::{AttemptKind, Outcome, RunResult, StepResult, SuiteResult};
 
 pub struct Console {
     pub color: bool,
@@ -23,7 +24,25 @@ impl Console {
             paint(self.color, BOLD, &suite.name),
             paint(self.color, DIM, &suite.file.display().to_string())
         );
-        for step in &suite.steps {
+        let mut steps = suite.steps.iter().peekable();
+        while let Some(step) = steps.next() {
+            let mut run = 1;
+            let bare = |s: &StepResult| s.outcome == step.outcome && s.notes.is_empty();
+            if let (Outcome::Skipped(reason), false) = (&step.outcome, self.verbose || !bare(step))
+            {
+                while steps.next_if(|s| bare(s)).is_some() {
+                    run += 1;
+                }
+                if run > 1 {
+                    let _ = writeln!(
+                        out,
+                        "  {} {run} steps  {}",
+                        paint(self.color, YELLOW, "SKIP"),
+                        paint(self.color, DIM, &format!("({reason})"))
+                    );
+                    continue;
+                }
+            }
             out.push_str(&self.step(step));
         }
         out.push('\n');
@@ -108,16 +127,93 @@ impl Console {
         out
     }
 
-    /// The closing line, alone on its line as CI log readers expect.
-    pub fn summary(&self, counts: Counts, duration: Duration) -> String {
-        format!(
+    /// The distinct failure causes, then the closing line, alone on its
+    /// line as CI log readers expect.
+    pub fn summary(&self, result: &RunResult) -> String {
+        let mut out = String::new();
+        let causes = causes(result);
+        if !causes.is_empty() {
+            let _ = writeln!(out, "{}", paint(self.color, BOLD, "failures:"));
+        }
+        for cause in causes {
+            let class = paint(self.color, RED, &format!("[{}]", cause.class));
+            let _ = match cause.files.as_slice() {
+                [file] => writeln!(
+                    out,
+                    "  {file}: step {:?}: {} {class}",
+                    cause.step, cause.what
+                ),
+                files => writeln!(
+                    out,
+                    "  {} files failed on the same step {:?}: {} {class}",
+                    files.len(),
+                    cause.step,
+                    cause.what
+                ),
+            };
+        }
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        let counts = result.counts();
+        let _ = write!(
+            out,
             "{} passed, {} failed, {} skipped\n{}\n",
             counts.passed,
             counts.failed,
             counts.skipped,
-            paint(self.color, DIM, &format!("finished in {}", human(duration)))
-        )
+            paint(
+                self.color,
+                DIM,
+                &format!("finished in {}", human(result.duration))
+            )
+        );
+        out
     }
+}
+
+/// One way a run failed: a step of that name, failing for the same
+/// reason in the same class, in one or more files.
+struct Cause<'a> {
+    step: &'a str,
+    what: String,
+    class: &'static str,
+    files: Vec<String>,
+}
+
+/// The failed steps grouped by cause, in the order they first appear.
+fn causes(result: &RunResult) -> Vec<Cause<'_>> {
+    let mut causes: Vec<Cause> = Vec::new();
+    for suite in &result.suites {
+        for step in &suite.steps {
+            let Outcome::Failed(class) = &step.outcome else {
+                continue;
+            };
+            let what = match (&step.error, step.failed_expectations().next()) {
+                (Some(error), _) => error.clone(),
+                (None, Some(e)) => format!(
+                    "{}: expected {}, got {}",
+                    e.statement(),
+                    e.expected,
+                    e.actual
+                ),
+                (None, None) => "failed".to_string(),
+            };
+            let file = suite.file.display().to_string();
+            let same =
+                |c: &&mut Cause| c.step == step.name && c.class == class.as_str() && c.what == what;
+            match causes.iter_mut().find(same) {
+                Some(cause) => cause.files.push(file),
+                None => causes.push(Cause {
+                    step: &step.name,
+                    what,
+                    class: class.as_str(),
+                    files: vec![file],
+                }),
+            }
+        }
+    }
+    causes
 }
 
 fn indent(text: &str, prefix: &str) -> String {
