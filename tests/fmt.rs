@@ -339,6 +339,27 @@ const MENDS: &[(&str, &str, &str)] = &[
         "suite orders",
         "suite \"orders\"",
     ),
+    (
+        "89-step-without-brace",
+        "\"list orders\"\n",
+        "\"list orders\" {\n",
+    ),
+    ("90-dangling-capture", "capture\n", "capture id = status\n"),
+    (
+        "91-capture-without-query",
+        "capture id\n",
+        "capture id = status\n",
+    ),
+    (
+        "92-missing-predicate-before-comments",
+        "\"$.id\" #",
+        "\"$.id\" exists #",
+    ),
+    (
+        "93-latency-without-comparison",
+        "latency\n",
+        "latency < 1s\n",
+    ),
     ("broken", "auth.example.com\n", "auth.example.com\"\n"),
 ];
 

@@ -44,16 +44,112 @@ pub fn convert(source: &Arc<SourceFile>, err: pest::error::Error<Rule>) -> Diagn
                 .help("close it with `\"`, or use \"\"\"...\"\"\" for text over several lines");
         }
     }
+    // pest names the next token, often on a later line (the `}` after a
+    // bare `expect status`); a statement cut short points at its own end.
+    let cut_short = match &err.variant {
+        ErrorVariant::ParsingError { positives, .. } => !positives.iter().any(|r| could_end(*r)),
+        ErrorVariant::CustomError { .. } => false,
+    };
+    let (at, found_text) = match end_of_previous_line(&source.text, pos) {
+        Some(end) if cut_short => (Span::new(end, end + 1), "end of line".to_string()),
+        _ => (at, found_text),
+    };
     let mut diag =
         Diagnostic::error(format!("expected {expected}, found {found_text}")).at(source, at);
     // A label repeats the message; only short ones help the eye.
     if expected.len() <= 40 {
         diag = diag.label(format!("expected {expected}"));
     }
-    if let Some(hint) = hint_for(&source.text, pos, &found) {
+    if let Some(hint) = hint_for(&source.text, at.start, &found) {
         diag = diag.help(hint);
     }
     diag
+}
+
+/// Whether a statement or block may end where `rule` was expected: then
+/// the next line is where the mistake is, not the end of this one.
+fn could_end(rule: Rule) -> bool {
+    use Rule::*;
+    matches!(
+        rule,
+        EOI | close_brace
+            | file
+            | suite_decl
+            | import_decl
+            | vars_block
+            | client_block
+            | step_block
+            | unknown_item
+            | var_def
+            | client_param
+            | client_setting
+            | request_line
+            | header_stmt
+            | query_block
+            | form_block
+            | json_block
+            | body_stmt
+            | basic_auth_stmt
+            | bearer_stmt
+            | auth_stmt
+            | timeout_opt
+            | retry_opt
+            | repeat_opt
+            | delay_opt
+            | follow_opt
+            | insecure_opt
+            | client_cert_opt
+            | client_key_opt
+            | ca_cert_opt
+            | expect_stmt
+            | capture_stmt
+            | unknown_stmt
+            | pair
+            | json_member
+            | json_value
+            | comma
+            | close_bracket
+            | close_paren
+    )
+}
+
+/// Where the last line with something on it before `pos` ends (after any
+/// comment is set aside), when that line is not `pos`'s own.
+fn end_of_previous_line(text: &str, pos: usize) -> Option<usize> {
+    let pos = pos.min(text.len());
+    let line_start = text[..pos].rfind('\n').map(|i| i + 1)?;
+    if !text[line_start..pos].trim().is_empty() {
+        return None;
+    }
+    let mut end = line_start - 1;
+    loop {
+        let start = text[..end].rfind('\n').map_or(0, |i| i + 1);
+        let code = without_comment(&text[start..end]).trim_end();
+        if !code.is_empty() {
+            return Some(start + code.len());
+        }
+        if start == 0 {
+            return None;
+        }
+        end = start - 1;
+    }
+}
+
+/// A line without its `#` comment (a `#` inside a string is text).
+fn without_comment(line: &str) -> &str {
+    let mut in_string = false;
+    let mut chars = line.char_indices();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '\\' if in_string => {
+                chars.next();
+            }
+            '"' => in_string = !in_string,
+            '#' if !in_string => return &line[..i],
+            _ => {}
+        }
+    }
+    line
 }
 
 /// The quote that opened the string still open at `pos`: scanning its line,
@@ -103,7 +199,19 @@ fn hint_for(text: &str, pos: usize, found: &str) -> Option<String> {
     if found == "=" && after_operand && before.contains("expect") {
         return Some("comparisons are written `==`".into());
     }
-    None
+    // `expect QUERY` and nothing more: what that query compares with.
+    let line = before.rsplit('\n').next().unwrap_or(before).trim_start();
+    let mut words = line.split_whitespace();
+    if words.next() != Some("expect") {
+        return None;
+    }
+    let hint = match words.next()? {
+        "status" => "`status` takes `==`, `!=`, `<`, `<=`, `>` or `>=` and a number, e.g. `expect status == 200`",
+        "latency" => "`latency` takes `<`, `<=`, `>` or `>=` and a duration, e.g. `expect latency < 500ms`",
+        "no" => return None,
+        _ => "e.g. `expect json \"$.id\" == \"ord_1\"`, `expect header \"Location\" exists`, `expect body contains \"ok\"`",
+    };
+    (!line.contains("==") && !line.contains("exists")).then(|| hint.to_string())
 }
 
 fn expected_list(rules: &[Rule]) -> String {
