@@ -228,6 +228,75 @@ fn usage_errors_exit_2() {
     assert_eq!(code, 2);
 }
 
+/// A failed JSONPath shows the pretty body around the node it looked at,
+/// in the console (marked `>`, at most 30 lines) and in the HTML report
+/// (marked, with a copy button); a long body is cut with how much is left.
+#[tokio::test(flavor = "multi_thread")]
+async fn failures_show_the_json_body_pretty_around_the_failing_node() {
+    let sandbox = crate::common::sandbox().await;
+    let base = sandbox.base_url();
+    let specs = crate::common::Specs::new();
+    let path = specs.write(
+        "t.oauthspec",
+        &format!(
+            "client orders {{\n  token_url \"{base}/oauth2/token\"\n  client_id \"demo-client\"\n  client_secret secret(\"demo-secret\")\n}}\nstep \"list\" {{\n  GET \"{base}/v1/orders\"\n  auth orders\n  expect json \"$.orders[1].status\" == \"shipped\"\n}}\n"
+        ),
+    );
+    let html = specs.path().join("html");
+    let (code, stdout, _) = output(oauthspec().arg("run").arg(&path).arg("--html").arg(&html));
+    assert_eq!(code, 1, "{stdout}");
+    let response = stdout.split("response:\n").nth(1).unwrap();
+    let marked: Vec<&str> = response
+        .lines()
+        .filter(|l| l.trim_start().starts_with('>'))
+        .collect();
+    assert_eq!(
+        marked,
+        ["       >       \"status\": \"processing\","],
+        "{stdout}"
+    );
+    assert!(
+        response.contains("lines above") && response.contains("lines below"),
+        "{stdout}"
+    );
+    assert!(response.contains("\"id\": \"ord_1002\","), "{stdout}");
+    assert!(
+        !response.contains("ord_1001"),
+        "the window, not the document: {stdout}"
+    );
+    let page = std::fs::read_to_string(html.join("index.html")).unwrap();
+    assert!(
+        page.contains("<mark>      &quot;status&quot;: &quot;processing&quot;,</mark>"),
+        "{page}"
+    );
+    assert!(page.contains("class=\"copy\""), "{page}");
+}
+
+/// Reports carry the pretty body too (a short one whole).
+#[tokio::test(flavor = "multi_thread")]
+async fn reports_carry_the_pretty_body() {
+    let sandbox = crate::common::sandbox().await;
+    let base = sandbox.base_url();
+    let specs = crate::common::Specs::new();
+    let path = specs.write(
+        "t.oauthspec",
+        &format!(
+            "step \"big\" {{\n  GET \"{base}/v1/health\"\n  expect body contains \"nowhere\"\n}}\n"
+        ),
+    );
+    let json = specs.path().join("r.json");
+    let (code, _, _) = output(oauthspec().arg("run").arg(&path).arg("--json").arg(&json));
+    assert_eq!(code, 1);
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let excerpt = report["suites"][0]["steps"][0]["response_excerpt"]
+        .as_str()
+        .unwrap();
+    // The health body is small: pretty, whole, no marker.
+    assert!(excerpt.starts_with("HTTP 200\n{\n  \""), "{excerpt}");
+    assert!(!excerpt.contains("more bytes"), "{excerpt}");
+}
+
 /// 3 files whose first step fails on the token: the console shows each
 /// failure once, the skipped steps after it as one line, and the summary
 /// names the one cause; `-v` and the reports keep every step.

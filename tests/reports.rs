@@ -66,6 +66,7 @@ fn step(src: &Arc<SourceFile>, name: &str, outcome: Outcome, duration: u64) -> S
         trace: Vec::new(),
         captures: Vec::new(),
         response_excerpt: None,
+        response_focus: None,
         duration: ms(duration),
     }
 }

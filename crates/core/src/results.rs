@@ -134,8 +134,12 @@ pub struct StepResult {
     pub trace: Vec<String>,
     /// Captured names; values shown only when not secret.
     pub captures: Vec<CaptureResult>,
-    /// A redacted excerpt of the last response, for failures.
+    /// A redacted excerpt of the last response, for failures: the status
+    /// line, then the body (JSON pretty-printed).
     pub response_excerpt: Option<String>,
+    /// The excerpt's lines (0-based, inclusive) holding the node the first
+    /// failed JSONPath expectation looked at.
+    pub response_focus: Option<(usize, usize)>,
     pub duration: Duration,
 }
 
@@ -326,6 +330,7 @@ mod tests {
             trace: Vec::new(),
             captures: Vec::new(),
             response_excerpt: None,
+            response_focus: None,
             duration: Duration::ZERO,
         };
         assert_eq!(step.latency(), Some(Duration::from_millis(20)));

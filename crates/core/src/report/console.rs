@@ -121,8 +121,40 @@ impl Console {
         }
         if let Some(excerpt) = &step.response_excerpt {
             let _ = writeln!(out, "       {}", paint(c, DIM, "response:"));
-            out.push_str(&indent(excerpt, "         "));
+            out.push_str(&self.window(excerpt, step.response_focus));
             out.push('\n');
+        }
+        out
+    }
+
+    /// The response as a failure shows it: the status line, then the body
+    /// around the node the failed JSONPath looked at (marked `>`), or its
+    /// start; never more than [`WINDOW`] lines of it.
+    fn window(&self, excerpt: &str, focus: Option<(usize, usize)>) -> String {
+        let lines: Vec<&str> = excerpt.lines().collect();
+        let (from, to) = match focus {
+            Some((start, end)) => (
+                start.saturating_sub(CONTEXT).max(1),
+                (end + CONTEXT).min(start + WINDOW),
+            ),
+            None => (1, WINDOW),
+        };
+        let to = to.min(lines.len().saturating_sub(1));
+        let mut out = String::new();
+        let mut line = |marker: &str, text: &str| {
+            let _ = writeln!(out, "       {marker} {text}");
+        };
+        line(" ", lines.first().copied().unwrap_or_default());
+        let dim = |text: String| paint(self.color, DIM, &text);
+        if from > 1 {
+            line(" ", &dim(format!("… {} lines above", from - 1)));
+        }
+        for (n, text) in lines.iter().enumerate().take(to + 1).skip(from) {
+            let inside = focus.is_some_and(|(start, end)| (start..=end).contains(&n));
+            line(if inside { ">" } else { " " }, text);
+        }
+        if to + 1 < lines.len() {
+            line(" ", &dim(format!("… {} lines below", lines.len() - to - 1)));
         }
         out
     }
@@ -171,6 +203,11 @@ impl Console {
         out
     }
 }
+
+/// Lines of context around the node a failure points at.
+const CONTEXT: usize = 3;
+/// The most body lines a failure shows in the console.
+const WINDOW: usize = 30;
 
 /// One way a run failed: a step of that name, failing for the same
 /// reason in the same class, in one or more files.

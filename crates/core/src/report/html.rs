@@ -1,5 +1,5 @@
-//! The HTML report: one self-contained page (inline CSS, no scripts, no
-//! external assets) with a summary, each suite's steps, a latency bar per
+//! The HTML report: one self-contained page (inline CSS, no external
+//! assets, no script but a copy button's `onclick`) with a summary, each suite's steps, a latency bar per
 //! step (token and API requests in two colours) and every failure with its
 //! source excerpt and response excerpt.
 
@@ -217,10 +217,23 @@ fn failure(out: &mut String, step: &StepResult) {
         }
     }
     if let Some(excerpt) = &step.response_excerpt {
+        // The node the failed JSONPath looked at is marked.
+        let mut body = String::new();
+        for (n, line) in excerpt.lines().enumerate() {
+            let inside = step
+                .response_focus
+                .is_some_and(|(start, end)| (start..=end).contains(&n));
+            let line = esc(line);
+            let _ = if inside {
+                writeln!(body, "<mark>{line}</mark>")
+            } else {
+                writeln!(body, "{line}")
+            };
+        }
         let _ = write!(
             out,
-            "<p class=\"label\">response</p>\n<pre class=\"response\">{}</pre>\n",
-            esc(excerpt)
+            "<p class=\"label\">response <button type=\"button\" class=\"copy\" onclick=\"navigator.clipboard.writeText(this.parentNode.nextElementSibling.textContent)\">copy</button></p>\n<pre class=\"response\">{}</pre>\n",
+            body.trim_end_matches('\n')
         );
     }
 }
@@ -348,6 +361,9 @@ dl{display:grid;grid-template-columns:max-content 1fr;gap:2px 12px;margin:4px 0}
 dt{color:var(--muted)}dd{margin:0}
 ul.attempts{margin:4px 0;padding-left:18px;list-style:none}
 details summary{cursor:pointer;color:var(--muted)}
+pre mark{background:#fff8c5;display:inline-block;min-width:100%}
+button.copy{font:inherit;font-size:11px;font-weight:400;padding:0 6px;margin-left:6px;cursor:pointer;
+border:1px solid var(--line);border-radius:4px;background:#fff}
 ";
 
 #[cfg(test)]

@@ -188,6 +188,16 @@ pub fn jwt_token(
 /// a deep document grew to gigabytes.
 pub const JSONPATH_BUDGET: f64 = 1e7;
 
+/// The normalized path (`$['a'][0]`) of the first node `path` finds in the
+/// body, if it finds one and may be evaluated.
+pub fn node_path(view: &ResponseView, path: &CompiledPath) -> Option<String> {
+    if !matches!(json_path(view, Some(path)), Actual::Value(_)) {
+        return None;
+    }
+    let found = jsonpath_rust::query::js_path_process(&path.query, view.json()?).ok()?;
+    found.into_iter().next().map(|r| r.path)
+}
+
 fn json_path(view: &ResponseView, path: Option<&CompiledPath>) -> Actual {
     let Some(json) = view.json() else {
         return Actual::Missing("the body is not JSON".into());

@@ -2,4 +2,5 @@
 //! and a parallel map.
 
 pub mod files;
+pub mod json;
 pub mod parallel;

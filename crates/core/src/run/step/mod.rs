@@ -84,6 +84,7 @@ fn blank(file: &SpecFile, step: &Step) -> StepResult {
         trace: Vec::new(),
         captures: Vec::new(),
         response_excerpt: None,
+        response_focus: None,
         duration: Duration::ZERO,
     }
 }
@@ -323,12 +324,19 @@ impl SpecRun<'_> {
                 _ => {}
             }
         }
+        // The node the first failed JSONPath looked at, to show the body there.
+        let focus = (judged.iter().enumerate())
+            .find(|(_, j)| j.as_ref().is_some_and(|j| !j.passed))
+            .and_then(|(i, _)| plan.expect(i).path.as_deref())
+            .and_then(|path| expect::node_path(&view, path));
         result.expectations = judged.into_iter().flatten().collect();
         self.capture(step, plan, &view, result);
         if result.expectations.iter().all(|e| e.passed) {
             return Outcome::Passed;
         }
-        result.response_excerpt = Some(self.excerpt(&last));
+        let (excerpt, lines) = self.excerpt(&last, focus.as_deref());
+        result.response_excerpt = Some(excerpt);
+        result.response_focus = lines;
         Outcome::Failed(classify(step, result, &view))
     }
 
@@ -430,13 +438,26 @@ impl SpecRun<'_> {
         })
     }
 
-    fn excerpt(&self, x: &Exchange) -> String {
-        let redactor = &self.runner.redactor;
-        format!(
-            "HTTP {}\n{}",
-            x.status,
-            redactor.show(x.body_text().trim(), 500)
-        )
+    /// The last response for a failure: its status, then its body
+    /// (pretty-printed if JSON), redacted and cut at [`EXCERPT_LIMIT`]; and
+    /// the excerpt's lines that hold the node at `focus`, when shown.
+    fn excerpt(&self, x: &Exchange, focus: Option<&str>) -> (String, Option<(usize, usize)>) {
+        let text = x.body_text();
+        let (body, lines) = match crate::util::json::pretty(text.trim(), focus) {
+            Some((pretty, lines)) => (pretty, lines),
+            None => (text.trim().to_string(), None),
+        };
+        // Redacted whole, then cut: a cut secret would not be recognised.
+        let body = cut(
+            self.runner.redactor.redact(&body).into_owned(),
+            EXCERPT_LIMIT,
+        );
+        let shown = body.lines().count();
+        // Line 0 is the status line.
+        let lines = lines
+            .filter(|(start, _)| start + 1 < shown)
+            .map(|(start, end)| (start + 1, (end + 1).min(shown)));
+        (format!("HTTP {}\n{body}", x.status), lines)
     }
 
     fn redact(&self, text: &str) -> String {
@@ -463,6 +484,28 @@ fn retry_policy(step: &Step) -> RetryPolicy {
     }
 }
 
+/// How much of a response body a failure shows (characters).
+const EXCERPT_LIMIT: usize = 4096;
+
+/// `text` up to `limit` characters, saying how many bytes were left out.
+fn cut(mut text: String, limit: usize) -> String {
+    if let Some((at, _)) = text.char_indices().nth(limit) {
+        let more = text.len() - at;
+        text.truncate(at);
+        text.push_str(&format!("\n… {more} more bytes"));
+    }
+    text
+}
+
 pub(super) fn file_of(spec: &Spec) -> Arc<crate::source::SourceFile> {
     spec.file.source.clone()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_long_excerpt_says_how_much_is_left() {
+        assert_eq!(super::cut("héllo".into(), 10), "héllo");
+        assert_eq!(super::cut("héllo wörld".into(), 4), "héll\n… 8 more bytes");
+    }
 }
