@@ -58,11 +58,14 @@ pub fn parse_dotenv(text: &str) -> Result<HashMap<String, String>, String> {
             return Err(format!("line {}: expected NAME=value", n + 1));
         };
         let value = value.trim();
-        let quoted = value
-            .chars()
-            .next()
-            .filter(|q| *q == '"' || *q == '\'')
-            .and_then(|q| Some(&value[1..1 + value[1..].find(q)?]));
+        let quote = value.chars().next().filter(|q| *q == '"' || *q == '\'');
+        let quoted = match quote {
+            Some(q) => match value[1..].find(q) {
+                Some(end) => Some(&value[1..1 + end]),
+                None => return Err(format!("line {}: the value's {q} is not closed", n + 1)),
+            },
+            None => None,
+        };
         let value = match quoted {
             Some(inner) => inner,
             None => value
@@ -257,6 +260,28 @@ mod tests {
         assert_eq!(vars["D"], "no#comment");
         assert_eq!(vars["E"], "x");
         assert_eq!(vars["F"], "");
+    }
+
+    #[test]
+    fn dotenv_files_as_editors_and_ci_write_them() {
+        let vars = parse_dotenv(
+            "# a comment\r\n\r\n   # an indented one\r\nA=crlf\r\nexport B = spaced \r\nC=\"x=y\"\r\nD=a=b\nE='\"inner\"'\n",
+        )
+        .unwrap();
+        assert_eq!(vars.len(), 5, "{vars:?}");
+        assert_eq!(vars["A"], "crlf", "no carriage return kept");
+        assert_eq!(vars["B"], "spaced");
+        assert_eq!(vars["C"], "x=y");
+        assert_eq!(vars["D"], "a=b");
+        assert_eq!(vars["E"], "\"inner\"");
+        assert_eq!(
+            parse_dotenv("A=1\nnot a pair\n").unwrap_err(),
+            "line 2: expected NAME=value"
+        );
+        assert_eq!(
+            parse_dotenv("A=1\r\nB=\"open\r\n").unwrap_err(),
+            "line 2: the value's \" is not closed"
+        );
     }
 
     #[test]
