@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use oauthspec_core::check::{check_paths, CheckOptions, Project};
+use oauthspec_core::check::{check_each, check_paths, CheckOptions, Project};
 use oauthspec_core::diagnostic::Diagnostic;
 use oauthspec_core::error::Error;
 use oauthspec_core::report::console::Console;
@@ -16,19 +16,19 @@ use crate::terminal::Terminal;
 
 /// `check`: every file, every problem, nothing sent.
 pub(crate) fn check(paths: &[PathBuf], options: &CheckOptions, color: bool) -> Exit {
-    let project = check_paths(paths, options);
-    let missing = project.missing_env.iter().map(|m| m.diagnostic(false));
-    print_diagnostics(project.diagnostics.iter().cloned().chain(missing), color);
-    let errors = project.error_count();
+    let report = check_each(paths, options);
+    let missing = report.missing_env.iter().map(|m| m.diagnostic(false));
+    print_diagnostics(report.diagnostics.iter().cloned().chain(missing), color);
+    let errors = report.error_count();
     if errors > 0 {
         print_error(oauthspec_core::diagnostic::refusal(errors), color);
         return Exit::Usage;
     }
     println!(
         "ok: {} file{}, {} steps",
-        project.specs.len(),
-        if project.specs.len() == 1 { "" } else { "s" },
-        project.step_count()
+        report.files,
+        if report.files == 1 { "" } else { "s" },
+        report.steps
     );
     Exit::Passed
 }

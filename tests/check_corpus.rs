@@ -333,3 +333,39 @@ fn the_reference_shows_real_errors() {
         );
     }
 }
+
+/// `oauthspec check` checks a batch of files at a time and drops them; it
+/// must report exactly what checking everything at once reports, also
+/// when a file was dropped before a later one imports it.
+#[test]
+fn checking_in_batches_reports_what_checking_at_once_does() {
+    let options = CheckOptions {
+        env: Environment::default(),
+        cli_vars: Default::default(),
+    };
+    let paths = [PathBuf::from(CORPUS)];
+    let at_once = check_paths(&paths, &options);
+    let rendered = |ds: &[Diagnostic]| {
+        let mut all: Vec<String> = ds.iter().map(|d| d.render(false)).collect();
+        all.sort();
+        all
+    };
+    for batch in [1, 5, 1000] {
+        let batched = oauthspec_core::check::check_in_batches(&paths, &options, batch);
+        let (got, want) = (
+            rendered(&batched.diagnostics),
+            rendered(&at_once.diagnostics),
+        );
+        let extra: Vec<_> = got.iter().filter(|d| !want.contains(d)).collect();
+        let missing: Vec<_> = want.iter().filter(|d| !got.contains(d)).collect();
+        assert!(
+            got == want,
+            "batch {batch}: extra {extra:#?}, missing {missing:#?}, {} vs {}",
+            got.len(),
+            want.len()
+        );
+        assert_eq!(batched.files, at_once.specs.len());
+        assert_eq!(batched.steps, at_once.step_count());
+        assert!(batched.error_count() > 80);
+    }
+}

@@ -96,6 +96,9 @@ fn walk(dir: &Path, found: &mut Vec<PathBuf>) -> std::io::Result<()> {
 #[derive(Default)]
 pub struct Loader {
     parsed: HashMap<PathBuf, Parsed>,
+    /// The files as `discover` named them, by key: a file is shown under
+    /// that name even when an import (`../x`) reaches it first.
+    named: HashMap<PathBuf, PathBuf>,
     pub diagnostics: Vec<Diagnostic>,
 }
 
@@ -105,6 +108,8 @@ pub struct Loader {
 struct Parsed {
     file: Option<Arc<SpecFile>>,
     diagnostics: Vec<Diagnostic>,
+    /// Its tree was dropped (see `release`); its diagnostics were reported.
+    released: bool,
 }
 
 fn parse_text(path: &Path, text: String) -> Parsed {
@@ -113,6 +118,7 @@ fn parse_text(path: &Path, text: String) -> Parsed {
     Parsed {
         file: file.map(Arc::new),
         diagnostics,
+        released: false,
     }
 }
 
@@ -137,6 +143,7 @@ impl Loader {
     /// diagnostics), or why it could not be read.
     fn parse_file(&mut self, path: &Path) -> std::io::Result<Option<Arc<SpecFile>>> {
         let key = normalize(path);
+        let path = self.named.get(&key).map_or(path, PathBuf::as_path);
         if !self.parsed.contains_key(&key) {
             let text = crate::util::files::read_input(path)?;
             self.parsed.insert(key.clone(), parse_text(path, text));
@@ -144,16 +151,43 @@ impl Loader {
         let Some(parsed) = self.parsed.get_mut(&key) else {
             return Ok(None);
         };
+        if parsed.released {
+            // Wanted again (an import of a later file): parsed again, its
+            // diagnostics already reported once.
+            let again = parse_text(path, crate::util::files::read_input(path)?);
+            parsed.file = again.file;
+            parsed.released = false;
+        }
         self.diagnostics.append(&mut parsed.diagnostics);
         Ok(parsed.file.clone())
     }
 
+    /// The files `discover` found, so that each is shown by that name.
+    pub fn name(&mut self, files: &[PathBuf]) {
+        let keys = crate::util::parallel::map(files, |path| normalize(path));
+        self.named
+            .extend(keys.into_iter().zip(files.iter().cloned()));
+    }
+
+    /// Drops the loader's tree of `path`, once its spec is done with.
+    pub fn release(&mut self, path: &Path) {
+        if let Some(parsed) = self.parsed.get_mut(&normalize(path)) {
+            parsed.file = None;
+            parsed.released = true;
+        }
+    }
+
     /// Parses `files` on every core up front; `load` then finds them
     /// parsed. Unreadable files are left for `load` to report.
-    fn parse_ahead(&mut self, files: &[PathBuf]) {
+    pub fn parse_ahead(&mut self, files: &[PathBuf]) {
         let parsed = crate::util::parallel::map(files, |path| {
+            let key = normalize(path);
+            // Met already as an import: parsed, and maybe reported.
+            if self.parsed.contains_key(&key) {
+                return None;
+            }
             let text = crate::util::files::read_input(path).ok()?;
-            Some((normalize(path), parse_text(path, text)))
+            Some((key, parse_text(path, text)))
         });
         self.parsed.extend(parsed.into_iter().flatten());
     }
@@ -227,18 +261,6 @@ impl Loader {
 /// A path key that treats `a/./b` and `a/b` as one file.
 fn normalize(path: &Path) -> PathBuf {
     std::fs::canonicalize(path).unwrap_or_else(|_| path.components().collect())
-}
-
-/// Loads every spec under `paths`.
-pub fn load_all(paths: &[PathBuf]) -> (Vec<Spec>, Vec<Diagnostic>) {
-    let files = match discover(paths) {
-        Ok(files) => files,
-        Err(d) => return (Vec::new(), vec![d]),
-    };
-    let mut loader = Loader::default();
-    loader.parse_ahead(&files);
-    let specs = files.iter().filter_map(|f| loader.load(f)).collect();
-    (specs, loader.diagnostics)
 }
 
 /// Loads a spec held in memory (tests, tools); imports are read from disk

@@ -431,27 +431,99 @@ impl Project {
     }
 }
 
-/// Loads and checks every spec under `paths`.
+/// Loads and checks every spec under `paths`, keeping them to run.
 pub fn check_paths(paths: &[std::path::PathBuf], options: &CheckOptions) -> Project {
-    let (specs, mut diagnostics) = crate::check::load::load_all(paths);
+    let mut specs = Vec::new();
+    let (diagnostics, missing_env) = check_batches(paths, options, usize::MAX, |spec, checked| {
+        specs.push((spec, checked))
+    });
+    Project {
+        specs,
+        diagnostics,
+        missing_env,
+    }
+}
+
+/// What `check` found, without the specs.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub diagnostics: Vec<Diagnostic>,
+    pub missing_env: Vec<MissingEnv>,
+    pub files: usize,
+    pub steps: usize,
+}
+
+impl Report {
+    pub fn error_count(&self) -> usize {
+        self.diagnostics.iter().filter(|d| d.is_error()).count()
+    }
+}
+
+/// Checks every spec under `paths` and keeps only what it found: files are
+/// parsed, checked and dropped a batch at a time, so memory stays flat
+/// however many steps there are (`oauthspec check`).
+pub fn check_each(paths: &[std::path::PathBuf], options: &CheckOptions) -> Report {
+    check_in_batches(paths, options, 8 * crate::util::parallel::cores())
+}
+
+/// [`check_each`], `batch` files at a time.
+pub fn check_in_batches(
+    paths: &[std::path::PathBuf],
+    options: &CheckOptions,
+    batch: usize,
+) -> Report {
+    let (mut files, mut steps) = (0, 0);
+    let (diagnostics, missing_env) = check_batches(paths, options, batch, |spec, _| {
+        files += 1;
+        steps += spec.file.steps.len();
+    });
+    Report {
+        diagnostics,
+        missing_env,
+        files,
+        steps,
+    }
+}
+
+/// Discovers the files under `paths`, then, `batch` files at a time,
+/// parses them on every core, loads and checks their specs and hands each
+/// to `keep`. Diagnostics come per batch: load and syntax errors, then
+/// each spec's.
+fn check_batches(
+    paths: &[std::path::PathBuf],
+    options: &CheckOptions,
+    batch: usize,
+    mut keep: impl FnMut(Spec, Checked),
+) -> (Vec<Diagnostic>, Vec<MissingEnv>) {
+    let files = match load::discover(paths) {
+        Ok(files) => files,
+        Err(d) => return (vec![d], Vec::new()),
+    };
+    let mut loader = load::Loader::default();
+    if batch < files.len() {
+        loader.name(&files);
+    }
+    let mut diagnostics = Vec::new();
     let mut missing_env: Vec<MissingEnv> = Vec::new();
-    let checked = crate::util::parallel::map(&specs, |spec| check_spec(spec, options));
-    let specs = specs
-        .into_iter()
-        .zip(checked)
-        .map(|(spec, mut checked)| {
+    for chunk in files.chunks(batch.max(1)) {
+        loader.parse_ahead(chunk);
+        let specs: Vec<Spec> = chunk.iter().filter_map(|f| loader.load(f)).collect();
+        diagnostics.append(&mut loader.diagnostics);
+        let checked = crate::util::parallel::map(&specs, |spec| check_spec(spec, options));
+        for (spec, mut checked) in specs.into_iter().zip(checked) {
             diagnostics.append(&mut checked.diagnostics);
             for m in &checked.missing_env {
                 if !missing_env.iter().any(|e| e.name == m.name) {
                     missing_env.push(m.clone());
                 }
             }
-            (spec, checked)
-        })
-        .collect();
-    Project {
-        specs,
-        diagnostics,
-        missing_env,
+            keep(spec, checked);
+        }
+        if batch < files.len() {
+            for f in chunk {
+                loader.release(f);
+            }
+        }
     }
+    (diagnostics, missing_env)
 }
