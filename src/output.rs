@@ -43,6 +43,6 @@ pub(crate) fn print_error(message: impl Into<String>, color: bool) {
 }
 
 pub(crate) fn usage_error(message: &str, color: bool) -> Exit {
-    eprintln!("{}", Diagnostic::error(message).render(color));
+    print_error(message, color);
     Exit::Usage
 }

@@ -58,14 +58,8 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Error::Report { source, .. } => Some(source),
-            _ => None,
-        }
-    }
-}
+/// The messages already hold their cause, so none is chained.
+impl std::error::Error for Error {}
 
 impl Error {
     pub(crate) fn cache(

@@ -421,9 +421,14 @@ pub struct Project {
     pub missing_env: Vec<MissingEnv>,
 }
 
+/// How many of `diagnostics` are errors.
+fn errors(diagnostics: &[Diagnostic]) -> usize {
+    diagnostics.iter().filter(|d| d.is_error()).count()
+}
+
 impl Project {
     pub fn error_count(&self) -> usize {
-        self.diagnostics.iter().filter(|d| d.is_error()).count()
+        errors(&self.diagnostics)
     }
 
     pub fn step_count(&self) -> usize {
@@ -455,13 +460,13 @@ pub struct Report {
 
 impl Report {
     pub fn error_count(&self) -> usize {
-        self.diagnostics.iter().filter(|d| d.is_error()).count()
+        errors(&self.diagnostics)
     }
 }
 
 /// Checks every spec under `paths` and keeps only what it found: files are
-/// parsed, checked and dropped a batch at a time, so memory stays flat
-/// however many steps there are (`oauthspec check`).
+/// parsed, checked and dropped a batch at a time, so memory grows with the
+/// largest batch of files, not with the whole suite (`oauthspec check`).
 pub fn check_each(paths: &[std::path::PathBuf], options: &CheckOptions) -> Report {
     check_in_batches(paths, options, 8 * crate::util::parallel::cores())
 }

@@ -45,17 +45,19 @@ impl TokenResponse {
         let exp_in = super::jwt::claims(&self.access_token)
             .ok()
             .and_then(|claims| claims.get("exp")?.as_u64())
-            .map(|exp| {
-                let exp = UNIX_EPOCH + Duration::from_secs(exp);
-                exp.duration_since(now).unwrap_or_default()
-            });
+            .and_then(|exp| UNIX_EPOCH.checked_add(Duration::from_secs(exp)))
+            .map(|exp| exp.duration_since(now).unwrap_or_default());
         match (self.expires_in.map(Duration::from_secs), exp_in) {
             (Some(given), Some(exp)) if exp < given => {
-                self.notes.push(format!(
-                    "the access token's `exp` ends it in {} s, before `expires_in` {} s: it is renewed by `exp`",
-                    exp.as_secs(),
-                    given.as_secs()
-                ));
+                // `exp` is usually `iat + expires_in`, a moment behind: only
+                // a real disagreement is worth a note.
+                if given - exp > EXP_MARGIN {
+                    self.notes.push(format!(
+                        "the access token's `exp` ends it in {} s, before `expires_in` {} s: it is renewed by `exp`",
+                        exp.as_secs(),
+                        given.as_secs()
+                    ));
+                }
                 exp
             }
             (Some(given), _) => given,
@@ -70,6 +72,9 @@ impl TokenResponse {
         }
     }
 }
+
+/// How far `exp` may come before `expires_in` without a note.
+const EXP_MARGIN: Duration = Duration::from_secs(60);
 
 /// Reads and validates a token endpoint's answer; on failure, the class
 /// and a message naming the status, the OAuth error or the bad field.
@@ -136,6 +141,9 @@ pub fn parse_token_response(x: &Exchange) -> Result<TokenResponse, (FailureClass
             .as_f64()
             .or_else(|| v.as_str().and_then(|s| s.trim().parse::<f64>().ok()))
             .ok_or_else(|| malformed(format!("`{field}` is not a number: {v}")))?;
+        if !n.is_finite() {
+            return Err(malformed(format!("`{field}` is not a number: {v}")));
+        }
         if n < 0.0 {
             return Err(malformed(format!("`{field}` is negative: {v}")));
         }
@@ -145,6 +153,12 @@ pub fn parse_token_response(x: &Exchange) -> Result<TokenResponse, (FailureClass
     // Zoho's older accounts server sends both: `expires_in` in
     // milliseconds, `expires_in_sec` in seconds.
     let expires_in = match (seconds("expires_in")?, seconds("expires_in_sec")?) {
+        (_, Some(n)) | (Some(n), None) if n > MAX_EXPIRES_IN => {
+            notes.push(format!(
+                "a lifetime of {n} s is more than a year (milliseconds sent as seconds?): it is taken as unknown"
+            ));
+            None
+        }
         (given, Some(secs)) => {
             if given.is_some_and(|g| g != secs) {
                 notes.push(format!(
@@ -153,12 +167,6 @@ pub fn parse_token_response(x: &Exchange) -> Result<TokenResponse, (FailureClass
                 ));
             }
             Some(secs)
-        }
-        (Some(n), None) if n > MAX_EXPIRES_IN => {
-            notes.push(format!(
-                "`expires_in` {n} is more than a year (milliseconds sent as seconds?): the lifetime is taken as unknown"
-            ));
-            None
         }
         (given, None) => given,
     };
@@ -235,6 +243,38 @@ mod tests {
         assert!(malformed("<html>").1.contains("not a JSON object"));
     }
 
+    fn jwt_with_exp(exp: u64) -> String {
+        use base64::Engine as _;
+        let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        format!(
+            "{}.{}.sig",
+            b64(r#"{"alg":"none"}"#),
+            b64(&format!(r#"{{"exp":{exp}}}"#))
+        )
+    }
+
+    #[test]
+    fn an_exp_a_moment_before_expires_in_is_no_news() {
+        let now = SystemTime::now();
+        let secs = now.duration_since(UNIX_EPOCH).unwrap().as_secs();
+        let mut usual = TokenResponse {
+            access_token: jwt_with_exp(secs + 3600),
+            token_type: "Bearer".into(),
+            expires_in: Some(3600),
+            refresh_token: None,
+            scope: None,
+            notes: Vec::new(),
+        };
+        assert!(usual.lifetime(now) <= Duration::from_secs(3600));
+        assert!(usual.notes.is_empty(), "{:?}", usual.notes);
+        let mut short = TokenResponse {
+            access_token: jwt_with_exp(secs + 60),
+            ..usual.clone()
+        };
+        assert!(short.lifetime(now) <= Duration::from_secs(60));
+        assert_eq!(short.notes.len(), 1);
+    }
+
     #[test]
     fn lifetimes_are_read_with_care() {
         let read = |body: &str| parse_token_response(&answer(200, body)).unwrap();
@@ -259,6 +299,22 @@ mod tests {
             "{:?}",
             absurd.notes
         );
+        // Nothing a server sends makes a lifetime that overflows a clock.
+        let huge = read(
+            r#"{"access_token":"a","token_type":"Bearer","expires_in":1,"expires_in_sec":1e300}"#,
+        );
+        assert_eq!(huge.expires_in, None);
+        assert!(refused(
+            200,
+            r#"{"access_token":"a","token_type":"Bearer","expires_in":"NaN"}"#
+        )
+        .1
+        .contains("not a number"));
+        let mut far = read(&format!(
+            r#"{{"access_token":"{}","token_type":"Bearer"}}"#,
+            jwt_with_exp(u64::MAX)
+        ));
+        assert_eq!(far.lifetime(SystemTime::now()), UNKNOWN_LIFETIME);
         let none = read(r#"{"access_token":"a","token_type":"Bearer"}"#);
         assert_eq!((none.expires_in, none.notes.len()), (None, 0));
         assert!(refused(

@@ -15,7 +15,7 @@ use jsonwebtoken::jwk::JwkSet;
 use super::assertion::AssertionSigner;
 use super::cache::{self, why_not_reused, CacheEntry, CacheFile, CacheKey, Keyer};
 use super::discovery::{self, Metadata};
-use super::form;
+use super::form::{add_assertion, basic, token_form};
 use super::response::{oauth_error_code, parse_token_response};
 use crate::check::client::{AuthMethod, Grant, SigningAlg};
 use crate::error::{CacheAction, Error};
@@ -229,9 +229,8 @@ impl TokenManager {
             let token = entry.access_token.map(|access_token| Token {
                 access_token,
                 scheme: entry.scheme.clone(),
-                expires_at: entry
-                    .expires_at
-                    .map(|s| UNIX_EPOCH + Duration::from_secs(s)),
+                expires_at: (entry.expires_at)
+                    .and_then(|s| UNIX_EPOCH.checked_add(Duration::from_secs(s))),
             });
             let slot = Slot {
                 token: token.filter(Token::fresh),
@@ -495,7 +494,7 @@ impl TokenManager {
         Ok(Token {
             access_token: parsed.access_token,
             scheme: client.scheme.clone().unwrap_or_else(|| "Bearer".into()),
-            expires_at: Some(now + lifetime.saturating_sub(self.skew)),
+            expires_at: now.checked_add(lifetime.saturating_sub(self.skew)),
         })
     }
 
@@ -521,7 +520,7 @@ impl TokenManager {
             }
             _ => None,
         };
-        let form = form::token_form(client, refresh_token, method);
+        let form = token_form(client, refresh_token, method);
         let first = attempts.len();
         let retryable = match client.grant() {
             Grant::RefreshToken => crate::retry::retryable_unsent,
@@ -537,7 +536,7 @@ impl TokenManager {
                 let mut request = http.post(endpoint).header("Accept", "application/json");
                 match method {
                     AuthMethod::ClientSecretBasic => {
-                        request = request.header("Authorization", form::basic(client));
+                        request = request.header("Authorization", basic(client));
                     }
                     AuthMethod::PrivateKeyJwt => {
                         let signer = signer.as_ref().expect("made above for this method");
@@ -551,7 +550,7 @@ impl TokenManager {
                                     transcript: None,
                                 })?;
                         self.redactor.add(&assertion);
-                        form::add_assertion(&mut form, client, assertion);
+                        add_assertion(&mut form, client, assertion);
                     }
                     _ => {}
                 }

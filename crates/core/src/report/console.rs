@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use crate::diagnostic::{paint, Diagnostic, BLUE, BOLD, DIM, GREEN, RED, YELLOW};
 use crate::duration::human;
-use crate::results::{AttemptKind, Outcome, RunResult, StepResult, SuiteResult};
+use crate::results::{AttemptKind, FailureClass, Outcome, RunResult, StepResult, SuiteResult};
 
 pub struct Console {
     pub color: bool,
@@ -133,10 +133,10 @@ impl Console {
     fn window(&self, excerpt: &str, focus: Option<(usize, usize)>) -> String {
         let lines: Vec<&str> = excerpt.lines().collect();
         let (from, to) = match focus {
-            Some((start, end)) => (
-                start.saturating_sub(CONTEXT).max(1),
-                (end + CONTEXT).min(start + WINDOW),
-            ),
+            Some((start, end)) => {
+                let from = start.saturating_sub(CONTEXT).max(1);
+                (from, (end + CONTEXT).min(from + WINDOW - 1))
+            }
             None => (1, WINDOW),
         };
         let to = to.min(lines.len().saturating_sub(1));
@@ -169,19 +169,16 @@ impl Console {
         }
         for cause in causes {
             let class = paint(self.color, RED, &format!("[{}]", cause.class));
-            let _ = match cause.files.as_slice() {
-                [file] => writeln!(
+            let what = &cause.what;
+            let _ = match (cause.files.as_slice(), cause.step) {
+                ([file], Some(step)) => writeln!(out, "  {file}: step {step:?}: {what} {class}"),
+                ([file], None) => writeln!(out, "  {file}: {what} {class}"),
+                (files, Some(step)) => writeln!(
                     out,
-                    "  {file}: step {:?}: {} {class}",
-                    cause.step, cause.what
+                    "  {} files failed on the same step {step:?}: {what} {class}",
+                    files.len()
                 ),
-                files => writeln!(
-                    out,
-                    "  {} files failed on the same step {:?}: {} {class}",
-                    files.len(),
-                    cause.step,
-                    cause.what
-                ),
+                (files, None) => writeln!(out, "  {} files: {what} {class}", files.len()),
             };
         }
         if !out.is_empty() {
@@ -212,7 +209,8 @@ const WINDOW: usize = 30;
 /// One way a run failed: a step of that name, failing for the same
 /// reason in the same class, in one or more files.
 struct Cause<'a> {
-    step: &'a str,
+    /// None when every step of the file failed so (`config`).
+    step: Option<&'a str>,
     what: String,
     class: &'static str,
     files: Vec<String>,
@@ -237,12 +235,16 @@ fn causes(result: &RunResult) -> Vec<Cause<'_>> {
                 (None, None) => "failed".to_string(),
             };
             let file = suite.file.display().to_string();
+            // A file not run for a missing variable fails each of its steps
+            // the same way: that is one cause, not one per step.
+            let step_name = (*class != FailureClass::Config).then_some(step.name.as_str());
             let same =
-                |c: &&mut Cause| c.step == step.name && c.class == class.as_str() && c.what == what;
+                |c: &&mut Cause| c.step == step_name && c.class == class.as_str() && c.what == what;
             match causes.iter_mut().find(same) {
+                Some(cause) if cause.files.last() == Some(&file) => {}
                 Some(cause) => cause.files.push(file),
                 None => causes.push(Cause {
-                    step: &step.name,
+                    step: step_name,
                     what,
                     class: class.as_str(),
                     files: vec![file],

@@ -77,7 +77,6 @@ impl Default for RunOptions {
     }
 }
 
-/// Shared by every spec of a run: connection pools, tokens, secrets.
 /// Why a run would test nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NothingToRun {
@@ -89,6 +88,7 @@ pub enum NothingToRun {
     NoSteps,
 }
 
+/// Shared by every spec of a run: connection pools, tokens, secrets.
 pub struct Runner {
     pub http: Arc<Http>,
     pub tokens: Arc<TokenManager>,

@@ -51,7 +51,10 @@ pub fn convert(source: &Arc<SourceFile>, err: pest::error::Error<Rule>) -> Diagn
         ErrorVariant::CustomError { .. } => false,
     };
     let (at, found_text) = match end_of_previous_line(&source.text, pos) {
-        Some(end) if cut_short => (Span::new(end, end + 1), "end of line".to_string()),
+        Some(end) if cut_short => {
+            let width = source.text[end..].chars().next().map_or(1, char::len_utf8);
+            (Span::new(end, end + width), "end of line".to_string())
+        }
         _ => (at, found_text),
     };
     let mut diag =

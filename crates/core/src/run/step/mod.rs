@@ -201,6 +201,7 @@ impl SpecRun<'_> {
             result.captures.clear();
             result.error = None;
             result.response_excerpt = None;
+            result.response_focus = None;
             tokio::time::sleep(wait).await;
             tries += 1;
         }
@@ -443,20 +444,24 @@ impl SpecRun<'_> {
     /// the excerpt's lines that hold the node at `focus`, when shown.
     fn excerpt(&self, x: &Exchange, focus: Option<&str>) -> (String, Option<(usize, usize)>) {
         let text = x.body_text();
-        let (body, lines) = match crate::util::json::pretty(text.trim(), focus) {
-            Some((pretty, lines)) => (pretty, lines),
-            None => (text.trim().to_string(), None),
-        };
+        let text = text.trim();
+        // Past a mebibyte a body is shown as sent: pretty-printing all of
+        // it to show 4 KiB would cost more than the failure is worth.
+        let pretty = (text.len() <= PRETTY_MAX)
+            .then(|| crate::util::json::pretty(text, focus))
+            .flatten();
+        let (body, lines) = pretty.unwrap_or_else(|| (text.to_string(), None));
         // Redacted whole, then cut: a cut secret would not be recognised.
-        let body = cut(
+        let (body, left_out) = cut(
             self.runner.redactor.redact(&body).into_owned(),
             EXCERPT_LIMIT,
         );
-        let shown = body.lines().count();
-        // Line 0 is the status line.
+        // The body lines shown whole (the last one may be cut, the marker
+        // is not the body's); line 0 of the excerpt is the status line.
+        let whole = body.lines().count() - 2 * usize::from(left_out);
         let lines = lines
-            .filter(|(start, _)| start + 1 < shown)
-            .map(|(start, end)| (start + 1, (end + 1).min(shown)));
+            .filter(|(start, _)| *start < whole)
+            .map(|(start, end)| (start + 1, end.min(whole.saturating_sub(1)) + 1));
         (format!("HTTP {}\n{body}", x.status), lines)
     }
 
@@ -487,14 +492,19 @@ fn retry_policy(step: &Step) -> RetryPolicy {
 /// How much of a response body a failure shows (characters).
 const EXCERPT_LIMIT: usize = 4096;
 
-/// `text` up to `limit` characters, saying how many bytes were left out.
-fn cut(mut text: String, limit: usize) -> String {
-    if let Some((at, _)) = text.char_indices().nth(limit) {
-        let more = text.len() - at;
-        text.truncate(at);
-        text.push_str(&format!("\n… {more} more bytes"));
-    }
-    text
+/// The most body bytes pretty-printed for an excerpt.
+const PRETTY_MAX: usize = 1 << 20;
+
+/// `text` up to `limit` characters, saying how many bytes were left out;
+/// and whether any were.
+fn cut(mut text: String, limit: usize) -> (String, bool) {
+    let Some((at, _)) = text.char_indices().nth(limit) else {
+        return (text, false);
+    };
+    let more = text.len() - at;
+    text.truncate(at);
+    text.push_str(&format!("\n… {more} more bytes"));
+    (text, true)
 }
 
 pub(super) fn file_of(spec: &Spec) -> Arc<crate::source::SourceFile> {
@@ -505,7 +515,10 @@ pub(super) fn file_of(spec: &Spec) -> Arc<crate::source::SourceFile> {
 mod tests {
     #[test]
     fn a_long_excerpt_says_how_much_is_left() {
-        assert_eq!(super::cut("héllo".into(), 10), "héllo");
-        assert_eq!(super::cut("héllo wörld".into(), 4), "héll\n… 8 more bytes");
+        assert_eq!(super::cut("héllo".into(), 10), ("héllo".into(), false));
+        assert_eq!(
+            super::cut("héllo wörld".into(), 4),
+            ("héll\n… 8 more bytes".into(), true)
+        );
     }
 }
