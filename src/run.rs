@@ -134,7 +134,12 @@ pub(crate) fn prepare_run(
             color,
         ));
     }
-    print_diagnostics(runner.warnings(&project).into_iter(), color);
+    if runner.verification_off(&project) {
+        let warning = Diagnostic::warning(
+            "TLS certificate verification is OFF (--insecure or a step's `insecure`): any server can impersonate the one you are testing; never use this against production",
+        );
+        print_diagnostics(std::iter::once(warning), color);
+    }
     oauthspec_core::secrets::redact_panics(runner.redactor.clone());
     Ok((runner, project))
 }

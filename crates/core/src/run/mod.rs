@@ -191,20 +191,14 @@ impl Runner {
         }
     }
 
-    /// What the caller should show before the run starts: certificate
-    /// checks that are off, for the whole run or a step of it.
-    pub fn warnings(&self, project: &Project) -> Vec<Diagnostic> {
-        let insecure = self.options.insecure
+    /// Whether certificate checks are off, for the whole run or a step of
+    /// it: the caller should say so before the run starts.
+    pub fn verification_off(&self, project: &Project) -> bool {
+        self.options.insecure
             || self
                 .selected(project)
                 .iter()
-                .any(|(spec, _)| spec.file.steps.iter().any(|s| s.options.insecure));
-        if !insecure {
-            return Vec::new();
-        }
-        vec![Diagnostic::warning(
-            "TLS certificate verification is OFF (--insecure or a step's `insecure`): any server can impersonate the one you are testing; never use this against production",
-        )]
+                .any(|(spec, _)| spec.file.steps.iter().any(|s| s.options.insecure))
     }
 
     /// Why the run would test nothing, unless `allow_empty`: a CI job
