@@ -63,6 +63,32 @@ pub(crate) enum Command {
         #[command(flatten)]
         run: RunArgs,
     },
+    /// Run spec files again and again, serving Prometheus metrics.
+    ///
+    /// Example: oauthspec monitor specs/ --every 60s --listen 127.0.0.1:9464
+    Monitor {
+        /// Spec files or directories (recursive on *.oauthspec).
+        #[arg(default_value = "specs")]
+        paths: Vec<PathBuf>,
+        /// Start a run this often; a run never overlaps the one before.
+        #[arg(long, default_value = "60s", value_parser = cli_duration, env = "OAUTHSPEC_EVERY")]
+        every: Duration,
+        /// Serve /metrics, /healthz and the last HTML report here.
+        #[arg(
+            long,
+            value_name = "ADDR",
+            default_value = "127.0.0.1:9464",
+            env = "OAUTHSPEC_LISTEN"
+        )]
+        listen: std::net::SocketAddr,
+        /// Stop after this many runs (default: until Ctrl-C or SIGTERM).
+        #[arg(long, value_name = "N", env = "OAUTHSPEC_ITERATIONS")]
+        iterations: Option<u64>,
+        #[command(flatten)]
+        vars: VarArgs,
+        #[command(flatten)]
+        run: RunArgs,
+    },
     /// Run the examples against the built-in sandbox, started in-process.
     ///
     /// Example: oauthspec demo --fault token:status=503

@@ -7,6 +7,7 @@ mod examples;
 mod exit;
 mod format;
 mod init;
+mod monitor;
 mod output;
 mod run;
 mod sandbox;
@@ -42,6 +43,24 @@ fn command(cli: Cli) -> Exit {
                 run.options(check),
                 &run.reports(),
                 &console(run.verbose),
+                color,
+            ),
+            Err(e) => usage_error(&e, color),
+        },
+        Command::Monitor {
+            paths,
+            every,
+            listen,
+            iterations,
+            vars,
+            run,
+        } => match vars.options() {
+            Ok(check) => monitor::monitor(
+                &paths,
+                run.options(check),
+                &run.reports(),
+                monitor::Schedule { every, iterations },
+                listen,
                 color,
             ),
             Err(e) => usage_error(&e, color),

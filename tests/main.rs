@@ -14,6 +14,7 @@ mod highlighting;
 mod hostile;
 mod interop;
 mod leaks;
+mod monitor;
 mod oauth;
 mod parse_tree;
 mod reports;

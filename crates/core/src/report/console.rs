@@ -201,6 +201,35 @@ impl Console {
     }
 }
 
+impl Console {
+    /// A monitor's line for one run: when it finished, its counts and
+    /// time, and each failed step with its class.
+    pub fn run_line(&self, n: u64, result: &RunResult) -> String {
+        let counts = result.counts();
+        let finished = super::json::rfc3339(result.started + result.duration);
+        let mut line = format!(
+            "{finished} run {n}: {} passed, {} failed, {} skipped in {}",
+            counts.passed,
+            counts.failed,
+            counts.skipped,
+            human(result.duration)
+        );
+        let failed: Vec<String> = (result.suites.iter())
+            .flat_map(|suite| suite.steps.iter().map(move |step| (suite, step)))
+            .filter_map(|(suite, step)| {
+                let class = step.class()?;
+                let tag = paint(self.color, RED, &format!("[{}]", class.as_str()));
+                Some(format!("{} › {} {tag}", suite.name, step.name))
+            })
+            .collect();
+        if !failed.is_empty() {
+            let _ = write!(line, "; failed: {}", failed.join(", "));
+        }
+        line.push('\n');
+        line
+    }
+}
+
 /// Lines of context around the node a failure points at.
 const CONTEXT: usize = 3;
 /// The most body lines a failure shows in the console.

@@ -262,7 +262,7 @@ fn ms(d: Duration) -> f64 {
 }
 
 /// `YYYY-MM-DDTHH:MM:SS.mmmZ`.
-pub(crate) fn rfc3339(t: SystemTime) -> String {
+pub fn rfc3339(t: SystemTime) -> String {
     let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = since.as_secs();
     let (days, rem) = (secs / 86_400, secs % 86_400);

@@ -4,6 +4,7 @@ pub mod console;
 pub mod html;
 pub mod json;
 pub mod junit;
+pub mod metrics;
 pub mod tap;
 
 use std::path::PathBuf;

@@ -1,5 +1,5 @@
 //! What a run reports as it goes. Reporters (the console, the progress
-//! line, the report files, later a metrics exporter) consume the same
+//! line, the report files, the monitor's metrics) consume the same
 //! events in the same order, as cargo-nextest's reporters do.
 
 use crate::results::{RunResult, SuiteResult};

@@ -1,0 +1,187 @@
+//! `monitor`: the specs run again and again, each run reported to a
+//! Prometheus endpoint, to the report files and as one log line. Tokens
+//! live across runs: the runner, and so its token cache, is kept.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse};
+use axum::routing::get;
+use axum::Router;
+use oauthspec_core::diagnostic::Diagnostic;
+use oauthspec_core::report::console::Console;
+use oauthspec_core::report::metrics::{Format, Metrics};
+use oauthspec_core::report::{html, ReportFiles, ReportPaths};
+use oauthspec_core::run::{Event, Reporter, RunOptions};
+use tokio::sync::watch;
+
+use crate::exit::Exit;
+
+/// A line on stdout; a closed stdout (`| head`) must not stop a monitor.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+use crate::output::{print_diagnostics, print_error};
+use crate::run::{interrupt, prepare_run, runtime, Threads};
+
+/// When runs start.
+pub(crate) struct Schedule {
+    pub(crate) every: Duration,
+    pub(crate) iterations: Option<u64>,
+}
+
+/// What the endpoint serves: the metrics so far and the last run's page.
+#[derive(Default)]
+struct Shared {
+    metrics: Mutex<Metrics>,
+    page: Mutex<Option<String>>,
+}
+
+/// The metrics as a reporter of each run's events.
+struct Record(Arc<Shared>);
+
+impl Reporter for Record {
+    fn report(&mut self, event: &Event<'_>) {
+        let metrics = &mut *self.0.metrics.lock().unwrap_or_else(|e| e.into_inner());
+        metrics.report(event);
+        if let Event::RunFinished(result) = event {
+            *self.0.page.lock().unwrap_or_else(|e| e.into_inner()) = Some(html::render(result));
+        }
+    }
+}
+
+pub(crate) fn monitor(
+    paths: &[PathBuf],
+    options: RunOptions,
+    reports: &ReportPaths,
+    schedule: Schedule,
+    listen: SocketAddr,
+    color: bool,
+) -> Exit {
+    let (runner, project) = match prepare_run(paths, options, color) {
+        Ok(ready) => ready,
+        Err(code) => return code,
+    };
+    let runtime = match runtime(Threads::AllCores) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let console = Console {
+        color: false,
+        verbose: false,
+    };
+    runtime.block_on(async {
+        let shared = Arc::new(Shared::default());
+        let listener = match tokio::net::TcpListener::bind(listen).await {
+            Ok(l) => l,
+            Err(e) => {
+                print_error(format!("cannot listen on {listen}: {e}"), color);
+                return Exit::Usage;
+            }
+        };
+        let address = listener.local_addr().unwrap_or(listen);
+        let app = Router::new()
+            .route("/metrics", get(metrics))
+            .route("/healthz", get(|| async { "ok\n" }))
+            .route("/", get(page))
+            .with_state(shared.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        say!(
+            "monitor: metrics on http://{address}/metrics, a run every {}",
+            oauthspec_core::duration::spec_text(schedule.every)
+        );
+
+        // The first Ctrl-C or SIGTERM ends the run in flight and the monitor.
+        let (signalled, signal) = watch::channel(None::<&'static str>);
+        tokio::spawn(async move {
+            let _ = signalled.send(Some(interrupt().await));
+        });
+        let stopped = || {
+            let mut signal = signal.clone();
+            async move {
+                let name = signal.wait_for(Option::is_some).await.ok().and_then(|s| *s);
+                name.unwrap_or("SIGTERM").to_string()
+            }
+        };
+
+        let mut last_failed = false;
+        for n in 1.. {
+            let started = Instant::now();
+            let mut files = ReportFiles {
+                paths: reports.clone(),
+                errors: Vec::new(),
+            };
+            let mut record = Record(shared.clone());
+            let result = runner
+                .execute(&project, &mut [&mut record, &mut files], stopped())
+                .await;
+            if result.interrupted.is_some() {
+                say!(
+                    "monitor: stopped by {}",
+                    result.interruption().unwrap_or_default()
+                );
+                return Exit::Passed;
+            }
+            say!("{}", console.run_line(n, &result).trim_end());
+            let unwritten = files
+                .errors
+                .into_iter()
+                .chain(runner.tokens.take_cache_error());
+            print_diagnostics(unwritten.map(|e| Diagnostic::error(e.to_string())), color);
+            last_failed = result.counts().failed > 0;
+            if schedule.iterations.is_some_and(|max| n >= max) {
+                break;
+            }
+            let next = started + schedule.every;
+            if Instant::now() >= next {
+                say!("monitor: run {n} took longer than the interval; the next starts now");
+                continue;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep_until(next.into()) => {}
+                name = stopped() => {
+                    say!("monitor: stopped by {name}");
+                    return Exit::Passed;
+                }
+            }
+        }
+        if last_failed {
+            Exit::Failed
+        } else {
+            Exit::Passed
+        }
+    })
+}
+
+/// `GET /metrics`, in the format the scraper asks for.
+async fn metrics(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> impl IntoResponse {
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let format = Format::from_accept(accept);
+    let text = (shared.metrics.lock().unwrap_or_else(|e| e.into_inner())).render(format);
+    ([(header::CONTENT_TYPE, format.content_type())], text)
+}
+
+/// `GET /`: the last run's HTML report.
+async fn page(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
+    match shared
+        .page
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
+    {
+        Some(page) => Html(page).into_response(),
+        None => (StatusCode::SERVICE_UNAVAILABLE, "no run has finished yet\n").into_response(),
+    }
+}

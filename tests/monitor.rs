@@ -1,0 +1,190 @@
+//! `oauthspec monitor` against the sandbox: runs on a schedule, one token
+//! for every run, one log line per run, and metrics a Prometheus scraper
+//! (and promtool) accepts.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use crate::common::{runs, sandbox, tool_ready, Specs};
+
+fn spec(base: &str) -> String {
+    format!(
+        r#"suite "orders \"live\""
+client orders {{
+  token_url "{base}/oauth2/token"
+  client_id "demo-client"
+  client_secret secret("demo-secret")
+}}
+step "list" {{
+  GET "{base}/v1/orders"
+  auth orders
+  expect status == 200
+}}
+step "admin" {{
+  GET "{base}/v1/admin/stats"
+  auth orders
+  expect status == 200
+}}
+"#
+    )
+}
+
+/// A GET with an `Accept` header: status, content type, body.
+async fn get(url: &str, accept: &str) -> (u16, String, String) {
+    let r = reqwest::Client::new()
+        .get(url)
+        .header("Accept", accept)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let kind = r
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    (status, kind, r.text().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_monitor_runs_on_schedule_with_one_token_and_serves_metrics() {
+    let sandbox = sandbox().await;
+    let base = sandbox.base_url();
+    let specs = Specs::new();
+    let path = specs.write("live.oauthspec", &spec(&base));
+    let junit = specs.path().join("junit.xml");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_oauthspec"))
+        .args(["monitor", "--every", "400ms", "--iterations", "3"])
+        .args(["--listen", "127.0.0.1:0", "--junit"])
+        .arg(&junit)
+        .arg(&path)
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let address = first
+        .strip_prefix("monitor: metrics on http://")
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or_else(|| panic!("{first}"))
+        .to_string();
+    let run1 = lines.next().unwrap().unwrap();
+    assert!(
+        run1.contains(" run 1: 1 passed, 1 failed, 0 skipped in ")
+            && run1.ends_with("; failed: orders \"live\" › admin [scope]"),
+        "{run1}"
+    );
+
+    let url = format!("http://{address}");
+    let (status, kind, open) = get(
+        &format!("{url}/metrics"),
+        "application/openmetrics-text;version=1.0.0,text/plain;q=0.5",
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        kind,
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    );
+    assert!(open.ends_with("# EOF\n"), "{open}");
+    for line in [
+        "oauthspec_step_up{suite=\"orders \\\"live\\\"\",step=\"list\"} 1",
+        "oauthspec_step_up{suite=\"orders \\\"live\\\"\",step=\"admin\"} 0",
+        "# TYPE oauthspec_step_failures counter",
+        "oauthspec_step_failures_total{suite=\"orders \\\"live\\\"\",step=\"admin\",class=\"scope\"} 1",
+        "# TYPE oauthspec_step_duration_seconds histogram",
+    ] {
+        assert!(open.lines().any(|l| l == line), "{line}\n{open}");
+    }
+    let plain = get(&format!("{url}/metrics"), "text/plain").await;
+    let health = get(&format!("{url}/healthz"), "*/*").await;
+    let page = get(&format!("{url}/"), "text/html").await;
+    assert_eq!(plain.1, "text/plain; version=0.0.4; charset=utf-8");
+    assert!(plain
+        .2
+        .contains("# TYPE oauthspec_step_failures_total counter"));
+    assert!(!plain.2.contains("# EOF"));
+    assert_eq!((health.0, health.2.as_str()), (200, "ok\n"));
+    assert!(page.2.starts_with("<!DOCTYPE html>"), "{}", page.2);
+    assert!(!open.contains("demo-secret") && !plain.2.contains("demo-secret"));
+
+    // promtool reads (and lints) the Prometheus text format.
+    if tool_ready(
+        "the promtool check of /metrics",
+        runs("promtool", "--version"),
+        "apt-get install prometheus",
+    ) {
+        let (ok, said) = Command::new("promtool")
+            .args(["check", "metrics"])
+            .stdin(Stdio::piped())
+            .output_with_stdin(plain.2.as_bytes());
+        assert!(ok, "promtool: {said}");
+    }
+
+    let rest: Vec<String> = lines.map(Result::unwrap).collect();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(1), "the last run failed: {rest:?}");
+    assert_eq!(rest.len(), 2, "{rest:?}");
+    assert!(rest[1].contains(" run 3: "), "{rest:?}");
+    // One token for every run: the runner and its cache live across runs.
+    assert_eq!(sandbox.stats().token, 1);
+    assert!(std::fs::read_to_string(&junit)
+        .unwrap()
+        .contains("<testsuites"));
+}
+
+trait WithStdin {
+    fn output_with_stdin(&mut self, input: &[u8]) -> (bool, String);
+}
+
+impl WithStdin for Command {
+    /// Runs with `input` on stdin: success, and stdout and stderr.
+    fn output_with_stdin(&mut self, input: &[u8]) -> (bool, String) {
+        use std::io::Write as _;
+        let mut child = self
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    }
+}
+
+/// SIGTERM (a container stopping) ends a monitor with exit 0.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_stops_a_monitor_cleanly() {
+    let sandbox = sandbox().await;
+    let specs = Specs::new();
+    let path = specs.write("live.oauthspec", &spec(&sandbox.base_url()));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_oauthspec"))
+        .args(["monitor", "--every", "1m", "--listen", "127.0.0.1:0"])
+        .arg(&path)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let _serving = lines.next().unwrap().unwrap();
+    let run1 = lines.next().unwrap().unwrap();
+    assert!(run1.contains(" run 1: "), "{run1}");
+    // Waiting for the next run, a minute away.
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    let rest: Vec<String> = lines.map(Result::unwrap).collect();
+    assert_eq!(status.code(), Some(0), "{rest:?}");
+    assert_eq!(rest, ["monitor: stopped by SIGTERM"]);
+}
