@@ -38,7 +38,6 @@ pub(crate) struct Schedule {
 }
 
 /// What the endpoint serves: the metrics so far and the last run's page.
-#[derive(Default)]
 struct Shared {
     metrics: Mutex<Metrics>,
     page: Mutex<Option<String>>,
@@ -78,7 +77,29 @@ pub(crate) fn monitor(
         verbose: false,
     };
     runtime.block_on(async {
-        let shared = Arc::new(Shared::default());
+        // Every series that can appear starts at 0.
+        let mut steps = Vec::new();
+        let mut clients = Vec::new();
+        for (spec, _) in runner.selected(&project) {
+            let suite = spec.suite_name();
+            steps.extend(
+                spec.file
+                    .steps
+                    .iter()
+                    .map(|s| (suite.clone(), s.name.node.clone())),
+            );
+            clients.extend(
+                spec.files()
+                    .flat_map(|f| f.clients.iter().map(|c| c.name.node.clone())),
+            );
+        }
+        let steps = steps
+            .iter()
+            .map(|(suite, step)| (suite.as_str(), step.as_str()));
+        let shared = Arc::new(Shared {
+            metrics: Mutex::new(Metrics::new(steps, clients.iter().map(String::as_str))),
+            page: Mutex::default(),
+        });
         let listener = match tokio::net::TcpListener::bind(listen).await {
             Ok(l) => l,
             Err(e) => {

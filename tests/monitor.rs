@@ -54,7 +54,7 @@ async fn a_monitor_runs_on_schedule_with_one_token_and_serves_metrics() {
     let path = specs.write("live.oauthspec", &spec(&base));
     let junit = specs.path().join("junit.xml");
     let mut child = Command::new(env!("CARGO_BIN_EXE_oauthspec"))
-        .args(["monitor", "--every", "400ms", "--iterations", "3"])
+        .args(["monitor", "--every", "1s", "--iterations", "3"])
         .args(["--listen", "127.0.0.1:0", "--junit"])
         .arg(&junit)
         .arg(&path)
@@ -93,7 +93,14 @@ async fn a_monitor_runs_on_schedule_with_one_token_and_serves_metrics() {
         "oauthspec_step_up{suite=\"orders \\\"live\\\"\",step=\"admin\"} 0",
         "# TYPE oauthspec_step_failures counter",
         "oauthspec_step_failures_total{suite=\"orders \\\"live\\\"\",step=\"admin\",class=\"scope\"} 1",
+        "oauthspec_step_failures_total{suite=\"orders \\\"live\\\"\",step=\"list\",class=\"scope\"} 0",
         "# TYPE oauthspec_step_duration_seconds histogram",
+        "oauthspec_token_requests_total{client=\"orders\",outcome=\"ok\"} 1",
+        "oauthspec_token_requests_total{client=\"orders\",outcome=\"server_error\"} 0",
+        "oauthspec_token_request_duration_seconds_count{client=\"orders\"} 1",
+        "oauthspec_runs_total{result=\"failed\"} 1",
+        "oauthspec_runs_total{result=\"passed\"} 0",
+        "oauthspec_run_duration_seconds_count 1",
     ] {
         assert!(open.lines().any(|l| l == line), "{line}\n{open}");
     }
@@ -187,4 +194,155 @@ async fn sigterm_stops_a_monitor_cleanly() {
     let rest: Vec<String> = lines.map(Result::unwrap).collect();
     assert_eq!(status.code(), Some(0), "{rest:?}");
     assert_eq!(rest, ["monitor: stopped by SIGTERM"]);
+}
+
+/// Kills a child process when the test ends, however it ends.
+struct Reap(std::process::Child);
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A real Prometheus scrapes a monitor of the sandbox, whose token
+/// endpoint fails once (503) and whose API then refuses the token twice:
+/// Prometheus's own API reports the failure classes and the recovery.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_real_prometheus_scrapes_the_monitor() {
+    if !tool_ready(
+        "the Prometheus scrape test",
+        runs("prometheus", "--version"),
+        "apt-get install prometheus",
+    ) {
+        return;
+    }
+    let sandbox = sandbox().await;
+    let base = sandbox.base_url();
+    for fault in ["token:status=503,times=1", "api:invalid_token,times=2"] {
+        sandbox.add_fault(oauthspec_sandbox::parse_fault(fault).unwrap());
+    }
+    let specs = Specs::new();
+    let path = specs.write(
+        "live.oauthspec",
+        &format!(
+            "suite \"orders\"\nclient orders {{\n  token_url \"{base}/oauth2/token\"\n  client_id \"demo-client\"\n  client_secret secret(\"demo-secret\")\n}}\nstep \"list\" {{\n  GET \"{base}/v1/orders\"\n  auth orders\n  expect status == 200\n}}\n"
+        ),
+    );
+    let mut monitor = Command::new(env!("CARGO_BIN_EXE_oauthspec"))
+        .args(["monitor", "--every", "300ms", "--listen", "127.0.0.1:0"])
+        .arg(&path)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let first = BufReader::new(monitor.stdout.take().unwrap())
+        .lines()
+        .next()
+        .unwrap()
+        .unwrap();
+    let _monitor = Reap(monitor);
+    let target = first
+        .strip_prefix("monitor: metrics on http://")
+        .and_then(|rest| rest.split('/').next())
+        .unwrap()
+        .to_string();
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = specs.write(
+        "prometheus.yml",
+        &format!(
+            "global:\n  scrape_interval: 500ms\nscrape_configs:\n  - job_name: oauthspec\n    static_configs:\n      - targets: [\"{target}\"]\n"
+        ),
+    );
+    let _prometheus = Reap(
+        Command::new("prometheus")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                specs.path().join("tsdb").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let api = format!("http://127.0.0.1:{port}/api/v1/query");
+    let query = |q: &'static str| {
+        let api = api.clone();
+        async move {
+            let r = reqwest::Client::new()
+                .get(&api)
+                .query(&[("query", q)])
+                .send()
+                .await
+                .ok()?;
+            let body: serde_json::Value = serde_json::from_str(&r.text().await.ok()?).ok()?;
+            let value = body["data"]["result"][0]["value"][1].as_str()?.to_string();
+            Some(value)
+        }
+    };
+    let wanted = [
+        ("up{job=\"oauthspec\"}", "1"),
+        ("oauthspec_step_failures_total{class=\"auth_server\"}", "1"),
+        (
+            "oauthspec_step_failures_total{class=\"token_rejected\"}",
+            "1",
+        ),
+        ("oauthspec_step_up", "1"),
+    ];
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut seen = Vec::new();
+    loop {
+        seen.clear();
+        for (q, _) in wanted {
+            seen.push(query(q).await);
+        }
+        let tokens = query("oauthspec_token_request_duration_seconds_count").await;
+        let done = wanted
+            .iter()
+            .zip(&seen)
+            .all(|((_, want), got)| got.as_deref() == Some(*want))
+            && tokens
+                .as_deref()
+                .and_then(|t| t.parse::<f64>().ok())
+                .is_some_and(|t| t >= 2.0);
+        if done {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "Prometheus never saw {wanted:?}: {seen:?}, token requests {tokens:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+}
+
+/// The alert rules docs/monitoring.md offers are valid Prometheus rules.
+#[test]
+fn the_documented_alert_rules_are_valid() {
+    if !tool_ready(
+        "the promtool check of docs/alerts.yml",
+        runs("promtool", "--version"),
+        "apt-get install prometheus",
+    ) {
+        return;
+    }
+    let out = Command::new("promtool")
+        .args(["check", "rules", "docs/alerts.yml"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("SUCCESS: 5 rules found"), "{text}");
 }

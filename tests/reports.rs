@@ -81,6 +81,7 @@ fn attempt(kind: AttemptKind, method: &str, url: &str, status: Option<u16>, ms_:
         error: None,
         transcript: None,
         superseded: false,
+        client: None,
     }
 }
 

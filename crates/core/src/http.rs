@@ -289,6 +289,7 @@ impl Attempt {
         url: String,
         result: &Result<Exchange, TransportError>,
         redactor: &Redactor,
+        client: Option<&str>,
     ) -> Attempt {
         if let Ok(x) = result {
             redactor.add_fields_of(&x.body);
@@ -305,6 +306,7 @@ impl Attempt {
             error: (result.as_ref().err()).map(|e| redactor.redact(&e.message).into_owned()),
             transcript: transcript_of(result).map(|t| redactor.show_lines(t, TRANSCRIPT_LINE)),
             superseded: false,
+            client: client.map(str::to_string),
         }
     }
 }

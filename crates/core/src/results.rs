@@ -29,6 +29,17 @@ pub enum FailureClass {
 }
 
 impl FailureClass {
+    pub const ALL: [FailureClass; 8] = [
+        FailureClass::Network,
+        FailureClass::AuthServer,
+        FailureClass::Credentials,
+        FailureClass::Scope,
+        FailureClass::TokenRejected,
+        FailureClass::Resource,
+        FailureClass::Expectation,
+        FailureClass::Config,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             FailureClass::Network => "network",
@@ -240,6 +251,8 @@ pub struct Attempt {
     /// Another attempt replaced this one: a retry, or a token fetched
     /// again after a 401.
     pub superseded: bool,
+    /// For a token request, the client block it was made for.
+    pub client: Option<String>,
 }
 
 impl Attempt {
@@ -309,6 +322,7 @@ mod tests {
             error: None,
             transcript: None,
             superseded,
+            client: None,
         }
     }
 

@@ -569,6 +569,7 @@ impl TokenManager {
                     endpoint.to_string(),
                     &result,
                     &self.redactor,
+                    Some(&client.name),
                 ));
                 result
             })

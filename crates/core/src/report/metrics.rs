@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::results::{Outcome, StepResult};
+use crate::results::{AttemptKind, FailureClass, Outcome, RunResult, StepResult};
 use crate::run::{Event, Reporter};
 
 /// The upper bounds of the step duration histogram, in seconds.
@@ -45,56 +45,162 @@ impl Format {
     }
 }
 
+/// What a token request came to, as `oauthspec_token_requests_total`
+/// counts it.
+const TOKEN_OUTCOMES: [&str; 4] = ["ok", "refused", "server_error", "unreachable"];
+
 #[derive(Default)]
 pub struct Metrics {
     steps: BTreeMap<(String, String), Series>,
-    runs: u64,
+    /// Token requests by client.
+    tokens: BTreeMap<String, Tokens>,
+    runs: BTreeMap<&'static str, u64>,
+    run_durations: Histogram,
     last_run: Option<SystemTime>,
 }
 
 #[derive(Default)]
 struct Series {
     up: bool,
+    durations: Histogram,
+    failures: BTreeMap<&'static str, u64>,
+}
+
+#[derive(Default)]
+struct Tokens {
+    durations: Histogram,
+    outcomes: BTreeMap<&'static str, u64>,
+}
+
+#[derive(Default)]
+struct Histogram {
     /// Cumulative counts per bucket of `BUCKETS`.
     buckets: [u64; BUCKETS.len()],
     count: u64,
     sum: f64,
-    failures: BTreeMap<&'static str, u64>,
+}
+
+impl Histogram {
+    fn observe(&mut self, seconds: f64) {
+        for (bucket, bound) in self.buckets.iter_mut().zip(BUCKETS) {
+            if seconds <= bound {
+                *bucket += 1;
+            }
+        }
+        self.count += 1;
+        self.sum += seconds;
+    }
+
+    /// Its samples, `labels` naming the series.
+    fn render(&self, out: &mut String, name: &str, labels: &[(&str, &str)]) {
+        let bucket = |le: &str| {
+            let mut with_le = labels.to_vec();
+            with_le.push(("le", le));
+            label_text(&with_le)
+        };
+        for (count, bound) in self.buckets.iter().zip(BUCKETS) {
+            let _ = writeln!(out, "{name}_bucket{} {count}", bucket(&bound.to_string()));
+        }
+        let _ = writeln!(
+            out,
+            "{name}_bucket{} {}\n{name}_count{} {}\n{name}_sum{} {}",
+            bucket("+Inf"),
+            self.count,
+            label_text(labels),
+            self.count,
+            label_text(labels),
+            self.sum
+        );
+    }
 }
 
 impl Reporter for Metrics {
     fn report(&mut self, event: &Event<'_>) {
         match event {
             Event::StepFinished { suite, step } => self.step(suite, step),
-            Event::RunFinished(result) if result.interrupted.is_none() => {
-                self.runs += 1;
-                self.last_run = Some(result.started + result.duration);
-            }
+            Event::RunFinished(result) if result.interrupted.is_none() => self.run(result),
             _ => {}
         }
     }
 }
 
 impl Metrics {
-    fn step(&mut self, suite: &str, step: &StepResult) {
+    /// Metrics whose series start at 0 for every step and client that
+    /// can appear, so that `rate()` and `increase()` see the first
+    /// failure.
+    pub fn new<'a>(
+        steps: impl IntoIterator<Item = (&'a str, &'a str)>,
+        clients: impl IntoIterator<Item = &'a str>,
+    ) -> Metrics {
+        let mut metrics = Metrics::default();
+        for (suite, step) in steps {
+            metrics.series(suite, step);
+        }
+        for client in clients {
+            metrics.client(client);
+        }
+        for result in ["passed", "failed"] {
+            metrics.runs.insert(result, 0);
+        }
+        metrics
+    }
+
+    fn series(&mut self, suite: &str, step: &str) -> &mut Series {
         let series = (self.steps)
-            .entry((suite.to_string(), step.name.clone()))
+            .entry((suite.to_string(), step.to_string()))
             .or_default();
+        for class in FailureClass::ALL {
+            series.failures.entry(class.as_str()).or_default();
+        }
+        series
+    }
+
+    fn client(&mut self, name: &str) -> &mut Tokens {
+        let tokens = self.tokens.entry(name.to_string()).or_default();
+        for outcome in TOKEN_OUTCOMES {
+            tokens.outcomes.entry(outcome).or_default();
+        }
+        tokens
+    }
+
+    fn step(&mut self, suite: &str, step: &StepResult) {
+        for attempt in step
+            .attempts
+            .iter()
+            .filter(|a| a.kind == AttemptKind::Token)
+        {
+            let Some(client) = &attempt.client else {
+                continue;
+            };
+            let outcome = match attempt.status {
+                Some(200..=299) => "ok",
+                Some(429 | 500..) => "server_error",
+                Some(_) => "refused",
+                None => "unreachable",
+            };
+            let tokens = self.client(client);
+            tokens.durations.observe(attempt.latency.as_secs_f64());
+            *tokens.outcomes.entry(outcome).or_default() += 1;
+        }
+        let series = self.series(suite, &step.name);
         series.up = step.outcome == Outcome::Passed;
         if let Outcome::Failed(class) = &step.outcome {
             *series.failures.entry(class.as_str()).or_default() += 1;
         }
-        if matches!(step.outcome, Outcome::Skipped(_)) {
-            return;
+        if !matches!(step.outcome, Outcome::Skipped(_)) {
+            series.durations.observe(step.duration.as_secs_f64());
         }
-        let seconds = step.duration.as_secs_f64();
-        for (bucket, bound) in series.buckets.iter_mut().zip(BUCKETS) {
-            if seconds <= bound {
-                *bucket += 1;
-            }
-        }
-        series.count += 1;
-        series.sum += seconds;
+    }
+
+    fn run(&mut self, result: &RunResult) {
+        let verdict = if result.counts().failed > 0 {
+            "failed"
+        } else {
+            "passed"
+        };
+        *self.runs.entry(verdict).or_default() += 1;
+        self.run_durations.observe(result.duration.as_secs_f64());
+        self.last_run = Some(result.started + result.duration);
     }
 
     /// Every metric, in `format`.
@@ -112,15 +218,25 @@ impl Metrics {
 
         family(
             &mut out,
+            "oauthspec_build_info",
+            "gauge",
+            "The oauthspec version serving these metrics.",
+        );
+        let version = [("version", env!("CARGO_PKG_VERSION"))];
+        let _ = writeln!(out, "oauthspec_build_info{} 1", label_text(&version));
+
+        family(
+            &mut out,
             "oauthspec_step_up",
             "gauge",
             "Whether the step passed in the last run (1) or not (0).",
         );
         for ((suite, step), s) in &self.steps {
+            let labels = [("suite", suite.as_str()), ("step", step.as_str())];
             let _ = writeln!(
                 out,
                 "oauthspec_step_up{} {}",
-                labels(&[("suite", suite), ("step", step)]),
+                label_text(&labels),
                 u8::from(s.up)
             );
         }
@@ -132,29 +248,9 @@ impl Metrics {
             "How long the step took, its requests and token requests included.",
         );
         for ((suite, step), s) in &self.steps {
-            let base = [("suite", suite.as_str()), ("step", step.as_str())];
-            for (count, bound) in s.buckets.iter().zip(BUCKETS) {
-                let le = bound.to_string();
-                let with_le = [base[0], base[1], ("le", le.as_str())];
-                let _ = writeln!(
-                    out,
-                    "oauthspec_step_duration_seconds_bucket{} {count}",
-                    labels(&with_le)
-                );
-            }
-            let inf = [base[0], base[1], ("le", "+Inf")];
-            let _ = writeln!(
-                out,
-                "oauthspec_step_duration_seconds_bucket{} {}\n\
-                 oauthspec_step_duration_seconds_count{} {}\n\
-                 oauthspec_step_duration_seconds_sum{} {}",
-                labels(&inf),
-                s.count,
-                labels(&base),
-                s.count,
-                labels(&base),
-                s.sum
-            );
+            let labels = [("suite", suite.as_str()), ("step", step.as_str())];
+            s.durations
+                .render(&mut out, "oauthspec_step_duration_seconds", &labels);
         }
 
         family(
@@ -165,21 +261,74 @@ impl Metrics {
         );
         for ((suite, step), s) in &self.steps {
             for (class, n) in &s.failures {
+                let labels = [
+                    ("suite", suite.as_str()),
+                    ("step", step.as_str()),
+                    ("class", class),
+                ];
                 let _ = writeln!(
                     out,
                     "oauthspec_step_failures_total{} {n}",
-                    labels(&[("suite", suite), ("step", step), ("class", class)])
+                    label_text(&labels)
                 );
             }
         }
 
         family(
             &mut out,
+            "oauthspec_token_request_duration_seconds",
+            "histogram",
+            "How long the token endpoint took to answer a client's token request.",
+        );
+        for (client, t) in &self.tokens {
+            let labels = [("client", client.as_str())];
+            t.durations.render(
+                &mut out,
+                "oauthspec_token_request_duration_seconds",
+                &labels,
+            );
+        }
+
+        family(
+            &mut out,
+            "oauthspec_token_requests_total",
+            "counter",
+            "Token requests by client and outcome (ok, refused, server_error, unreachable).",
+        );
+        for (client, t) in &self.tokens {
+            for (outcome, n) in &t.outcomes {
+                let labels = [("client", client.as_str()), ("outcome", outcome)];
+                let _ = writeln!(
+                    out,
+                    "oauthspec_token_requests_total{} {n}",
+                    label_text(&labels)
+                );
+            }
+        }
+
+        family(
+            &mut out,
+            "oauthspec_run_duration_seconds",
+            "histogram",
+            "How long a whole run took.",
+        );
+        self.run_durations
+            .render(&mut out, "oauthspec_run_duration_seconds", &[]);
+
+        family(
+            &mut out,
             "oauthspec_runs_total",
             "counter",
-            "Runs finished since the monitor started.",
+            "Runs finished since the monitor started, by result.",
         );
-        let _ = writeln!(out, "oauthspec_runs_total {}", self.runs);
+        for (result, n) in &self.runs {
+            let _ = writeln!(
+                out,
+                "oauthspec_runs_total{} {n}",
+                label_text(&[("result", result)])
+            );
+        }
+
         if let Some(at) = self.last_run {
             family(
                 &mut out,
@@ -201,8 +350,12 @@ impl Metrics {
     }
 }
 
-/// `{name="value",...}`, values escaped as both formats require.
-fn labels(pairs: &[(&str, &str)]) -> String {
+/// `{name="value",...}` (nothing for no labels), values escaped as both
+/// formats require.
+fn label_text(pairs: &[(&str, &str)]) -> String {
+    if pairs.is_empty() {
+        return String::new();
+    }
     let mut out = String::from("{");
     for (i, (name, value)) in pairs.iter().enumerate() {
         if i > 0 {
@@ -230,7 +383,7 @@ mod tests {
     #[test]
     fn label_values_are_escaped() {
         assert_eq!(
-            labels(&[("suite", "a \"b\"\\c\nd"), ("step", "é")]),
+            label_text(&[("suite", "a \"b\"\\c\nd"), ("step", "é")]),
             "{suite=\"a \\\"b\\\"\\\\c\\nd\",step=\"é\"}"
         );
     }

@@ -82,6 +82,7 @@ impl SpecRun<'_> {
                     shown_url.clone(),
                     &result,
                     &self.runner.redactor,
+                    None,
                 ));
                 result
             })
