@@ -81,6 +81,10 @@ pub(crate) enum Command {
             env = "OAUTHSPEC_LISTEN"
         )]
         listen: std::net::SocketAddr,
+        /// Delay each run by a random part of this, so that many monitors
+        /// do not probe in step.
+        #[arg(long, default_value = "0s", value_parser = cli_duration, env = "OAUTHSPEC_JITTER")]
+        jitter: Duration,
         /// Stop after this many runs (default: until Ctrl-C or SIGTERM).
         #[arg(long, value_name = "N", env = "OAUTHSPEC_ITERATIONS")]
         iterations: Option<u64>,

@@ -50,6 +50,7 @@ fn command(cli: Cli) -> Exit {
         Command::Monitor {
             paths,
             every,
+            jitter,
             listen,
             iterations,
             vars,
@@ -59,7 +60,11 @@ fn command(cli: Cli) -> Exit {
                 &paths,
                 run.options(check),
                 &run.reports(),
-                monitor::Schedule { every, iterations },
+                monitor::Schedule {
+                    every,
+                    jitter,
+                    iterations,
+                },
                 listen,
                 color,
             ),

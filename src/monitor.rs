@@ -34,7 +34,16 @@ use crate::run::{interrupt, prepare_run, runtime, Threads};
 /// When runs start.
 pub(crate) struct Schedule {
     pub(crate) every: Duration,
+    /// Each run starts up to this much later than scheduled.
+    pub(crate) jitter: Duration,
     pub(crate) iterations: Option<u64>,
+}
+
+impl Schedule {
+    /// A random delay of at most `jitter`.
+    fn delay(&self) -> Duration {
+        self.jitter.mul_f64(rand::random::<f64>())
+    }
 }
 
 /// What the endpoint serves: the metrics so far and the last run's page.
@@ -136,6 +145,16 @@ pub(crate) fn monitor(
 
         let mut last_failed = false;
         for n in 1.. {
+            let delay = schedule.delay();
+            if !delay.is_zero() {
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    name = stopped() => {
+                        say!("monitor: stopped by {name}");
+                        return Exit::Passed;
+                    }
+                }
+            }
             let started = Instant::now();
             let mut files = ReportFiles {
                 paths: reports.clone(),
@@ -158,6 +177,8 @@ pub(crate) fn monitor(
                 .into_iter()
                 .chain(runner.tokens.take_cache_error());
             print_diagnostics(unwritten.map(|e| Diagnostic::error(e.to_string())), color);
+            (shared.metrics.lock().unwrap_or_else(|e| e.into_inner()))
+                .renewals(runner.tokens.renewals());
             last_failed = result.counts().failed > 0;
             if schedule.iterations.is_some_and(|max| n >= max) {
                 break;

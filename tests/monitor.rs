@@ -104,6 +104,22 @@ async fn a_monitor_runs_on_schedule_with_one_token_and_serves_metrics() {
     ] {
         assert!(open.lines().any(|l| l == line), "{line}\n{open}");
     }
+    // The sandbox's token lives an hour; it is renewed 30 s before.
+    let expiry: f64 = (open.lines())
+        .find_map(|l| {
+            l.strip_prefix("oauthspec_token_expiry_timestamp_seconds{client=\"orders\"} ")
+        })
+        .unwrap_or_else(|| panic!("no expiry\n{open}"))
+        .parse()
+        .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    assert!(
+        (3500.0..3600.0).contains(&(expiry - now)),
+        "{expiry} vs {now}"
+    );
     let plain = get(&format!("{url}/metrics"), "text/plain").await;
     let health = get(&format!("{url}/healthz"), "*/*").await;
     let page = get(&format!("{url}/"), "text/html").await;
@@ -175,7 +191,8 @@ async fn sigterm_stops_a_monitor_cleanly() {
     let specs = Specs::new();
     let path = specs.write("live.oauthspec", &spec(&sandbox.base_url()));
     let mut child = Command::new(env!("CARGO_BIN_EXE_oauthspec"))
-        .args(["monitor", "--every", "1m", "--listen", "127.0.0.1:0"])
+        .args(["monitor", "--every", "1m", "--jitter", "50ms"])
+        .args(["--listen", "127.0.0.1:0"])
         .arg(&path)
         .stdout(Stdio::piped())
         .spawn()
@@ -344,5 +361,36 @@ fn the_documented_alert_rules_are_valid() {
         String::from_utf8_lossy(&out.stderr)
     );
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("SUCCESS: 5 rules found"), "{text}");
+    assert!(text.contains("SUCCESS: 6 rules found"), "{text}");
+}
+
+/// An address that cannot be had is a usage error before any run.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_taken_port_is_a_clear_usage_error() {
+    let sandbox = sandbox().await;
+    let specs = Specs::new();
+    let path = specs.write("live.oauthspec", &spec(&sandbox.base_url()));
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let out = Command::new(env!("CARGO_BIN_EXE_oauthspec"))
+        .args([
+            "monitor",
+            "--iterations",
+            "1",
+            "--jitter",
+            "10ms",
+            "--listen",
+            &address,
+        ])
+        .arg(&path)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("error: cannot listen on {address}: ")),
+        "{stderr}"
+    );
+    assert_eq!(sandbox.stats().api, 0, "nothing was run");
 }

@@ -166,6 +166,8 @@ pub struct TokenManager {
     /// Hashes the secrets in cache keys.
     keyer: Keyer,
     slots: Mutex<HashMap<CacheKey, Shared<Slot>>>,
+    /// When each client's newest token is to be renewed, by client name.
+    renewals: Mutex<std::collections::BTreeMap<String, SystemTime>>,
     metadata: OnceMap<Metadata>,
     jwks: OnceMap<JwkSet>,
     requests: std::sync::atomic::AtomicUsize,
@@ -187,6 +189,7 @@ impl TokenManager {
             skew: Duration::from_secs(30),
             keyer: Keyer::random(),
             slots: Mutex::default(),
+            renewals: Mutex::default(),
             metadata: Mutex::default(),
             jwks: Mutex::default(),
             requests: Default::default(),
@@ -295,6 +298,13 @@ impl TokenManager {
             .take()
     }
 
+    /// When each client's newest token is to be renewed (its expiry less
+    /// the skew), by client name: for a monitor's expiry gauge.
+    pub fn renewals(&self) -> Vec<(String, SystemTime)> {
+        let renewals = self.renewals.lock().unwrap_or_else(|e| e.into_inner());
+        renewals.iter().map(|(k, v)| (k.clone(), *v)).collect()
+    }
+
     /// How many token requests this run has sent.
     pub fn requests_sent(&self) -> usize {
         self.requests.load(std::sync::atomic::Ordering::Relaxed)
@@ -331,6 +341,10 @@ impl TokenManager {
             .await?;
         slot.token = Some(token.clone());
         slot.from_file = false;
+        if let Some(at) = token.expires_at {
+            let mut renewals = self.renewals.lock().unwrap_or_else(|e| e.into_inner());
+            renewals.insert(client.name.clone(), at);
+        }
         // The token is good whatever happens to the file: a failed write is
         // the run's problem, reported when it ends, not the server's.
         if let Err(e) = self.save(&key, &slot) {

@@ -70,6 +70,7 @@ struct Series {
 struct Tokens {
     durations: Histogram,
     outcomes: BTreeMap<&'static str, u64>,
+    renewal: Option<SystemTime>,
 }
 
 #[derive(Default)]
@@ -192,6 +193,14 @@ impl Metrics {
         }
     }
 
+    /// When each client's token is to be renewed, as the token manager
+    /// says after a run.
+    pub fn renewals(&mut self, renewals: impl IntoIterator<Item = (String, SystemTime)>) {
+        for (client, at) in renewals {
+            self.client(&client).renewal = Some(at);
+        }
+    }
+
     fn run(&mut self, result: &RunResult) {
         let verdict = if result.counts().failed > 0 {
             "failed"
@@ -302,6 +311,25 @@ impl Metrics {
                     out,
                     "oauthspec_token_requests_total{} {n}",
                     label_text(&labels)
+                );
+            }
+        }
+
+        family(
+            &mut out,
+            "oauthspec_token_expiry_timestamp_seconds",
+            "gauge",
+            "When the client's current token is renewed: its expiry less the skew (Unix time).",
+        );
+        for (client, t) in &self.tokens {
+            if let Some(at) = t.renewal {
+                let secs = at.duration_since(UNIX_EPOCH).unwrap_or_default();
+                let labels = [("client", client.as_str())];
+                let _ = writeln!(
+                    out,
+                    "oauthspec_token_expiry_timestamp_seconds{} {}",
+                    label_text(&labels),
+                    secs.as_secs_f64()
                 );
             }
         }
