@@ -12,11 +12,12 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse};
 use axum::routing::get;
 use axum::Router;
+use oauthspec_core::check::{check_paths, Project};
 use oauthspec_core::diagnostic::Diagnostic;
 use oauthspec_core::report::console::Console;
 use oauthspec_core::report::metrics::{Format, Metrics};
 use oauthspec_core::report::{html, ReportFiles, ReportPaths};
-use oauthspec_core::run::{Event, Reporter, RunOptions};
+use oauthspec_core::run::{Event, Reporter, RunOptions, Runner};
 use tokio::sync::watch;
 
 use crate::exit::Exit;
@@ -86,29 +87,12 @@ pub(crate) fn monitor(
         verbose: false,
     };
     runtime.block_on(async {
-        // Every series that can appear starts at 0.
-        let mut steps = Vec::new();
-        let mut clients = Vec::new();
-        for (spec, _) in runner.selected(&project) {
-            let suite = spec.suite_name();
-            steps.extend(
-                spec.file
-                    .steps
-                    .iter()
-                    .map(|s| (suite.clone(), s.name.node.clone())),
-            );
-            clients.extend(
-                spec.files()
-                    .flat_map(|f| f.clients.iter().map(|c| c.name.node.clone())),
-            );
-        }
-        let steps = steps
-            .iter()
-            .map(|(suite, step)| (suite.as_str(), step.as_str()));
         let shared = Arc::new(Shared {
-            metrics: Mutex::new(Metrics::new(steps, clients.iter().map(String::as_str))),
+            metrics: Mutex::new(Metrics::new([], [])),
             page: Mutex::default(),
         });
+        track(&shared, &runner, &project);
+        let mut project = project;
         let listener = match tokio::net::TcpListener::bind(listen).await {
             Ok(l) => l,
             Err(e) => {
@@ -143,8 +127,26 @@ pub(crate) fn monitor(
             }
         };
 
+        let mut reload = hangups();
         let mut last_failed = false;
         for n in 1.. {
+            if reload.has_changed().unwrap_or(false) {
+                reload.mark_unchanged();
+                say!("monitor: re-reading the specs");
+                let fresh = check_paths(paths, &runner.options.check);
+                match Runner::preflight(&fresh, runner.options.strict) {
+                    Ok(()) => {
+                        track(&shared, &runner, &fresh);
+                        project = fresh;
+                        say!("monitor: the specs were re-read; the next run uses them");
+                    }
+                    Err(problems) => {
+                        print_diagnostics(problems.into_iter(), color);
+                        (shared.metrics.lock().unwrap_or_else(|e| e.into_inner())).reload_failed();
+                        say!("monitor: the specs no longer check; the previous ones keep running");
+                    }
+                }
+            }
             let delay = schedule.delay();
             if !delay.is_zero() {
                 tokio::select! {
@@ -202,6 +204,47 @@ pub(crate) fn monitor(
             Exit::Passed
         }
     })
+}
+
+/// Every series the project's steps and clients can have, from 0.
+fn track(shared: &Shared, runner: &Runner, project: &Project) {
+    let mut steps = Vec::new();
+    let mut clients = Vec::new();
+    for (spec, _) in runner.selected(project) {
+        let suite = spec.suite_name();
+        let names = spec
+            .file
+            .steps
+            .iter()
+            .map(|s| (suite.clone(), s.name.node.clone()));
+        steps.extend(names);
+        let files = spec.files();
+        clients.extend(files.flat_map(|f| f.clients.iter().map(|c| c.name.node.clone())));
+    }
+    let steps = steps
+        .iter()
+        .map(|(suite, step)| (suite.as_str(), step.as_str()));
+    let mut metrics = shared.metrics.lock().unwrap_or_else(|e| e.into_inner());
+    metrics.track(steps, clients.iter().map(String::as_str));
+}
+
+/// Changes each time the process gets SIGHUP: the specs are to be read
+/// again before the next run.
+fn hangups() -> watch::Receiver<u64> {
+    let (tx, rx) = watch::channel(0);
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            tx.send_modify(|n| *n += 1);
+        }
+    });
+    #[cfg(not(unix))]
+    drop(tx);
+    rx
 }
 
 /// `GET /metrics`, in the format the scraper asks for.

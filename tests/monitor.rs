@@ -394,3 +394,86 @@ async fn a_taken_port_is_a_clear_usage_error() {
     );
     assert_eq!(sandbox.stats().api, 0, "nothing was run");
 }
+
+/// SIGHUP re-reads the specs: a broken edit is reported and counted and
+/// the previous specs keep running; a good one is used from the next run.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn sighup_rereads_the_specs_and_keeps_the_old_ones_when_broken() {
+    let sandbox = sandbox().await;
+    let base = sandbox.base_url();
+    let specs = Specs::new();
+    let path = specs.write("live.oauthspec", &spec(&base));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_oauthspec"))
+        .args(["monitor", "--every", "200ms", "--listen", "127.0.0.1:0"])
+        .arg(&path)
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id().to_string();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let address = first
+        .strip_prefix("monitor: metrics on http://")
+        .and_then(|rest| rest.split('/').next())
+        .unwrap()
+        .to_string();
+    let _child = Reap(child);
+    let signal = |name: &str| {
+        assert!(Command::new("kill")
+            .args([&format!("-{name}"), &pid])
+            .status()
+            .unwrap()
+            .success())
+    };
+    let mut next_line = || lines.next().unwrap().unwrap();
+    assert!(next_line().contains(" run 1: 1 passed, 1 failed"));
+
+    std::fs::write(&path, "step \"broken\" {\n  GET \"{{nowhere\"\n}\n").unwrap();
+    signal("HUP");
+    let mut said = Vec::new();
+    while !said.iter().any(|l: &String| l.contains("keep running")) {
+        said.push(next_line());
+    }
+    assert!(
+        said.contains(&"monitor: re-reading the specs".to_string()),
+        "{said:?}"
+    );
+    // The previous specs still run.
+    assert!(next_line().contains(": 1 passed, 1 failed"));
+    let metrics = get(&format!("http://{address}/metrics"), "text/plain")
+        .await
+        .2;
+    assert!(
+        metrics.contains("\noauthspec_spec_reload_failures_total 1\n"),
+        "{metrics}"
+    );
+
+    std::fs::write(
+        &path,
+        spec(&base)
+            .replace("step \"admin\"", "step \"health\"")
+            .replace("/v1/admin/stats", "/v1/health"),
+    )
+    .unwrap();
+    signal("HUP");
+    let mut said = Vec::new();
+    while !said
+        .iter()
+        .any(|l: &String| l.contains("the next run uses them"))
+    {
+        said.push(next_line());
+    }
+    let run = next_line();
+    assert!(run.contains(": 2 passed, 0 failed"), "{run}");
+    let metrics = get(&format!("http://{address}/metrics"), "text/plain")
+        .await
+        .2;
+    assert!(
+        metrics.contains("oauthspec_step_up{suite=\"orders \\\"live\\\"\",step=\"health\"} 1"),
+        "{metrics}"
+    );
+    assert_eq!(sandbox.stats().token, 1, "the token outlives the reload");
+}

@@ -57,6 +57,7 @@ pub struct Metrics {
     runs: BTreeMap<&'static str, u64>,
     run_durations: Histogram,
     last_run: Option<SystemTime>,
+    reload_failures: u64,
 }
 
 #[derive(Default)]
@@ -134,16 +135,31 @@ impl Metrics {
         clients: impl IntoIterator<Item = &'a str>,
     ) -> Metrics {
         let mut metrics = Metrics::default();
-        for (suite, step) in steps {
-            metrics.series(suite, step);
-        }
-        for client in clients {
-            metrics.client(client);
-        }
+        metrics.track(steps, clients);
         for result in ["passed", "failed"] {
             metrics.runs.insert(result, 0);
         }
         metrics
+    }
+
+    /// Series from 0 for steps and clients that may appear from now on
+    /// (specs re-read); those already kept keep their counts.
+    pub fn track<'a>(
+        &mut self,
+        steps: impl IntoIterator<Item = (&'a str, &'a str)>,
+        clients: impl IntoIterator<Item = &'a str>,
+    ) {
+        for (suite, step) in steps {
+            self.series(suite, step);
+        }
+        for client in clients {
+            self.client(client);
+        }
+    }
+
+    /// The specs were re-read and no longer check.
+    pub fn reload_failed(&mut self) {
+        self.reload_failures += 1;
     }
 
     fn series(&mut self, suite: &str, step: &str) -> &mut Series {
@@ -356,6 +372,18 @@ impl Metrics {
                 label_text(&[("result", result)])
             );
         }
+
+        family(
+            &mut out,
+            "oauthspec_spec_reload_failures_total",
+            "counter",
+            "Times the specs were re-read (SIGHUP) and did not check; the previous ones kept running.",
+        );
+        let _ = writeln!(
+            out,
+            "oauthspec_spec_reload_failures_total {}",
+            self.reload_failures
+        );
 
         if let Some(at) = self.last_run {
             family(
