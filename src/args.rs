@@ -85,6 +85,9 @@ pub(crate) enum Command {
         /// do not probe in step.
         #[arg(long, default_value = "0s", value_parser = cli_duration, env = "OAUTHSPEC_JITTER")]
         jitter: Duration,
+        /// POST a JSON document here when a step starts or stops failing.
+        #[arg(long, value_name = "URL", env = "OAUTHSPEC_NOTIFY")]
+        notify: Option<url::Url>,
         /// Stop after this many runs (default: until Ctrl-C or SIGTERM).
         #[arg(long, value_name = "N", env = "OAUTHSPEC_ITERATIONS")]
         iterations: Option<u64>,

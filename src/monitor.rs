@@ -16,9 +16,10 @@ use oauthspec_core::check::{check_paths, Project};
 use oauthspec_core::diagnostic::Diagnostic;
 use oauthspec_core::report::console::Console;
 use oauthspec_core::report::metrics::{Format, Metrics};
+use oauthspec_core::report::transitions::{Transition, Transitions};
 use oauthspec_core::report::{html, ReportFiles, ReportPaths};
 use oauthspec_core::run::{Event, Reporter, RunOptions, Runner};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use crate::exit::Exit;
 
@@ -72,6 +73,7 @@ pub(crate) fn monitor(
     reports: &ReportPaths,
     schedule: Schedule,
     listen: SocketAddr,
+    notify: Option<url::Url>,
     color: bool,
 ) -> Exit {
     let (runner, project) = match prepare_run(paths, options, color) {
@@ -128,6 +130,15 @@ pub(crate) fn monitor(
         };
 
         let mut reload = hangups();
+        let mut transitions = Transitions::default();
+        let (notifications, delivery) = match notify {
+            Some(url) => {
+                let (send, task) = notifier(url, format!("http://{address}/"));
+                (Some(send), Some(task))
+            }
+            None => (None, None),
+        };
+        let runs = async {
         let mut last_failed = false;
         for n in 1.. {
             if reload.has_changed().unwrap_or(false) {
@@ -164,7 +175,11 @@ pub(crate) fn monitor(
             };
             let mut record = Record(shared.clone());
             let result = runner
-                .execute(&project, &mut [&mut record, &mut files], stopped())
+                .execute(
+                    &project,
+                    &mut [&mut record, &mut files, &mut transitions],
+                    stopped(),
+                )
                 .await;
             if result.interrupted.is_some() {
                 say!(
@@ -174,6 +189,11 @@ pub(crate) fn monitor(
                 return Exit::Passed;
             }
             say!("{}", console.run_line(n, &result).trim_end());
+            for change in transitions.take() {
+                if let Some(send) = &notifications {
+                    let _ = send.send(change);
+                }
+            }
             let unwritten = files
                 .errors
                 .into_iter()
@@ -203,6 +223,16 @@ pub(crate) fn monitor(
         } else {
             Exit::Passed
         }
+        };
+        let exit = runs.await;
+        // Notifications still on their way get a few seconds to arrive.
+        drop(notifications);
+        if let Some(task) = delivery {
+            if tokio::time::timeout(Duration::from_secs(10), task).await.is_err() {
+                say!("monitor: notifications not delivered in 10 s were dropped");
+            }
+        }
+        exit
     })
 }
 
@@ -245,6 +275,49 @@ fn hangups() -> watch::Receiver<u64> {
     #[cfg(not(unix))]
     drop(tx);
     rx
+}
+
+/// Delivers notifications in the background, in order, each retried
+/// with backoff (1 s, doubling, 5 tries), so a slow or failing receiver
+/// never holds up a run. The URL is never printed: webhook URLs hold
+/// their secret.
+fn notifier(
+    url: url::Url,
+    report: String,
+) -> (
+    mpsc::UnboundedSender<Transition>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (send, mut receive) = mpsc::unbounded_channel::<Transition>();
+    let task = tokio::spawn(async move {
+        let client = reqwest::Client::new();
+        while let Some(change) = receive.recv().await {
+            let mut body = serde_json::to_value(&change).unwrap_or_default();
+            body["report"] = report.clone().into();
+            let mut wait = Duration::from_secs(1);
+            for attempt in 1..=5 {
+                let sent = client
+                    .post(url.clone())
+                    .timeout(Duration::from_secs(10))
+                    .json(&body)
+                    .send()
+                    .await
+                    .and_then(|r| r.error_for_status());
+                match sent {
+                    Ok(_) => break,
+                    Err(e) => {
+                        let e = e.without_url();
+                        say!("monitor: notification about {} › {} not delivered (try {attempt} of 5): {e}", change.suite, change.step);
+                    }
+                }
+                if attempt < 5 {
+                    tokio::time::sleep(wait).await;
+                    wait *= 2;
+                }
+            }
+        }
+    });
+    (send, task)
 }
 
 /// `GET /metrics`, in the format the scraper asks for.

@@ -477,3 +477,92 @@ async fn sighup_rereads_the_specs_and_keeps_the_old_ones_when_broken() {
     );
     assert_eq!(sandbox.stats().token, 1, "the token outlives the reload");
 }
+
+/// `--notify URL` POSTs a JSON document when a step starts or stops
+/// failing (not on every run), retrying a receiver that fails.
+#[tokio::test(flavor = "multi_thread")]
+async fn notifications_on_state_changes_only_and_retried() {
+    use axum::http::StatusCode;
+    use std::sync::{Arc, Mutex};
+    let received: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let app = axum::Router::new().route(
+        "/hooks/{secret}",
+        axum::routing::post({
+            let received = received.clone();
+            let calls = calls.clone();
+            move |body: String| async move {
+                // The first delivery fails: it must be tried again.
+                if calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                    return StatusCode::INTERNAL_SERVER_ERROR;
+                }
+                received
+                    .lock()
+                    .unwrap()
+                    .push(serde_json::from_str(&body).unwrap());
+                StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook = format!(
+        "http://{}/hooks/hook-secret-123",
+        listener.local_addr().unwrap()
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let sandbox = sandbox().await;
+    // `list` fails in the first run only; `admin` always fails (scope).
+    sandbox.add_fault(oauthspec_sandbox::parse_fault("api:status=503,times=1").unwrap());
+    let specs = Specs::new();
+    let path = specs.write("live.oauthspec", &spec(&sandbox.base_url()));
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_oauthspec"))
+            .args(["monitor", "--every", "200ms", "--iterations", "4"])
+            .args(["--listen", "127.0.0.1:0", "--notify", &hook])
+            .arg(&path)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("not delivered (try 1 of 5): HTTP status server error (500"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("hook-secret-123"),
+        "the webhook URL is never printed: {stdout}"
+    );
+    // The monitor waited for the deliveries before it exited.
+    let got = received.lock().unwrap().clone();
+    let summary: Vec<(String, String, String)> = got
+        .iter()
+        .map(|n| {
+            (
+                n["step"].as_str().unwrap().to_string(),
+                n["state"].as_str().unwrap().to_string(),
+                n["class"].as_str().unwrap_or("-").to_string(),
+            )
+        })
+        .collect();
+    // Run 1: `list` fails and `admin` is skipped after it (no news);
+    // run 2: `list` passes again and `admin` fails; runs 3 and 4: no news.
+    let expected = [
+        ("list", "failing", "resource"),
+        ("list", "passing", "-"),
+        ("admin", "failing", "scope"),
+    ]
+    .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()));
+    assert_eq!(summary, expected, "{got:#?}\n{stdout}");
+    assert!(
+        got[0]["message"].as_str().unwrap().contains("503"),
+        "{got:#?}"
+    );
+    assert!(got[0]["report"]
+        .as_str()
+        .unwrap()
+        .starts_with("http://127.0.0.1:"));
+    assert!(!format!("{got:?}").contains("demo-secret"));
+}

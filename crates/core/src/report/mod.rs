@@ -6,6 +6,7 @@ pub mod json;
 pub mod junit;
 pub mod metrics;
 pub mod tap;
+pub mod transitions;
 
 use std::path::PathBuf;
 
