@@ -194,11 +194,14 @@ pub(crate) fn monitor(
                     let _ = send.send(change);
                 }
             }
-            let unwritten = files
-                .errors
-                .into_iter()
-                .chain(runner.tokens.take_cache_error());
-            print_diagnostics(unwritten.map(|e| Diagnostic::error(e.to_string())), color);
+            // A file that cannot be written is logged and counted; the
+            // monitor goes on probing.
+            let unwritten: Vec<_> = (files.errors.into_iter())
+                .chain(runner.tokens.take_cache_error())
+                .collect();
+            (shared.metrics.lock().unwrap_or_else(|e| e.into_inner()))
+                .write_failed(unwritten.len());
+            print_diagnostics(unwritten.iter().map(|e| Diagnostic::error(e.to_string())), color);
             (shared.metrics.lock().unwrap_or_else(|e| e.into_inner()))
                 .renewals(runner.tokens.renewals());
             last_failed = result.counts().failed > 0;
@@ -227,9 +230,20 @@ pub(crate) fn monitor(
         let exit = runs.await;
         // Notifications still on their way get a few seconds to arrive.
         drop(notifications);
+        // Notifications still on their way get a few seconds to arrive;
+        // a second Ctrl-C or SIGTERM ends the wait, and the monitor with
+        // the code a shell expects (130, 143).
         if let Some(task) = delivery {
-            if tokio::time::timeout(Duration::from_secs(10), task).await.is_err() {
-                say!("monitor: notifications not delivered in 10 s were dropped");
+            tokio::select! {
+                waited = tokio::time::timeout(Duration::from_secs(10), task) => {
+                    if waited.is_err() {
+                        say!("monitor: notifications not delivered in 10 s were dropped");
+                    }
+                }
+                name = interrupt() => {
+                    say!("monitor: stopped by a second {name}; notifications dropped");
+                    return Exit::interrupted_by(name);
+                }
             }
         }
         exit

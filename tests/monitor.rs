@@ -566,3 +566,101 @@ async fn notifications_on_state_changes_only_and_retried() {
         .starts_with("http://127.0.0.1:"));
     assert!(!format!("{got:?}").contains("demo-secret"));
 }
+
+/// A report that cannot be written is logged and counted, run after run;
+/// the monitor goes on probing.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unwritable_report_is_logged_and_counted() {
+    let sandbox = sandbox().await;
+    let base = sandbox.base_url();
+    let specs = Specs::new();
+    let path = specs.write(
+        "live.oauthspec",
+        &format!("step \"up\" {{\n  GET \"{base}/v1/health\"\n  expect status == 200\n}}\n"),
+    );
+    // A directory where the report's parent should be is a plain file.
+    let blocker = specs.write("not-a-dir", "");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_oauthspec"))
+        .args(["monitor", "--every", "300ms", "--iterations", "2"])
+        .args(["--listen", "127.0.0.1:0", "--junit"])
+        .arg(blocker.join("junit.xml"))
+        .arg(&path)
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let address = first
+        .strip_prefix("monitor: metrics on http://")
+        .and_then(|rest| rest.split('/').next())
+        .unwrap()
+        .to_string();
+    assert!(lines.next().unwrap().unwrap().contains(" run 1: 1 passed"));
+    let metrics = get(&format!("http://{address}/metrics"), "text/plain")
+        .await
+        .2;
+    assert!(
+        metrics.contains("\noauthspec_write_failures_total 1\n"),
+        "{metrics}"
+    );
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "the runs passed: {stderr}");
+    assert_eq!(
+        stderr.matches("error: cannot write report").count(),
+        2,
+        "{stderr}"
+    );
+}
+
+/// While notifications are still on their way, a second SIGTERM ends the
+/// wait, with the code a shell gives (143).
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_sigterm_ends_the_wait_for_notifications() {
+    // A receiver that takes the connection and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let hook = format!("http://{}/hook", silent.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let held: Vec<_> = silent.incoming().take(1).collect();
+        std::thread::sleep(std::time::Duration::from_secs(30));
+        drop(held);
+    });
+    let sandbox = sandbox().await;
+    let specs = Specs::new();
+    let path = specs.write("live.oauthspec", &spec(&sandbox.base_url()));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_oauthspec"))
+        .args(["monitor", "--every", "1m", "--listen", "127.0.0.1:0"])
+        .args(["--notify", &hook])
+        .arg(&path)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id().to_string();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let _serving = lines.next().unwrap().unwrap();
+    assert!(lines.next().unwrap().unwrap().contains(" run 1: "));
+    let term = || {
+        assert!(Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success());
+    };
+    term();
+    assert_eq!(
+        lines.next().unwrap().unwrap(),
+        "monitor: stopped by SIGTERM"
+    );
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    term();
+    let status = child.wait().unwrap();
+    let rest: Vec<String> = lines.map(Result::unwrap).collect();
+    assert_eq!(status.code(), Some(143), "{rest:?}");
+    assert_eq!(
+        rest,
+        ["monitor: stopped by a second SIGTERM; notifications dropped"]
+    );
+}

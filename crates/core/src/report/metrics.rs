@@ -58,6 +58,7 @@ pub struct Metrics {
     run_durations: Histogram,
     last_run: Option<SystemTime>,
     reload_failures: u64,
+    write_failures: u64,
 }
 
 #[derive(Default)]
@@ -155,6 +156,11 @@ impl Metrics {
         for client in clients {
             self.client(client);
         }
+    }
+
+    /// Files a run could not write: its reports, its token cache.
+    pub fn write_failed(&mut self, files: usize) {
+        self.write_failures += files as u64;
     }
 
     /// The specs were re-read and no longer check.
@@ -383,6 +389,18 @@ impl Metrics {
             out,
             "oauthspec_spec_reload_failures_total {}",
             self.reload_failures
+        );
+
+        family(
+            &mut out,
+            "oauthspec_write_failures_total",
+            "counter",
+            "Report or token cache files a run could not write.",
+        );
+        let _ = writeln!(
+            out,
+            "oauthspec_write_failures_total {}",
+            self.write_failures
         );
 
         if let Some(at) = self.last_run {
