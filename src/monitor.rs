@@ -130,6 +130,7 @@ pub(crate) fn monitor(
         };
 
         let mut reload = hangups();
+        let mut seen = fingerprint(paths);
         let mut transitions = Transitions::default();
         let (notifications, delivery) = match notify {
             Some(url) => {
@@ -141,9 +142,15 @@ pub(crate) fn monitor(
         let runs = async {
         let mut last_failed = false;
         for n in 1.. {
-            if reload.has_changed().unwrap_or(false) {
+            let now = fingerprint(paths);
+            let edited = now != seen;
+            if edited || reload.has_changed().unwrap_or(false) {
                 reload.mark_unchanged();
-                say!("monitor: re-reading the specs");
+                seen = now;
+                say!(
+                    "monitor: re-reading the specs{}",
+                    if edited { " (a file changed)" } else { "" }
+                );
                 let fresh = check_paths(paths, &runner.options.check);
                 match Runner::preflight(&fresh, runner.options.strict) {
                     Ok(()) => {
@@ -270,6 +277,21 @@ fn track(shared: &Shared, runner: &Runner, project: &Project) {
         .map(|(suite, step)| (suite.as_str(), step.as_str()));
     let mut metrics = shared.metrics.lock().unwrap_or_else(|e| e.into_inner());
     metrics.track(steps, clients.iter().map(String::as_str));
+}
+
+/// The spec files under `paths` with their sizes and times: when it
+/// changes, a file was added, removed or edited. (Imports from outside
+/// `paths` are not watched: SIGHUP re-reads them.)
+fn fingerprint(paths: &[PathBuf]) -> Vec<(PathBuf, u64, Option<std::time::SystemTime>)> {
+    let files = oauthspec_core::check::load::discover(paths).unwrap_or_default();
+    (files.into_iter())
+        .map(|f| {
+            let meta = std::fs::metadata(&f).ok();
+            let size = meta.as_ref().map_or(0, |m| m.len());
+            let modified = meta.and_then(|m| m.modified().ok());
+            (f, size, modified)
+        })
+        .collect()
 }
 
 /// Changes each time the process gets SIGHUP: the specs are to be read
