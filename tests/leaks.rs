@@ -1,5 +1,6 @@
-//! No secret reaches any output: the console with -v, and every report
-//! format, in every encoding a secret can travel in.
+//! No secret reaches any output: the console with -v, every report
+//! format, and a monitor's log, metrics, page and notifications, in every
+//! encoding a secret can travel in.
 
 use std::process::Command;
 
@@ -118,6 +119,8 @@ async fn no_secret_in_any_output_in_any_encoding() {
     assert!(stdout.contains("x-api-key: ***"), "{stdout}");
     assert!(stdout.contains("\"access_token\":\"***\""), "{stdout}");
 
+    artifacts.extend(monitor_artifacts(dir, &base).await);
+
     let tokens = sandbox.issued_tokens();
     assert!(tokens.len() >= 5, "{tokens:?}");
     let mut secrets: Vec<String> = tokens;
@@ -162,4 +165,83 @@ async fn no_secret_in_any_output_in_any_encoding() {
             .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
+}
+
+/// The same specs under `oauthspec monitor` with notifications: its log,
+/// its metrics in both formats, its page and what it POSTs.
+async fn monitor_artifacts(dir: &std::path::Path, base: &str) -> Vec<(String, String)> {
+    use std::io::{BufRead as _, BufReader};
+    use std::sync::{Arc, Mutex};
+    let posted: Arc<Mutex<Vec<String>>> = Arc::default();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post({
+            let posted = posted.clone();
+            move |body: String| async move { posted.lock().unwrap().push(body) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let mut child = Command::new(env!("CARGO_BIN_EXE_oauthspec"))
+        .args(["monitor", "--every", "500ms", "--iterations", "2"])
+        .args(["--listen", "127.0.0.1:0", "--notify", &hook])
+        .arg(dir)
+        .env("OAUTH_ISSUER", base)
+        .env("ORDERS_CLIENT_ID", "demo-client")
+        .env("ORDERS_CLIENT_SECRET", "demo-secret")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut log = String::new();
+    let first = lines.next().unwrap().unwrap();
+    let address = first
+        .strip_prefix("monitor: metrics on http://")
+        .and_then(|rest| rest.split('/').next())
+        .unwrap()
+        .to_string();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let done = line.contains(" run 1: ");
+        log.push_str(&line);
+        log.push('\n');
+        if done {
+            break;
+        }
+    }
+    let mut artifacts = Vec::new();
+    for (name, path, accept) in [
+        (
+            "metrics (OpenMetrics)",
+            "/metrics",
+            "application/openmetrics-text",
+        ),
+        ("metrics (0.0.4)", "/metrics", "text/plain"),
+        ("monitor page", "/", "text/html"),
+    ] {
+        let text = reqwest::Client::new()
+            .get(format!("http://{address}{path}"))
+            .header("Accept", accept)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        artifacts.push((name.to_string(), text));
+    }
+    log.extend(lines.map(|l| l.unwrap() + "\n"));
+    let out = child.wait_with_output().unwrap();
+    assert!(log.contains(" run 2: "), "{log}");
+    artifacts.push(("monitor log".into(), log));
+    artifacts.push((
+        "monitor stderr".into(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    ));
+    let posted = posted.lock().unwrap().join("\n");
+    assert!(posted.contains("\"state\":\"failing\""), "{posted}");
+    artifacts.push(("notifications".into(), posted));
+    artifacts
 }

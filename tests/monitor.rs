@@ -393,6 +393,14 @@ async fn a_taken_port_is_a_clear_usage_error() {
         "{stderr}"
     );
     assert_eq!(sandbox.stats().api, 0, "nothing was run");
+    // So is an interval that is not a duration.
+    let out = Command::new(env!("CARGO_BIN_EXE_oauthspec"))
+        .args(["monitor", "--every", "soon"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--every"));
 }
 
 /// SIGHUP, or an edited file, makes the monitor read its specs again: a
