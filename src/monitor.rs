@@ -217,7 +217,10 @@ pub(crate) fn monitor(
             }
             let next = started + schedule.every;
             if Instant::now() >= next {
-                say!("monitor: run {n} took longer than the interval; the next starts now");
+                // `--every 0s` asks for runs back to back: no news.
+                if !schedule.every.is_zero() {
+                    say!("monitor: run {n} took longer than the interval; the next starts now");
+                }
                 continue;
             }
             tokio::select! {

@@ -680,3 +680,31 @@ async fn a_second_sigterm_ends_the_wait_for_notifications() {
         ["monitor: stopped by a second SIGTERM; notifications dropped"]
     );
 }
+
+/// A run longer than the interval is reported, and the next one starts
+/// right after it; `--every 0s` runs back to back without the report.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_longer_than_the_interval_is_reported() {
+    let sandbox = sandbox().await;
+    sandbox.add_fault(oauthspec_sandbox::parse_fault("api:latency=50ms").unwrap());
+    let specs = Specs::new();
+    let path = specs.write("live.oauthspec", &spec(&sandbox.base_url()));
+    let run = |every: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_oauthspec"))
+            .args(["monitor", "--every", every, "--iterations", "2"])
+            .args(["--listen", "127.0.0.1:0"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let slow = run("10ms");
+    assert!(
+        slow.contains("monitor: run 1 took longer than the interval; the next starts now"),
+        "{slow}"
+    );
+    assert!(slow.contains(" run 2: "), "{slow}");
+    let back_to_back = run("0s");
+    assert!(!back_to_back.contains("took longer"), "{back_to_back}");
+    assert!(back_to_back.contains(" run 2: "), "{back_to_back}");
+}
