@@ -86,8 +86,14 @@ pub(crate) enum Command {
         #[arg(long, default_value = "0s", value_parser = cli_duration, env = "OAUTHSPEC_JITTER")]
         jitter: Duration,
         /// POST a JSON document here when a step starts or stops failing.
-        #[arg(long, value_name = "URL", env = "OAUTHSPEC_NOTIFY")]
-        notify: Option<url::Url>,
+        /// (Never shown: webhook URLs hold their secret.)
+        #[arg(
+            long,
+            value_name = "URL",
+            env = "OAUTHSPEC_NOTIFY",
+            hide_env_values = true
+        )]
+        notify: Option<String>,
         /// Stop after this many runs (default: until Ctrl-C or SIGTERM).
         #[arg(long, value_name = "N", env = "OAUTHSPEC_ITERATIONS")]
         iterations: Option<u64>,

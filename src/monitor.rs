@@ -30,7 +30,7 @@ macro_rules! say {
         let _ = writeln!(std::io::stdout(), $($arg)*);
     }};
 }
-use crate::output::{print_diagnostics, print_error};
+use crate::output::{print_diagnostics, print_error, usage_error};
 use crate::run::{interrupt, prepare_run, runtime, Threads};
 
 /// When runs start.
@@ -54,13 +54,18 @@ struct Shared {
     page: Mutex<Option<String>>,
 }
 
+impl Shared {
+    fn metrics(&self) -> std::sync::MutexGuard<'_, Metrics> {
+        self.metrics.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 /// The metrics as a reporter of each run's events.
 struct Record(Arc<Shared>);
 
 impl Reporter for Record {
     fn report(&mut self, event: &Event<'_>) {
-        let metrics = &mut *self.0.metrics.lock().unwrap_or_else(|e| e.into_inner());
-        metrics.report(event);
+        self.0.metrics().report(event);
         if let Event::RunFinished(result) = event {
             *self.0.page.lock().unwrap_or_else(|e| e.into_inner()) = Some(html::render(result));
         }
@@ -73,9 +78,19 @@ pub(crate) fn monitor(
     reports: &ReportPaths,
     schedule: Schedule,
     listen: SocketAddr,
-    notify: Option<url::Url>,
+    notify: Option<String>,
     color: bool,
 ) -> Exit {
+    // Parsed here, not by clap, whose error would print the value.
+    let notify = match notify.as_deref().map(url::Url::parse).transpose() {
+        Ok(url) => url,
+        Err(e) => return usage_error(
+            &format!(
+                "--notify is not a URL ({e}; the value is not shown: webhook URLs hold secrets)"
+            ),
+            color,
+        ),
+    };
     let (runner, project) = match prepare_run(paths, options, color) {
         Ok(ready) => ready,
         Err(code) => return code,
@@ -93,7 +108,8 @@ pub(crate) fn monitor(
             metrics: Mutex::new(Metrics::new([], [])),
             page: Mutex::default(),
         });
-        track(&shared, &runner, &project);
+        let mut transitions = Transitions::default();
+        track(&shared, &runner, &project, &mut transitions);
         let mut project = project;
         let listener = match tokio::net::TcpListener::bind(listen).await {
             Ok(l) => l,
@@ -131,7 +147,6 @@ pub(crate) fn monitor(
 
         let mut reload = hangups();
         let mut seen = fingerprint(paths);
-        let mut transitions = Transitions::default();
         let (notifications, delivery) = match notify {
             Some(url) => {
                 let (send, task) = notifier(url, format!("http://{address}/"));
@@ -140,118 +155,104 @@ pub(crate) fn monitor(
             None => (None, None),
         };
         let runs = async {
-        let mut last_failed = false;
-        for n in 1.. {
-            let now = fingerprint(paths);
-            let edited = now != seen;
-            if edited || reload.has_changed().unwrap_or(false) {
-                reload.mark_unchanged();
-                seen = now;
-                say!(
-                    "monitor: re-reading the specs{}",
-                    if edited { " (a file changed)" } else { "" }
-                );
-                let fresh = check_paths(paths, &runner.options.check);
-                match Runner::preflight(&fresh, runner.options.strict) {
-                    Ok(()) => {
-                        track(&shared, &runner, &fresh);
-                        project = fresh;
-                        say!("monitor: the specs were re-read; the next run uses them");
-                    }
-                    Err(problems) => {
-                        print_diagnostics(problems.into_iter(), color);
-                        (shared.metrics.lock().unwrap_or_else(|e| e.into_inner())).reload_failed();
-                        say!("monitor: the specs no longer check; the previous ones keep running");
-                    }
-                }
-            }
-            let delay = schedule.delay();
-            if !delay.is_zero() {
-                tokio::select! {
-                    _ = tokio::time::sleep(delay) => {}
-                    name = stopped() => {
-                        say!("monitor: stopped by {name}");
-                        return Exit::Passed;
+            let mut last_failed = false;
+            // When the next run is due; jitter delays a run, not the ones
+            // after it.
+            let mut due = Instant::now();
+            for n in 1.. {
+                let now = fingerprint(paths);
+                let edited = now != seen;
+                if edited || reload.has_changed().unwrap_or(false) {
+                    reload.mark_unchanged();
+                    seen = now;
+                    let why = if edited { " (a file changed)" } else { "" };
+                    say!("monitor: re-reading the specs{why}");
+                    match reread(paths, &runner) {
+                        Ok(fresh) => {
+                            track(&shared, &runner, &fresh, &mut transitions);
+                            project = fresh;
+                            say!("monitor: the specs were re-read; the next run uses them");
+                        }
+                        Err(problems) => {
+                            print_diagnostics(problems.into_iter(), color);
+                            shared.metrics().reload_failed();
+                            say!("monitor: the specs no longer check; the previous ones keep running");
+                        }
                     }
                 }
-            }
-            let started = Instant::now();
-            let mut files = ReportFiles {
-                paths: reports.clone(),
-                errors: Vec::new(),
-            };
-            let mut record = Record(shared.clone());
-            let result = runner
-                .execute(
-                    &project,
-                    &mut [&mut record, &mut files, &mut transitions],
-                    stopped(),
-                )
-                .await;
-            if result.interrupted.is_some() {
-                say!(
-                    "monitor: stopped by {}",
-                    result.interruption().unwrap_or_default()
-                );
-                return Exit::Passed;
-            }
-            say!("{}", console.run_line(n, &result).trim_end());
-            for change in transitions.take() {
-                if let Some(send) = &notifications {
-                    let _ = send.send(change);
-                }
-            }
-            // A file that cannot be written is logged and counted; the
-            // monitor goes on probing.
-            let unwritten: Vec<_> = (files.errors.into_iter())
-                .chain(runner.tokens.take_cache_error())
-                .collect();
-            (shared.metrics.lock().unwrap_or_else(|e| e.into_inner()))
-                .write_failed(unwritten.len());
-            print_diagnostics(unwritten.iter().map(|e| Diagnostic::error(e.to_string())), color);
-            (shared.metrics.lock().unwrap_or_else(|e| e.into_inner()))
-                .renewals(runner.tokens.renewals());
-            last_failed = result.counts().failed > 0;
-            if schedule.iterations.is_some_and(|max| n >= max) {
-                break;
-            }
-            let next = started + schedule.every;
-            if Instant::now() >= next {
-                // `--every 0s` asks for runs back to back: no news.
-                if !schedule.every.is_zero() {
-                    say!("monitor: run {n} took longer than the interval; the next starts now");
-                }
-                continue;
-            }
-            tokio::select! {
-                _ = tokio::time::sleep_until(next.into()) => {}
-                name = stopped() => {
+                if let Some(name) = sleep_or_stop(due + schedule.delay(), stopped()).await {
                     say!("monitor: stopped by {name}");
                     return Exit::Passed;
                 }
+                let mut files = ReportFiles {
+                    paths: reports.clone(),
+                    errors: Vec::new(),
+                };
+                let mut record = Record(shared.clone());
+                let result = runner
+                    .execute(
+                        &project,
+                        &mut [&mut record, &mut files, &mut transitions],
+                        stopped(),
+                    )
+                    .await;
+                if let Some(why) = result.interruption().filter(|_| result.interrupted.is_some()) {
+                    say!("monitor: stopped by {why}");
+                    return Exit::Passed;
+                }
+                // A file that cannot be written is logged and counted; the
+                // monitor goes on probing. The metrics are complete before
+                // the run's line is printed.
+                let unwritten: Vec<_> = (files.errors.into_iter())
+                    .chain(runner.tokens.take_cache_error())
+                    .collect();
+                {
+                    let mut metrics = shared.metrics();
+                    metrics.write_failed(unwritten.len());
+                    metrics.renewals(runner.tokens.renewals());
+                }
+                say!("{}", console.run_line(n, &result).trim_end());
+                print_diagnostics(unwritten.iter().map(|e| Diagnostic::error(e.to_string())), color);
+                for change in transitions.take() {
+                    if let Some(send) = &notifications {
+                        let _ = send.send(change);
+                    }
+                }
+                last_failed = result.counts().failed > 0;
+                if schedule.iterations.is_some_and(|max| n >= max) {
+                    break;
+                }
+                due += schedule.every;
+                if Instant::now() > due {
+                    // `--every 0s` asks for runs back to back: no news.
+                    if !schedule.every.is_zero() {
+                        say!("monitor: run {n} took longer than the interval; the next starts now");
+                    }
+                    due = Instant::now();
+                }
             }
-        }
-        if last_failed {
-            Exit::Failed
-        } else {
-            Exit::Passed
-        }
+            if last_failed {
+                Exit::Failed
+            } else {
+                Exit::Passed
+            }
         };
         let exit = runs.await;
-        // Notifications still on their way get a few seconds to arrive.
+        // Notifications still on their way get up to 10 s to arrive; a
+        // Ctrl-C or SIGTERM meanwhile ends the wait, with the code a shell
+        // expects (130, 143).
         drop(notifications);
-        // Notifications still on their way get a few seconds to arrive;
-        // a second Ctrl-C or SIGTERM ends the wait, and the monitor with
-        // the code a shell expects (130, 143).
-        if let Some(task) = delivery {
+        if let Some(task) = delivery.filter(|t| !t.is_finished()) {
+            let waiting = interrupt();
+            say!("monitor: waiting up to 10 s for notifications still on their way");
             tokio::select! {
                 waited = tokio::time::timeout(Duration::from_secs(10), task) => {
                     if waited.is_err() {
                         say!("monitor: notifications not delivered in 10 s were dropped");
                     }
                 }
-                name = interrupt() => {
-                    say!("monitor: stopped by a second {name}; notifications dropped");
+                name = waiting => {
+                    say!("monitor: stopped by {name}; notifications dropped");
                     return Exit::interrupted_by(name);
                 }
             }
@@ -260,8 +261,32 @@ pub(crate) fn monitor(
     })
 }
 
-/// Every series the project's steps and clients can have, from 0.
-fn track(shared: &Shared, runner: &Runner, project: &Project) {
+/// Sleeps until `until`, unless `stop` comes first: then its name.
+async fn sleep_or_stop(
+    until: Instant,
+    stop: impl std::future::Future<Output = String>,
+) -> Option<String> {
+    tokio::select! {
+        _ = tokio::time::sleep_until(until.into()) => None,
+        name = stop => Some(name),
+    }
+}
+
+/// The specs read and checked again: refused when they do not check or
+/// hold nothing to run (an emptied directory, a file caught mid-write).
+fn reread(paths: &[PathBuf], runner: &Runner) -> Result<Project, Vec<Diagnostic>> {
+    let fresh = check_paths(paths, &runner.options.check);
+    Runner::preflight(&fresh, runner.options.strict)?;
+    if runner.nothing_to_run(&fresh).is_some() {
+        return Err(vec![Diagnostic::error("the specs hold no step to run")]);
+    }
+    Ok(fresh)
+}
+
+/// Every series the project's steps and clients can have, from 0; the
+/// series (and remembered states) of steps and clients it no longer has
+/// are dropped.
+fn track(shared: &Shared, runner: &Runner, project: &Project, transitions: &mut Transitions) {
     let mut steps = Vec::new();
     let mut clients = Vec::new();
     for (spec, _) in runner.selected(project) {
@@ -275,11 +300,13 @@ fn track(shared: &Shared, runner: &Runner, project: &Project) {
         let files = spec.files();
         clients.extend(files.flat_map(|f| f.clients.iter().map(|c| c.name.node.clone())));
     }
+    transitions.retain(&steps);
     let steps = steps
         .iter()
         .map(|(suite, step)| (suite.as_str(), step.as_str()));
-    let mut metrics = shared.metrics.lock().unwrap_or_else(|e| e.into_inner());
-    metrics.track(steps, clients.iter().map(String::as_str));
+    shared
+        .metrics()
+        .track(steps, clients.iter().map(String::as_str));
 }
 
 /// The spec files under `paths` with their sizes and times: when it

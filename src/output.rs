@@ -27,19 +27,25 @@ pub(crate) fn print_diagnostics(diagnostics: impl Iterator<Item = Diagnostic>, c
     let mut more = 0;
     for (i, d) in diagnostics.enumerate() {
         if i < MAX_SHOWN {
-            eprintln!("{}", d.render(color));
+            to_stderr(&d.render(color));
         } else {
             more += 1;
         }
     }
     if more > 0 {
-        eprintln!("… and {more} more\n");
+        to_stderr(&format!("… and {more} more\n"));
     }
 }
 
 /// Every error the command prints itself, rendered like the others.
 pub(crate) fn print_error(message: impl Into<String>, color: bool) {
-    eprintln!("{}", Diagnostic::error(message).render(color));
+    to_stderr(&Diagnostic::error(message).render(color));
+}
+
+/// A line on stderr; a closed stderr must not stop a monitor.
+fn to_stderr(text: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "{text}");
 }
 
 pub(crate) fn usage_error(message: &str, color: bool) -> Exit {

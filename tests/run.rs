@@ -730,3 +730,18 @@ async fn reporters_see_every_event_in_order_and_an_interruption() {
     );
     assert_eq!(result.interrupted.as_deref(), Some("SIGTERM"));
 }
+
+/// Hidden directories are not searched: a ConfigMap mounted in Kubernetes
+/// holds each file twice, once under `..2026_…/`, and `.git` holds copies.
+#[tokio::test]
+async fn hidden_directories_are_not_searched_for_specs() {
+    let specs = Specs::new();
+    let step = "step \"s\" {\n  GET \"http://127.0.0.1:1/\"\n}\n";
+    specs.write("a.oauthspec", step);
+    std::fs::create_dir_all(specs.path().join("..2026_12_02")).unwrap();
+    std::fs::write(specs.path().join("..2026_12_02/a.oauthspec"), step).unwrap();
+    std::fs::create_dir_all(specs.path().join(".git")).unwrap();
+    std::fs::write(specs.path().join(".git/b.oauthspec"), step).unwrap();
+    let found = oauthspec_core::check::load::discover(&[specs.path().to_path_buf()]).unwrap();
+    assert_eq!(found, [specs.path().join("a.oauthspec")]);
+}

@@ -74,13 +74,20 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Diagnostic> {
 
 /// Directories reached through a symbolic link are not entered (as
 /// ripgrep does): a link to `..` would repeat every spec, two would loop.
-/// A linked spec file is taken.
+/// A linked spec file is taken. Hidden entries (`.git`, the `..data`
+/// copies of a Kubernetes ConfigMap) are skipped, as ripgrep does.
 fn walk(dir: &Path, found: &mut Vec<PathBuf>) -> std::io::Result<()> {
     let mut entries: Vec<(PathBuf, std::fs::FileType)> = std::fs::read_dir(dir)?
         .map(|e| e.and_then(|e| Ok((e.path(), e.file_type()?))))
         .collect::<Result<_, _>>()?;
     entries.sort_by(|a, b| a.0.cmp(&b.0));
     for (path, kind) in entries {
+        if path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        {
+            continue;
+        }
         if kind.is_dir() {
             walk(&path, found)?;
         } else if (kind.is_file() || (kind.is_symlink() && path.is_file()))

@@ -298,6 +298,14 @@ impl TokenManager {
             .take()
     }
 
+    /// Notes when `client`'s token, just handed out, is to be renewed.
+    fn renewal(&self, client: &ResolvedClient, token: &Token) {
+        if let Some(at) = token.expires_at {
+            let mut renewals = self.renewals.lock().unwrap_or_else(|e| e.into_inner());
+            renewals.insert(client.name.clone(), at);
+        }
+    }
+
     /// When each client's newest token is to be renewed (its expiry less
     /// the skew), by client name: for a monitor's expiry gauge.
     pub fn renewals(&self) -> Vec<(String, SystemTime)> {
@@ -331,6 +339,7 @@ impl TokenManager {
             } else {
                 TokenSource::Run
             };
+            self.renewal(client, token);
             return Ok((token.clone(), source));
         }
         if self.cache_file.is_some() && !slot.from_file {
@@ -341,10 +350,7 @@ impl TokenManager {
             .await?;
         slot.token = Some(token.clone());
         slot.from_file = false;
-        if let Some(at) = token.expires_at {
-            let mut renewals = self.renewals.lock().unwrap_or_else(|e| e.into_inner());
-            renewals.insert(client.name.clone(), at);
-        }
+        self.renewal(client, &token);
         // The token is good whatever happens to the file: a failed write is
         // the run's problem, reported when it ends, not the server's.
         if let Err(e) = self.save(&key, &slot) {

@@ -143,13 +143,19 @@ impl Metrics {
         metrics
     }
 
-    /// Series from 0 for steps and clients that may appear from now on
-    /// (specs re-read); those already kept keep their counts.
+    /// The steps and clients that may appear from now on (specs re-read):
+    /// new ones get series from 0, those already kept keep their counts,
+    /// and those gone are dropped (a removed step must not stay down).
     pub fn track<'a>(
         &mut self,
         steps: impl IntoIterator<Item = (&'a str, &'a str)>,
         clients: impl IntoIterator<Item = &'a str>,
     ) {
+        let steps: Vec<(&str, &str)> = steps.into_iter().collect();
+        let clients: Vec<&str> = clients.into_iter().collect();
+        (self.steps).retain(|(suite, step), _| steps.contains(&(suite.as_str(), step.as_str())));
+        self.tokens
+            .retain(|client, _| clients.contains(&client.as_str()));
         for (suite, step) in steps {
             self.series(suite, step);
         }
@@ -219,7 +225,10 @@ impl Metrics {
     /// says after a run.
     pub fn renewals(&mut self, renewals: impl IntoIterator<Item = (String, SystemTime)>) {
         for (client, at) in renewals {
-            self.client(&client).renewal = Some(at);
+            // Only clients of the current specs.
+            if let Some(tokens) = self.tokens.get_mut(&client) {
+                tokens.renewal = Some(at);
+            }
         }
     }
 
@@ -241,7 +250,7 @@ impl Metrics {
         let family = |out: &mut String, name: &str, kind: &str, help: &str| {
             // OpenMetrics names a counter's family without `_total`.
             let name = match (open, kind) {
-                (true, "counter") => name.trim_end_matches("_total"),
+                (true, "counter") => name.strip_suffix("_total").unwrap_or(name),
                 _ => name,
             };
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
@@ -383,7 +392,7 @@ impl Metrics {
             &mut out,
             "oauthspec_spec_reload_failures_total",
             "counter",
-            "Times the specs were re-read (SIGHUP) and did not check; the previous ones kept running.",
+            "Times the specs were re-read (SIGHUP or an edited file) and did not check; the previous ones kept running.",
         );
         let _ = writeln!(
             out,

@@ -50,6 +50,11 @@ impl Reporter for Transitions {
 }
 
 impl Transitions {
+    /// Forgets the steps not in `steps` (the specs were re-read).
+    pub fn retain(&mut self, steps: &[(String, String)]) {
+        self.failing.retain(|key, _| steps.contains(key));
+    }
+
     /// The changes seen since the last call.
     pub fn take(&mut self) -> Vec<Transition> {
         std::mem::take(&mut self.pending)
