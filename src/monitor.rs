@@ -81,15 +81,14 @@ pub(crate) fn monitor(
     notify: Option<String>,
     color: bool,
 ) -> Exit {
-    // Parsed here, not by clap, whose error would print the value.
+    // Parsed here, not by clap, whose error would print the value (a
+    // webhook URL holds its secret).
     let notify = match notify.as_deref().map(url::Url::parse).transpose() {
         Ok(url) => url,
-        Err(e) => return usage_error(
-            &format!(
-                "--notify is not a URL ({e}; the value is not shown: webhook URLs hold secrets)"
-            ),
-            color,
-        ),
+        Err(e) => {
+            let message = format!("--notify is not a URL: {e} (the value is not shown)");
+            return usage_error(&message, color);
+        }
     };
     let (runner, project) = match prepare_run(paths, options, color) {
         Ok(ready) => ready,

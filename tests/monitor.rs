@@ -403,6 +403,16 @@ async fn a_taken_port_is_a_clear_usage_error() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--every"));
+    // A --notify that is no URL is refused without showing it.
+    let out = Command::new(env!("CARGO_BIN_EXE_oauthspec"))
+        .args(["monitor", "--notify", "hooks.example/s3cr3t-path"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--notify is not a URL"), "{stderr}");
+    assert!(!stderr.contains("s3cr3t"), "{stderr}");
 }
 
 /// SIGHUP, or an edited file, makes the monitor read its specs again: a
