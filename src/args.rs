@@ -9,6 +9,7 @@ use oauthspec_core::check::value::{parse_dotenv, Environment};
 use oauthspec_core::check::CheckOptions;
 use oauthspec_core::report::tap::TapVersion;
 use oauthspec_core::report::ReportPaths;
+use oauthspec_core::run::partition::Partition;
 use oauthspec_core::run::RunOptions;
 use oauthspec_sandbox::{parse_fault, Fault};
 
@@ -198,6 +199,12 @@ pub(crate) struct RunArgs {
     /// `config`; the exit code is 2 either way).
     #[arg(long, env = "OAUTHSPEC_STRICT")]
     pub(crate) strict: bool,
+    /// Run only a share of the spec files, for a CI matrix job:
+    /// count:K/N (round-robin by path), hash:K/N (by a hash of the path),
+    /// or auto (GitLab's CI_NODE_INDEX/CI_NODE_TOTAL, Buildkite's
+    /// BUILDKITE_PARALLEL_JOB/_COUNT).
+    #[arg(long, value_name = "KIND:K/N", value_parser = parse_partition, env = "OAUTHSPEC_PARTITION")]
+    partition: Option<PartitionArg>,
     /// Pass when no step is run (no spec files, or the filter matched
     /// none); without it that is a usage error (exit 2).
     #[arg(long, env = "OAUTHSPEC_ALLOW_EMPTY")]
@@ -310,13 +317,81 @@ impl RunArgs {
             insecure: self.insecure,
             allow_empty: self.allow_empty,
             strict: self.strict,
+            partition: match self.partition {
+                Some(PartitionArg::Fixed(p)) => Some(p),
+                Some(PartitionArg::Auto) => {
+                    let found = ci_partition(|name| std::env::var(name).ok());
+                    if found.is_none() {
+                        crate::output::print_note(
+                            "--partition auto: no CI partition variables are set (CI_NODE_INDEX and CI_NODE_TOTAL, or BUILDKITE_PARALLEL_JOB and BUILDKITE_PARALLEL_JOB_COUNT); every spec file runs",
+                        );
+                    }
+                    found
+                }
+                None => None,
+            },
         }
     }
+}
+
+/// `--partition`: a share of the files, or `auto` for the CI's own.
+#[derive(Clone, Copy)]
+pub(crate) enum PartitionArg {
+    Auto,
+    Fixed(Partition),
+}
+
+fn parse_partition(s: &str) -> Result<PartitionArg, String> {
+    match s {
+        "auto" => Ok(PartitionArg::Auto),
+        _ => Partition::parse(s).map(PartitionArg::Fixed),
+    }
+}
+
+/// The job's share from the CI's own variables: GitLab's `parallel:`
+/// (`CI_NODE_INDEX` from 1, `CI_NODE_TOTAL`) or Buildkite's parallelism
+/// (`BUILDKITE_PARALLEL_JOB` from 0, `BUILDKITE_PARALLEL_JOB_COUNT`),
+/// dealt by count. None when neither is set: every file runs.
+pub(crate) fn ci_partition(var: impl Fn(&str) -> Option<String>) -> Option<Partition> {
+    let number = |name: &str| var(name)?.trim().parse::<usize>().ok();
+    let (index, total) = match (number("CI_NODE_INDEX"), number("CI_NODE_TOTAL")) {
+        (Some(index), Some(total)) => (index, total),
+        _ => (
+            number("BUILDKITE_PARALLEL_JOB")? + 1,
+            number("BUILDKITE_PARALLEL_JOB_COUNT")?,
+        ),
+    };
+    Partition::parse(&format!("count:{index}/{total}")).ok()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn partitions_come_from_the_ci_when_asked() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                (pairs.iter())
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let gitlab = ci_partition(env(&[("CI_NODE_INDEX", "2"), ("CI_NODE_TOTAL", "4")]));
+        assert_eq!(gitlab.map(|p| p.to_string()).as_deref(), Some("count:2/4"));
+        let buildkite = ci_partition(env(&[
+            ("BUILDKITE_PARALLEL_JOB", "0"),
+            ("BUILDKITE_PARALLEL_JOB_COUNT", "3"),
+        ]));
+        assert_eq!(
+            buildkite.map(|p| p.to_string()).as_deref(),
+            Some("count:1/3")
+        );
+        assert!(ci_partition(env(&[])).is_none());
+        assert!(ci_partition(env(&[("CI_NODE_INDEX", "5"), ("CI_NODE_TOTAL", "4")])).is_none());
+        assert!(parse_partition("hash:1/2").is_ok() && parse_partition("auto").is_ok());
+        assert!(parse_partition("1/2").is_err());
+    }
 
     #[test]
     fn sizes_and_durations_as_the_flags_take_them() {

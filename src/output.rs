@@ -42,6 +42,11 @@ pub(crate) fn print_error(message: impl Into<String>, color: bool) {
     to_stderr(&Diagnostic::error(message).render(color));
 }
 
+/// A note for the user, not an error: `note: ...` on stderr.
+pub(crate) fn print_note(message: &str) {
+    to_stderr(&format!("note: {message}"));
+}
+
 /// A line on stderr; a closed stderr must not stop a monitor.
 fn to_stderr(text: &str) {
     use std::io::Write as _;

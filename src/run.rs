@@ -11,7 +11,7 @@ use oauthspec_core::report::{ReportFiles, ReportPaths};
 use oauthspec_core::run::{NothingToRun, RunOptions, Runner};
 
 use crate::exit::Exit;
-use crate::output::{print_diagnostics, print_error, usage_error};
+use crate::output::{print_diagnostics, print_error, print_note, usage_error};
 use crate::terminal::Terminal;
 
 /// `check`: every file, every problem, nothing sent.
@@ -132,6 +132,18 @@ pub(crate) fn prepare_run(
         return Err(usage_error(
             &format!("{why}; nothing was run (--allow-empty lets an empty run pass)"),
             color,
+        ));
+    }
+    if let Some(share) = runner.options.partition {
+        let suites = project.specs.iter().filter(|(s, _)| s.is_suite()).count();
+        let mine = runner.selected(&project).len();
+        let none = if mine == 0 {
+            ": nothing to run here"
+        } else {
+            ""
+        };
+        print_note(&format!(
+            "partition {share}: {mine} of {suites} spec files{none}"
         ));
     }
     if runner.verification_off(&project) {

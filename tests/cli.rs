@@ -732,3 +732,91 @@ fn the_container_image_builds_and_runs() {
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.starts_with("oauthspec "), "{stdout}");
 }
+
+/// `--partition` splits the spec files across CI jobs: every file runs in
+/// exactly one share, alike for `count` and `hash`; a share with nothing
+/// in it passes and says so; `check` checks every file whatever the share.
+#[test]
+fn partitions_split_the_files_across_jobs() {
+    let specs = crate::common::Specs::new();
+    for i in 0..7 {
+        // Each step fails (nothing listens on port 1): its name shows
+        // which files a share ran.
+        specs.write(
+            &format!("s{i}.oauthspec"),
+            &format!("step \"file {i}\" {{\n  GET \"http://127.0.0.1:1/\"\n}}\n"),
+        );
+    }
+    let ran = |share: &str| -> Vec<String> {
+        let (code, stdout, stderr) =
+            output(
+                oauthspec()
+                    .current_dir(specs.path())
+                    .args(["run", ".", "--partition", share]),
+            );
+        assert!(code == 1 || code == 0, "{share}: {stdout}{stderr}");
+        assert!(
+            stderr.contains(&format!("note: partition {share}: ")),
+            "{stderr}"
+        );
+        (0..7)
+            .filter(|i| stdout.contains(&format!("FAIL file {i}")))
+            .map(|i| i.to_string())
+            .collect()
+    };
+    for method in ["count", "hash"] {
+        let mut all: Vec<String> = (1..=3)
+            .flat_map(|k| ran(&format!("{method}:{k}/3")))
+            .collect();
+        all.sort();
+        assert_eq!(all, ["0", "1", "2", "3", "4", "5", "6"], "{method}");
+    }
+    assert_eq!(ran("count:1/3"), ["0", "3", "6"]);
+
+    // More shards than files: the empty one passes, and says so.
+    let (code, stdout, stderr) = output(oauthspec().current_dir(specs.path()).args([
+        "run",
+        ".",
+        "--partition",
+        "count:9/9",
+    ]));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stderr.contains("partition count:9/9: 0 of 7 spec files: nothing to run here"),
+        "{stderr}"
+    );
+
+    // `auto` with no CI variables runs every file, and says so.
+    let (_, stdout, stderr) = output(
+        oauthspec()
+            .current_dir(specs.path())
+            .env_remove("CI_NODE_INDEX")
+            .env_remove("BUILDKITE_PARALLEL_JOB")
+            .args(["run", ".", "--partition", "auto"]),
+    );
+    assert!(
+        stderr.contains("--partition auto: no CI partition variables"),
+        "{stderr}"
+    );
+    assert_eq!(stdout.matches("FAIL file").count(), 7, "{stdout}");
+    // GitLab's variables.
+    let (_, stdout, _) = output(
+        oauthspec()
+            .current_dir(specs.path())
+            .env("CI_NODE_INDEX", "1")
+            .env("CI_NODE_TOTAL", "3")
+            .args(["run", ".", "--partition", "auto"]),
+    );
+    assert_eq!(stdout.matches("FAIL file").count(), 3, "{stdout}");
+
+    // A syntax error in a file of another share still stops the run.
+    specs.write("s7.oauthspec", "step \"broken\" {\n  GET \"http://x/\n}\n");
+    let (code, _, stderr) = output(oauthspec().current_dir(specs.path()).args([
+        "run",
+        ".",
+        "--partition",
+        "count:1/9",
+    ]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("unterminated string"), "{stderr}");
+}

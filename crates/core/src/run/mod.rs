@@ -2,6 +2,7 @@
 
 pub mod events;
 mod expect;
+pub mod partition;
 mod step;
 
 pub use events::{Event, Reporter};
@@ -52,6 +53,9 @@ pub struct RunOptions {
     pub allow_empty: bool,
     /// `--strict`: one missing environment variable refuses the whole run.
     pub strict: bool,
+    /// `--partition`: run only this share of the spec files (a CI matrix
+    /// job's).
+    pub partition: Option<partition::Partition>,
 }
 
 impl Default for RunOptions {
@@ -73,6 +77,7 @@ impl Default for RunOptions {
             insecure: false,
             allow_empty: false,
             strict: false,
+            partition: None,
         }
     }
 }
@@ -207,6 +212,10 @@ impl Runner {
         if self.options.allow_empty || !self.selected(project).is_empty() {
             return None;
         }
+        // More shards than files: an empty share passes (the caller says so).
+        if self.options.partition.is_some() && project.specs.iter().any(|(s, _)| s.is_suite()) {
+            return None;
+        }
         Some(if project.specs.is_empty() {
             NothingToRun::NoFiles
         } else if !self.options.filters.is_empty() {
@@ -260,10 +269,10 @@ impl Runner {
     }
 
     /// The suites this run runs, in order: files with steps, narrowed by
-    /// `--filter`.
+    /// `--filter`, then to the run's partition.
     pub fn selected<'p>(&self, project: &'p Project) -> Vec<&'p (Spec, Checked)> {
         let filters = &self.options.filters;
-        project
+        let chosen: Vec<&(Spec, Checked)> = project
             .specs
             .iter()
             .filter(|(spec, _)| spec.is_suite())
@@ -275,6 +284,20 @@ impl Runner {
                             || spec.file.steps.iter().any(|s| f.matches(&s.name.node))
                     })
             })
+            .collect();
+        let Some(share) = self.options.partition else {
+            return chosen;
+        };
+        let mut order: Vec<(String, usize)> = (chosen.iter().enumerate())
+            .map(|(i, (spec, _))| (partition::portable(&spec.file.source.path), i))
+            .collect();
+        order.sort();
+        let mut kept = vec![false; chosen.len()];
+        for (position, (path, i)) in order.iter().enumerate() {
+            kept[*i] = share.contains(path, position);
+        }
+        (chosen.into_iter().zip(kept))
+            .filter_map(|(spec, kept)| kept.then_some(spec))
             .collect()
     }
 
