@@ -29,6 +29,72 @@ step "admin" {{
     )
 }
 
+/// A monitor of `path`, started with `args` on a free port and killed
+/// when the test ends, however it ends.
+struct Monitor {
+    child: Reap,
+    /// Its stdout after the first line (which gave `address`).
+    lines: std::io::Lines<BufReader<std::process::ChildStdout>>,
+    address: String,
+}
+
+impl Monitor {
+    fn start(path: &std::path::Path, args: &[&str]) -> Monitor {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_oauthspec"))
+            .arg("monitor")
+            .args(args)
+            .args(["--listen", "127.0.0.1:0"])
+            .arg(path)
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let address = served_at(&lines.next().unwrap().unwrap());
+        Monitor {
+            child: Reap(child),
+            lines,
+            address,
+        }
+    }
+
+    /// The next line it prints.
+    fn line(&mut self) -> String {
+        self.lines.next().unwrap().unwrap()
+    }
+
+    /// Its lines up to the one that contains `end`.
+    fn until(&mut self, end: &str) -> Vec<String> {
+        let mut said: Vec<String> = Vec::new();
+        while !said.last().is_some_and(|l| l.contains(end)) {
+            said.push(self.line());
+        }
+        said
+    }
+
+    /// Sends it a signal (`TERM`, `HUP`).
+    fn signal(&self, name: &str) {
+        let pid = self.child.0.id().to_string();
+        let sent = Command::new("kill")
+            .args([&format!("-{name}"), &pid])
+            .status();
+        assert!(sent.unwrap().success());
+    }
+
+    /// Waits for it to exit: its code, the rest of its stdout, its stderr.
+    fn finish(mut self) -> (Option<i32>, Vec<String>, String) {
+        use std::io::Read as _;
+        let rest = self.lines.by_ref().map(Result::unwrap).collect();
+        let status = self.child.0.wait().unwrap();
+        let mut stderr = String::new();
+        if let Some(mut pipe) = self.child.0.stderr.take() {
+            pipe.read_to_string(&mut stderr).unwrap();
+        }
+        (status.code(), rest, stderr)
+    }
+}
+
 /// The address in a monitor's first line.
 fn served_at(first: &str) -> String {
     first
@@ -62,19 +128,13 @@ async fn a_monitor_runs_on_schedule_with_one_token_and_serves_metrics() {
     let specs = Specs::new();
     let path = specs.write("live.oauthspec", &spec(&base));
     let junit = specs.path().join("junit.xml");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_oauthspec"))
-        .args(["monitor", "--every", "1s", "--iterations", "3"])
-        .args(["--listen", "127.0.0.1:0", "--junit"])
-        .arg(&junit)
-        .arg(&path)
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = lines.next().unwrap().unwrap();
-    let address = served_at(&first);
-    let run1 = lines.next().unwrap().unwrap();
+    let junit_path = junit.to_str().unwrap();
+    let mut monitor = Monitor::start(
+        &path,
+        &["--every", "1s", "--iterations", "3", "--junit", junit_path],
+    );
+    let address = monitor.address.clone();
+    let run1 = monitor.line();
     assert!(
         run1.contains(" run 1: 1 passed, 1 failed, 0 skipped in ")
             && run1.ends_with("; failed: orders \"live\" › admin [scope]"),
@@ -150,9 +210,8 @@ async fn a_monitor_runs_on_schedule_with_one_token_and_serves_metrics() {
         assert!(ok, "promtool: {said}");
     }
 
-    let rest: Vec<String> = lines.map(Result::unwrap).collect();
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(1), "the last run failed: {rest:?}");
+    let (code, rest, _) = monitor.finish();
+    assert_eq!(code, Some(1), "the last run failed: {rest:?}");
     assert_eq!(rest.len(), 2, "{rest:?}");
     assert!(rest[1].contains(" run 3: "), "{rest:?}");
     // One token for every run: the runner and its cache live across runs.
@@ -195,27 +254,13 @@ async fn sigterm_stops_a_monitor_cleanly() {
     let sandbox = sandbox().await;
     let specs = Specs::new();
     let path = specs.write("live.oauthspec", &spec(&sandbox.base_url()));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_oauthspec"))
-        .args(["monitor", "--every", "1m", "--jitter", "50ms"])
-        .args(["--listen", "127.0.0.1:0"])
-        .arg(&path)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let _serving = lines.next().unwrap().unwrap();
-    let run1 = lines.next().unwrap().unwrap();
+    let mut monitor = Monitor::start(&path, &["--every", "1m", "--jitter", "50ms"]);
+    let run1 = monitor.line();
     assert!(run1.contains(" run 1: "), "{run1}");
     // Waiting for the next run, a minute away.
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let mut child = Reap(child);
-    let status = child.0.wait().unwrap();
-    let rest: Vec<String> = lines.map(Result::unwrap).collect();
-    assert_eq!(status.code(), Some(0), "{rest:?}");
+    monitor.signal("TERM");
+    let (code, rest, _) = monitor.finish();
+    assert_eq!(code, Some(0), "{rest:?}");
     assert_eq!(rest, ["monitor: stopped by SIGTERM"]);
 }
 
@@ -253,19 +298,8 @@ async fn a_real_prometheus_scrapes_the_monitor() {
             "suite \"orders\"\nclient orders {{\n  token_url \"{base}/oauth2/token\"\n  client_id \"demo-client\"\n  client_secret secret(\"demo-secret\")\n}}\nstep \"list\" {{\n  GET \"{base}/v1/orders\"\n  auth orders\n  expect status == 200\n}}\n"
         ),
     );
-    let mut monitor = Command::new(env!("CARGO_BIN_EXE_oauthspec"))
-        .args(["monitor", "--every", "300ms", "--listen", "127.0.0.1:0"])
-        .arg(&path)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let first = BufReader::new(monitor.stdout.take().unwrap())
-        .lines()
-        .next()
-        .unwrap()
-        .unwrap();
-    let _monitor = Reap(monitor);
-    let target = served_at(&first);
+    let monitor = Monitor::start(&path, &["--every", "300ms"]);
+    let target = monitor.address.clone();
 
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -425,52 +459,26 @@ async fn specs_are_reread_on_sighup_and_when_a_file_changes() {
     let base = sandbox.base_url();
     let specs = Specs::new();
     let path = specs.write("live.oauthspec", &spec(&base));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_oauthspec"))
-        .args(["monitor", "--every", "200ms", "--listen", "127.0.0.1:0"])
-        .arg(&path)
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id().to_string();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = lines.next().unwrap().unwrap();
-    let address = served_at(&first);
-    let _child = Reap(child);
-    let signal = |name: &str| {
-        assert!(Command::new("kill")
-            .args([&format!("-{name}"), &pid])
-            .status()
-            .unwrap()
-            .success())
-    };
-    let mut next_line = || lines.next().unwrap().unwrap();
-    assert!(next_line().contains(" run 1: 1 passed, 1 failed"));
-    // The lines up to the one that contains `end`.
-    let mut until = |end: &str| {
-        let mut said: Vec<String> = Vec::new();
-        while !said.last().is_some_and(|l| l.contains(end)) {
-            said.push(next_line());
-        }
-        said
-    };
+    let mut monitor = Monitor::start(&path, &["--every", "200ms"]);
+    let address = monitor.address.clone();
+    assert!(monitor.line().contains(" run 1: 1 passed, 1 failed"));
 
-    signal("HUP");
-    let said = until("the next run uses them");
+    monitor.signal("HUP");
+    let said = monitor.until("the next run uses them");
     assert!(
         said.contains(&"monitor: re-reading the specs".to_string()),
         "{said:?}"
     );
 
     std::fs::write(&path, "step \"broken\" {\n  GET \"{{nowhere\"\n}\n").unwrap();
-    let said = until("keep running");
+    let said = monitor.until("keep running");
     assert!(
         said.contains(&"monitor: re-reading the specs (a file changed)".to_string()),
         "{said:?}"
     );
     // The previous specs still run.
-    assert!(until(" run ")
+    assert!(monitor
+        .until(" run ")
         .last()
         .unwrap()
         .contains(": 1 passed, 1 failed"));
@@ -489,8 +497,8 @@ async fn specs_are_reread_on_sighup_and_when_a_file_changes() {
             .replace("/v1/admin/stats", "/v1/health"),
     )
     .unwrap();
-    until("the next run uses them");
-    let run = until(" run ").pop().unwrap();
+    monitor.until("the next run uses them");
+    let run = monitor.until(" run ").pop().unwrap();
     assert!(run.contains(": 2 passed, 0 failed"), "{run}");
     let metrics = get(&format!("http://{address}/metrics"), "text/plain")
         .await
@@ -607,20 +615,20 @@ async fn an_unwritable_report_is_logged_and_counted() {
     );
     // A directory where the report's parent should be is a plain file.
     let blocker = specs.write("not-a-dir", "");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_oauthspec"))
-        .args(["monitor", "--every", "1s", "--iterations", "2"])
-        .args(["--listen", "127.0.0.1:0", "--junit"])
-        .arg(blocker.join("junit.xml"))
-        .arg(&path)
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = lines.next().unwrap().unwrap();
-    let address = served_at(&first);
-    assert!(lines.next().unwrap().unwrap().contains(" run 1: 1 passed"));
+    let junit = blocker.join("junit.xml");
+    let mut monitor = Monitor::start(
+        &path,
+        &[
+            "--every",
+            "1s",
+            "--iterations",
+            "2",
+            "--junit",
+            junit.to_str().unwrap(),
+        ],
+    );
+    let address = monitor.address.clone();
+    assert!(monitor.line().contains(" run 1: 1 passed"));
     let metrics = get(&format!("http://{address}/metrics"), "text/plain")
         .await
         .2;
@@ -628,9 +636,8 @@ async fn an_unwritable_report_is_logged_and_counted() {
         metrics.contains("\noauthspec_write_failures_total 1\n"),
         "{metrics}"
     );
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "the runs passed: {stderr}");
+    let (code, _, stderr) = monitor.finish();
+    assert_eq!(code, Some(0), "the runs passed: {stderr}");
     assert_eq!(
         stderr.matches("error: cannot write report").count(),
         2,
@@ -654,39 +661,18 @@ async fn a_second_sigterm_ends_the_wait_for_notifications() {
     let sandbox = sandbox().await;
     let specs = Specs::new();
     let path = specs.write("live.oauthspec", &spec(&sandbox.base_url()));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_oauthspec"))
-        .args(["monitor", "--every", "1m", "--listen", "127.0.0.1:0"])
-        .args(["--notify", &hook])
-        .arg(&path)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id().to_string();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let _serving = lines.next().unwrap().unwrap();
-    assert!(lines.next().unwrap().unwrap().contains(" run 1: "));
-    let term = || {
-        assert!(Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success());
-    };
-    term();
-    assert_eq!(
-        lines.next().unwrap().unwrap(),
-        "monitor: stopped by SIGTERM"
-    );
+    let mut monitor = Monitor::start(&path, &["--every", "1m", "--notify", &hook]);
+    assert!(monitor.line().contains(" run 1: "));
+    monitor.signal("TERM");
+    assert_eq!(monitor.line(), "monitor: stopped by SIGTERM");
     // Said once the second signal is listened for.
     assert_eq!(
-        lines.next().unwrap().unwrap(),
+        monitor.line(),
         "monitor: waiting up to 10 s for notifications still on their way"
     );
-    term();
-    let mut child = Reap(child);
-    let status = child.0.wait().unwrap();
-    let rest: Vec<String> = lines.map(Result::unwrap).collect();
-    assert_eq!(status.code(), Some(143), "{rest:?}");
+    monitor.signal("TERM");
+    let (code, rest, _) = monitor.finish();
+    assert_eq!(code, Some(143), "{rest:?}");
     assert_eq!(rest, ["monitor: stopped by SIGTERM; notifications dropped"]);
 }
 

@@ -55,19 +55,9 @@ fn span_in(src: &SourceFile, anchor: &str, needle: &str) -> Span {
 fn step(src: &Arc<SourceFile>, name: &str, outcome: Outcome, duration: u64) -> StepResult {
     let header = format!("step \"{name}\"");
     StepResult {
-        name: name.to_string(),
-        source: src.clone(),
-        span: span_in(src, &header, &header),
         outcome,
-        attempts: Vec::new(),
-        expectations: Vec::new(),
-        error: None,
-        notes: Vec::new(),
-        trace: Vec::new(),
-        captures: Vec::new(),
-        response_excerpt: None,
-        response_focus: None,
         duration: ms(duration),
+        ..StepResult::new(name, src.clone(), span_in(src, &header, &header))
     }
 }
 

@@ -155,6 +155,25 @@ pub struct StepResult {
 }
 
 impl StepResult {
+    /// A step that passed with nothing recorded yet: what a run fills in.
+    pub fn new(name: impl Into<String>, source: Arc<SourceFile>, span: Span) -> StepResult {
+        StepResult {
+            name: name.into(),
+            source,
+            span,
+            outcome: Outcome::Passed,
+            attempts: Vec::new(),
+            expectations: Vec::new(),
+            error: None,
+            notes: Vec::new(),
+            trace: Vec::new(),
+            captures: Vec::new(),
+            response_excerpt: None,
+            response_focus: None,
+            duration: Duration::ZERO,
+        }
+    }
+
     /// The failure class, for a failed step.
     pub fn class(&self) -> Option<FailureClass> {
         match self.outcome {
@@ -329,23 +348,12 @@ mod tests {
     #[test]
     fn latency_is_the_mean_of_the_attempts_that_counted() {
         let step = StepResult {
-            name: "s".into(),
-            source: SourceFile::new("t.oauthspec", ""),
-            span: Span::default(),
-            outcome: Outcome::Passed,
             attempts: vec![
                 attempt(503, 900, true),
                 attempt(200, 10, false),
                 attempt(200, 30, false),
             ],
-            expectations: Vec::new(),
-            error: None,
-            notes: Vec::new(),
-            trace: Vec::new(),
-            captures: Vec::new(),
-            response_excerpt: None,
-            response_focus: None,
-            duration: Duration::ZERO,
+            ..StepResult::new("s", SourceFile::new("t.oauthspec", ""), Span::default())
         };
         assert_eq!(step.latency(), Some(Duration::from_millis(20)));
         assert_eq!(step.superseded(), ["503"]);

@@ -72,21 +72,7 @@ pub(super) fn not_run(file: &SpecFile, missing: &[MissingEnv]) -> Vec<StepResult
 }
 
 fn blank(file: &SpecFile, step: &Step) -> StepResult {
-    StepResult {
-        name: step.name.node.clone(),
-        source: file.source.clone(),
-        span: step.name.span,
-        outcome: Outcome::Passed,
-        attempts: Vec::new(),
-        expectations: Vec::new(),
-        error: None,
-        notes: Vec::new(),
-        trace: Vec::new(),
-        captures: Vec::new(),
-        response_excerpt: None,
-        response_focus: None,
-        duration: Duration::ZERO,
-    }
+    StepResult::new(&step.name.node, file.source.clone(), step.name.span)
 }
 
 impl SpecRun<'_> {
