@@ -63,6 +63,17 @@ pub(crate) enum Command {
         vars: VarArgs,
         #[command(flatten)]
         run: RunArgs,
+        /// Also print each failure as a CI annotation on the line that
+        /// failed: github (the default when GITHUB_ACTIONS=true) or none.
+        #[arg(long, value_enum, value_name = "KIND", env = "OAUTHSPEC_ANNOTATIONS")]
+        annotations: Option<Annotations>,
+    },
+    /// Merge the JSON reports of a run's partitions into one run's reports.
+    ///
+    /// Example: oauthspec report merge shards/*.json --junit junit.xml --html report/
+    Report {
+        #[command(subcommand)]
+        command: ReportCommand,
     },
     /// Run spec files again and again, serving Prometheus metrics.
     ///
@@ -164,6 +175,39 @@ pub(crate) enum Command {
     },
 }
 
+#[derive(Subcommand)]
+pub(crate) enum ReportCommand {
+    /// Merge the JSON reports of every partition of a run (`run --partition
+    /// … --json FILE` in each CI job) into the reports of one run; exits 1
+    /// when a step failed, as the run would have.
+    ///
+    /// Example: oauthspec report merge shards/*.json --junit junit.xml
+    Merge {
+        /// The JSON report of each partition, every one of them.
+        #[arg(required = true, value_name = "SHARD.json")]
+        shards: Vec<PathBuf>,
+        #[command(flatten)]
+        reports: ReportArgs,
+    },
+}
+
+/// `--annotations`.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Annotations {
+    Github,
+    None,
+}
+
+impl Annotations {
+    /// The choice made, or GitHub's when running in GitHub Actions.
+    pub(crate) fn resolve(choice: Option<Annotations>) -> Annotations {
+        choice.unwrap_or(match std::env::var("GITHUB_ACTIONS").as_deref() {
+            Ok("true") => Annotations::Github,
+            _ => Annotations::None,
+        })
+    }
+}
+
 #[derive(clap::Args)]
 pub(crate) struct RunArgs {
     /// Timeout per request, unless a step sets its own (e.g. 30s, 500ms).
@@ -216,6 +260,13 @@ pub(crate) struct RunArgs {
     /// servers with self-signed certificates only.
     #[arg(long, short = 'k')]
     pub(crate) insecure: bool,
+    #[command(flatten)]
+    pub(crate) reports: ReportArgs,
+}
+
+/// The report files to write.
+#[derive(clap::Args)]
+pub(crate) struct ReportArgs {
     /// Write a JUnit XML report.
     #[arg(long, value_name = "FILE", env = "OAUTHSPEC_JUNIT")]
     pub(crate) junit: Option<PathBuf>,
@@ -231,6 +282,18 @@ pub(crate) struct RunArgs {
     /// Write a self-contained HTML report into DIR (index.html).
     #[arg(long, value_name = "DIR", env = "OAUTHSPEC_HTML")]
     pub(crate) html: Option<PathBuf>,
+}
+
+impl ReportArgs {
+    pub(crate) fn paths(&self) -> ReportPaths {
+        ReportPaths {
+            junit: self.junit.clone(),
+            tap: self.tap.clone(),
+            tap_version: self.tap_version,
+            json: self.json.clone(),
+            html: self.html.clone(),
+        }
+    }
 }
 
 /// Durations as everywhere else; a bare number, which `--timeout 30`
@@ -293,13 +356,7 @@ impl VarArgs {
 
 impl RunArgs {
     pub(crate) fn reports(&self) -> ReportPaths {
-        ReportPaths {
-            junit: self.junit.clone(),
-            tap: self.tap.clone(),
-            tap_version: self.tap_version,
-            json: self.json.clone(),
-            html: self.html.clone(),
-        }
+        self.reports.paths()
     }
 
     pub(crate) fn options(&self, check: CheckOptions) -> RunOptions {
@@ -322,8 +379,13 @@ impl RunArgs {
                 Some(PartitionArg::Auto) => {
                     let found = ci_partition(|name| std::env::var(name).ok());
                     if found.is_none() {
-                        crate::output::print_note(
-                            "--partition auto: no CI partition variables are set (CI_NODE_INDEX and CI_NODE_TOTAL, or BUILDKITE_PARALLEL_JOB and BUILDKITE_PARALLEL_JOB_COUNT); every spec file runs",
+                        // Printed here, where `auto` is known. (This file
+                        // uses no other module: the tests of docs/ci.md
+                        // parse its command lines with it.)
+                        use std::io::Write as _;
+                        let _ = writeln!(
+                            std::io::stderr(),
+                            "note: --partition auto: no CI partition variables are set (CI_NODE_INDEX and CI_NODE_TOTAL, or BUILDKITE_PARALLEL_JOB and BUILDKITE_PARALLEL_JOB_COUNT); every spec file runs"
                         );
                     }
                     found

@@ -9,6 +9,7 @@ mod format;
 mod init;
 mod monitor;
 mod output;
+mod report;
 mod run;
 mod sandbox;
 mod terminal;
@@ -18,7 +19,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use oauthspec_core::report::console::Console;
 
-use crate::args::{Cli, Command};
+use crate::args::{Annotations, Cli, Command, ReportCommand};
 use crate::exit::Exit;
 use crate::output::{usage_error, use_color};
 
@@ -37,16 +38,25 @@ fn command(cli: Cli) -> Exit {
             Ok(options) => run::check(&paths, &options, color),
             Err(e) => usage_error(&e, color),
         },
-        Command::Run { paths, vars, run } => match vars.options() {
+        Command::Run {
+            paths,
+            vars,
+            run,
+            annotations,
+        } => match vars.options() {
             Ok(check) => run::run_specs(
                 &paths,
                 run.options(check),
                 &run.reports(),
                 &console(run.verbose),
+                Annotations::resolve(annotations),
                 color,
             ),
             Err(e) => usage_error(&e, color),
         },
+        Command::Report {
+            command: ReportCommand::Merge { shards, reports },
+        } => report::merge(&shards, &reports.paths(), &console(false), color),
         Command::Monitor {
             paths,
             every,

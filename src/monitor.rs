@@ -288,7 +288,7 @@ fn reread(paths: &[PathBuf], runner: &Runner) -> Result<Project, Vec<Diagnostic>
 fn track(shared: &Shared, runner: &Runner, project: &Project, transitions: &mut Transitions) {
     let mut steps = Vec::new();
     let mut clients = Vec::new();
-    for (spec, _) in runner.selected(project) {
+    for (_, (spec, _)) in runner.selected(project) {
         let suite = spec.suite_name();
         let names = spec
             .file

@@ -6,10 +6,12 @@ use std::path::PathBuf;
 use oauthspec_core::check::{check_each, check_paths, CheckOptions, Project};
 use oauthspec_core::diagnostic::Diagnostic;
 use oauthspec_core::error::Error;
+use oauthspec_core::report::annotations;
 use oauthspec_core::report::console::Console;
 use oauthspec_core::report::{ReportFiles, ReportPaths};
 use oauthspec_core::run::{NothingToRun, RunOptions, Runner};
 
+use crate::args::Annotations;
 use crate::exit::Exit;
 use crate::output::{print_diagnostics, print_error, print_note, usage_error};
 use crate::terminal::Terminal;
@@ -71,6 +73,7 @@ pub(crate) fn run_specs(
     options: RunOptions,
     reports: &ReportPaths,
     console: &Console,
+    annotations: Annotations,
     color: bool,
 ) -> Exit {
     let (runner, project) = match prepare_run(paths, options, color) {
@@ -86,7 +89,14 @@ pub(crate) fn run_specs(
         Ok(r) => r,
         Err(code) => return code,
     };
-    runtime.block_on(run_project(&runner, &project, reports, console, color))
+    runtime.block_on(run_project(
+        &runner,
+        &project,
+        reports,
+        console,
+        annotations,
+        color,
+    ))
 }
 
 /// Checks the specs and builds the runner; prints why when nothing can run.
@@ -164,6 +174,7 @@ pub(crate) async fn run_project(
     project: &Project,
     reports: &ReportPaths,
     console: &Console,
+    annotations: Annotations,
     color: bool,
 ) -> Exit {
     let mut terminal = Terminal::new(console);
@@ -175,6 +186,9 @@ pub(crate) async fn run_project(
     let result = runner
         .execute(project, &mut [&mut terminal, &mut files], stop)
         .await;
+    if annotations == Annotations::Github {
+        print!("{}", annotations::github(&result, &github_path));
+    }
     // Files the run could not write: its reports, its token cache.
     let unwritten: Vec<Error> = (files.errors.into_iter())
         .chain(runner.tokens.take_cache_error())
@@ -195,6 +209,15 @@ pub(crate) async fn run_project(
         }
         None if result.counts().failed > 0 => Exit::Failed,
         None => Exit::Passed,
+    }
+}
+
+/// A spec's path as GitHub knows it: relative to the checkout
+/// (`GITHUB_WORKSPACE`), whatever directory the run started in.
+fn github_path(path: &std::path::Path) -> String {
+    match std::env::var_os("GITHUB_WORKSPACE") {
+        Some(root) => oauthspec_core::run::partition::portable_under(path, root.as_ref()),
+        None => oauthspec_core::run::partition::portable(path),
     }
 }
 

@@ -9,6 +9,7 @@ use oauthspec_core::check::CheckOptions;
 use oauthspec_core::report::console::Console;
 use oauthspec_sandbox::{Fault, Sandbox, SandboxConfig};
 
+use crate::args::Annotations;
 use crate::args::RunArgs;
 use crate::exit::Exit;
 use crate::output::{print_error, usage_error};
@@ -81,7 +82,15 @@ pub(crate) fn demo(
         reports.tap.get_or_insert_with(|| out.join("report.tap"));
         let code = match prepare_run(&paths, run.options(check), color) {
             Ok((runner, project)) => {
-                let code = run_project(&runner, &project, &reports, console, color).await;
+                let code = run_project(
+                    &runner,
+                    &project,
+                    &reports,
+                    console,
+                    Annotations::None,
+                    color,
+                )
+                .await;
                 println!("reports: {}", reports.written().join(", "));
                 code
             }

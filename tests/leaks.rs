@@ -92,12 +92,31 @@ async fn no_secret_in_any_output_in_any_encoding() {
         .arg(out.join("html"))
         .arg("--token-cache")
         .arg(out.join("tokens.json"))
+        // A partition of one, for `report merge` below.
+        .args(["--partition", "hash:1/1"])
+        // The failures as GitHub annotations too.
+        .env("GITHUB_ACTIONS", "true")
         .env("OAUTH_ISSUER", &base)
         .env("ORDERS_CLIENT_ID", "demo-client")
         .env("ORDERS_CLIENT_SECRET", "demo-secret")
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(1), "some steps fail on purpose");
+    let merged = out.join("merged");
+    let merge = Command::new(env!("CARGO_BIN_EXE_oauthspec"))
+        .args(["report", "merge", "--color", "never"])
+        .arg(out.join("report.json"))
+        .arg("--junit")
+        .arg(merged.join("junit.xml"))
+        .arg("--tap")
+        .arg(merged.join("report.tap"))
+        .arg("--json")
+        .arg(merged.join("report.json"))
+        .arg("--html")
+        .arg(merged.join("html"))
+        .output()
+        .unwrap();
+    assert_eq!(merge.status.code(), Some(1), "{merge:?}");
     let mut artifacts = vec![
         (
             "stdout".to_string(),
@@ -108,11 +127,20 @@ async fn no_secret_in_any_output_in_any_encoding() {
             String::from_utf8_lossy(&output.stderr).into_owned(),
         ),
     ];
+    artifacts.push((
+        "merge stdout".to_string(),
+        String::from_utf8_lossy(&merge.stdout).into_owned(),
+    ));
     for file in ["junit.xml", "report.tap", "report.json", "html/index.html"] {
-        let text = std::fs::read_to_string(out.join(file)).unwrap();
-        artifacts.push((file.to_string(), text));
+        for (dir, name) in [
+            (&out, file.to_string()),
+            (&merged, format!("merged {file}")),
+        ] {
+            artifacts.push((name, std::fs::read_to_string(dir.join(file)).unwrap()));
+        }
     }
     let stdout = &artifacts[0].1;
+    assert!(stdout.contains("\n::error file="), "{stdout}");
     // The run really carried secrets: transcripts, failures, excerpts.
     assert!(stdout.contains("authorization: Basic ***"), "{stdout}");
     assert!(stdout.contains("authorization: Bearer ***"), "{stdout}");

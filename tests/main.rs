@@ -6,6 +6,7 @@
 mod common;
 
 mod check_corpus;
+mod ci;
 mod cli;
 mod docs;
 mod faults;

@@ -235,6 +235,7 @@ fn sample_run() -> RunResult {
     RunResult {
         suites: vec![
             SuiteResult {
+                index: 0,
                 name: "orders api smoke".into(),
                 file: PathBuf::from("specs/orders-smoke.oauthspec"),
                 steps: vec![s1, s2, s3, s4, s5, s6],
@@ -242,6 +243,7 @@ fn sample_run() -> RunResult {
                 duration: Duration::from_micros(3_470_456),
             },
             SuiteResult {
+                index: 1,
                 name: "billing".into(),
                 file: PathBuf::from("specs/billing.oauthspec"),
                 steps: vec![b1, b2, b3],
@@ -252,6 +254,7 @@ fn sample_run() -> RunResult {
         started: at(0),
         duration: Duration::from_micros(4_163_900),
         interrupted: None,
+        partition: None,
     }
 }
 
@@ -291,9 +294,11 @@ fn edge_runs() -> Vec<RunResult> {
         started: at(0),
         duration: Duration::ZERO,
         interrupted: None,
+        partition: None,
     };
     let no_steps = RunResult {
         suites: vec![SuiteResult {
+            index: 0,
             name: "nothing yet".into(),
             file: PathBuf::from("specs/empty.oauthspec"),
             steps: Vec::new(),
@@ -303,6 +308,7 @@ fn edge_runs() -> Vec<RunResult> {
         started: at(0),
         duration: ms(1),
         interrupted: None,
+        partition: None,
     };
     vec![empty, no_steps]
 }
@@ -469,7 +475,7 @@ fn strip_for_schema(xml: &str) -> String {
 
 /// Validates a JUnit document with xmllint against Jenkins' schema, or
 /// returns false when xmllint is missing outside CI.
-fn validate_junit(xml: &str) -> bool {
+pub(crate) fn validate_junit(xml: &str) -> bool {
     if !crate::common::tool_ready(
         "the JUnit schema check",
         crate::common::runs("xmllint", "--version"),
@@ -1159,4 +1165,23 @@ fn print_examples() {
     json::write(&run, &dir.join("report.json")).unwrap();
     html::write(&run, &dir.join("html")).unwrap();
     println!("examples written to {}", dir.display());
+}
+
+/// The JSON example in docs/reports.md is what the reporter writes for
+/// `docs_run`, so the documented fields stay the real ones.
+#[test]
+fn the_documented_json_example_is_current() {
+    let docs = std::fs::read_to_string(manifest_dir().join("docs/reports.md")).unwrap();
+    let from = docs.find("## JSON").unwrap();
+    let start = from + docs[from..].find("```json\n").unwrap() + "```json\n".len();
+    let end = start + docs[start..].find("```").unwrap();
+    let mut documented: serde_json::Value = serde_json::from_str(&docs[start..end]).unwrap();
+    let mut written: serde_json::Value = serde_json::from_str(&json::render(&docs_run())).unwrap();
+    for v in [&mut documented, &mut written] {
+        v["tool"]["version"] = serde_json::Value::Null;
+    }
+    assert!(
+        documented == written,
+        "docs/reports.md's JSON example is stale: regenerate it with print_examples"
+    );
 }

@@ -19,6 +19,9 @@ pub enum Error {
     },
     /// A report file that could not be written.
     Report { path: PathBuf, source: io::Error },
+    /// A shard's report, or a spec file it ran, that `report merge` cannot
+    /// merge.
+    Merge { path: PathBuf, reason: String },
 }
 
 /// What was being done to the token cache file.
@@ -54,6 +57,7 @@ impl fmt::Display for Error {
             Error::Report { path, source } => {
                 write!(f, "cannot write report {}: {source}", path.display())
             }
+            Error::Merge { path, reason } => write!(f, "cannot merge {}: {reason}", path.display()),
         }
     }
 }

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use crate::run::partition::Partition;
 use crate::source::{SourceFile, Span};
 
 /// Where the flow broke, for a failed step.
@@ -40,6 +41,11 @@ impl FailureClass {
         FailureClass::Config,
     ];
 
+    /// The class [`as_str`](Self::as_str) names.
+    pub fn parse(name: &str) -> Option<FailureClass> {
+        FailureClass::ALL.into_iter().find(|c| c.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             FailureClass::Network => "network",
@@ -71,6 +77,28 @@ pub struct RunResult {
     /// The signal that stopped the run (e.g. `SIGINT`): the suites are
     /// those that finished, not all there were.
     pub interrupted: Option<String>,
+    /// The share of a larger run this was, for a CI matrix job.
+    pub partition: Option<Share>,
+}
+
+/// A partition's place in the whole run, so that the reports of every
+/// shard can be merged into the report of one run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Share {
+    pub partition: Partition,
+    /// The suites of the whole run, every partition's.
+    pub of_suites: usize,
+}
+
+impl std::fmt::Display for Share {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = if self.of_suites == 1 { "" } else { "s" };
+        write!(
+            f,
+            "partition {} of a run of {} suite{s}",
+            self.partition, self.of_suites
+        )
+    }
 }
 
 impl RunResult {
@@ -113,6 +141,9 @@ pub struct Counts {
 
 #[derive(Debug, Clone)]
 pub struct SuiteResult {
+    /// Its place (0-based) among the suites of the whole run, across
+    /// partitions: the order a merged report puts the suites in.
+    pub index: usize,
     pub name: String,
     pub file: PathBuf,
     pub steps: Vec<StepResult>,
@@ -241,6 +272,12 @@ pub enum AttemptKind {
 }
 
 impl AttemptKind {
+    pub fn parse(name: &str) -> Option<AttemptKind> {
+        [AttemptKind::Request, AttemptKind::Token]
+            .into_iter()
+            .find(|k| k.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             AttemptKind::Request => "request",

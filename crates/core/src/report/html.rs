@@ -43,7 +43,7 @@ pub fn render(result: &RunResult) -> String {
     let _ = write!(
         out,
         "<header>\n<h1>oauthspec report</h1>\n\
-         <p class=\"meta\">Started {} · took {} · {} suite{}</p>\n\
+         <p class=\"meta\">Started {} · took {} · {} suite{}{}</p>\n\
          <p class=\"summary\"><span class=\"badge passed\">{} passed</span> \
          <span class=\"badge failed\">{} failed</span> \
          <span class=\"badge skipped\">{} skipped</span></p>\n\
@@ -55,6 +55,10 @@ pub fn render(result: &RunResult) -> String {
         human(result.duration),
         result.suites.len(),
         if result.suites.len() == 1 { "" } else { "s" },
+        (result.partition).map_or(String::new(), |share| format!(
+            " · {}",
+            esc(&share.to_string())
+        )),
         c.passed,
         c.failed,
         c.skipped,

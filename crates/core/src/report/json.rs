@@ -44,8 +44,18 @@ struct Report<'a> {
     /// The signal that stopped the run, or null for a run that finished:
     /// an interrupted report holds only the suites that finished.
     interrupted: Option<&'a str>,
+    /// The share of a larger run this was (`run --partition`), or null.
+    partition: Option<JsonShare>,
     summary: Summary,
     suites: Vec<Suite<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonShare {
+    /// E.g. `hash:2/4`.
+    name: String,
+    /// The suites of the whole run, every partition's.
+    suites: usize,
 }
 
 #[derive(Serialize)]
@@ -69,6 +79,8 @@ struct Summary {
 
 #[derive(Serialize)]
 struct Suite<'a> {
+    /// Its place (0-based) among the suites of the whole run.
+    index: usize,
     name: &'a str,
     file: String,
     started: String,
@@ -85,6 +97,8 @@ struct Step<'a> {
     file: String,
     line: usize,
     column: usize,
+    /// Byte offsets `[start, end)` of the step in its file.
+    span: [usize; 2],
     /// `passed`, `failed` or `skipped`.
     outcome: &'static str,
     /// The failure class when failed, e.g. `credentials`.
@@ -105,6 +119,9 @@ struct Step<'a> {
     /// Where the step's token came from, and why.
     trace: &'a [String],
     response_excerpt: Option<&'a str>,
+    /// The excerpt's lines (0-based, inclusive) holding the node the first
+    /// failed JSONPath expectation looked at.
+    response_focus: Option<(usize, usize)>,
 }
 
 #[derive(Serialize)]
@@ -119,12 +136,16 @@ struct JsonAttempt<'a> {
     transcript: Option<&'a str>,
     /// It was tried again (a retry, or a token fetched again after a 401).
     superseded: bool,
+    /// For a token request, the client block it was made for.
+    client: Option<&'a str>,
 }
 
 #[derive(Serialize)]
 struct Expectation<'a> {
     text: &'a str,
     location: String,
+    /// Byte offsets `[start, end)` in the file of `location`.
+    span: [usize; 2],
     passed: bool,
     expected: &'a str,
     actual: &'a str,
@@ -158,6 +179,10 @@ impl<'a> From<&'a RunResult> for Report<'a> {
             started: rfc3339(r.started),
             duration_ms: ms(r.duration),
             interrupted: r.interrupted.as_deref(),
+            partition: r.partition.map(|share| JsonShare {
+                name: share.partition.to_string(),
+                suites: share.of_suites,
+            }),
             summary,
             suites,
         }
@@ -183,6 +208,7 @@ fn summary<'a>(steps: impl Iterator<Item = &'a StepResult>) -> Summary {
 impl<'a> From<&'a SuiteResult> for Suite<'a> {
     fn from(s: &'a SuiteResult) -> Suite<'a> {
         Suite {
+            index: s.index,
             name: &s.name,
             file: s.file.display().to_string(),
             started: rfc3339(s.started),
@@ -207,6 +233,7 @@ impl<'a> From<&'a StepResult> for Step<'a> {
             file: s.source.path().display().to_string(),
             line,
             column,
+            span: [s.span.start, s.span.end],
             outcome,
             class: class.map(|c| c.as_str()),
             is_error: class.map(|c| c.is_error()),
@@ -225,6 +252,7 @@ impl<'a> From<&'a StepResult> for Step<'a> {
             notes: &s.notes,
             trace: &s.trace,
             response_excerpt: s.response_excerpt.as_deref(),
+            response_focus: s.response_focus,
         }
     }
 }
@@ -240,6 +268,7 @@ impl<'a> From<&'a Attempt> for JsonAttempt<'a> {
             error: a.error.as_deref(),
             transcript: a.transcript.as_deref(),
             superseded: a.superseded,
+            client: a.client.as_deref(),
         }
     }
 }
@@ -249,6 +278,7 @@ impl<'a> From<&'a ExpectResult> for Expectation<'a> {
         Expectation {
             text: &e.text,
             location: e.location(),
+            span: [e.span.start, e.span.end],
             passed: e.passed,
             expected: &e.expected,
             actual: &e.actual,

@@ -34,8 +34,9 @@ pub fn render(result: &RunResult) -> String {
     let host = hostname();
     let mut report = Report::new();
     let mut extras = Vec::new();
+    let partition = result.partition.map(|share| share.partition.to_string());
     for suite in &result.suites {
-        let (testsuite, extra) = testsuite(suite, &host);
+        let (testsuite, extra) = testsuite(suite, &host, partition.clone());
         report.add_testsuite(testsuite);
         extras.push(extra);
     }
@@ -54,6 +55,7 @@ pub fn render(result: &RunResult) -> String {
         ));
         report.add_testsuite(ts);
         extras.push(SuiteExtra {
+            partition: None,
             file: String::new(),
             time: seconds(std::time::Duration::ZERO),
             skipped: 0,
@@ -83,6 +85,9 @@ pub fn write(result: &RunResult, path: &Path) -> io::Result<()> {
 
 /// What the decorating pass adds to one `<testsuite>`.
 struct SuiteExtra {
+    /// The run's partition, as a `<property>`, so that merged reports can
+    /// tell the shards apart.
+    partition: Option<String>,
     file: String,
     time: String,
     skipped: usize,
@@ -122,7 +127,11 @@ fn totals(result: &RunResult) -> Totals {
     }
 }
 
-fn testsuite(suite: &SuiteResult, host: &str) -> (TestSuite, SuiteExtra) {
+fn testsuite(
+    suite: &SuiteResult,
+    host: &str,
+    partition: Option<String>,
+) -> (TestSuite, SuiteExtra) {
     let mut ts = TestSuite::new(&attr(&suite.name));
     // The crate's default `package` is "testsuite/NAME", which consumers
     // that prefix the package show as the suite name twice. A spec file has
@@ -137,6 +146,7 @@ fn testsuite(suite: &SuiteResult, host: &str) -> (TestSuite, SuiteExtra) {
         cases.push(extra);
     }
     let extra = SuiteExtra {
+        partition,
         file: attr(&suite.file.display().to_string()),
         time: seconds(suite.duration),
         skipped: suite
@@ -317,7 +327,25 @@ fn decorate(raw: &[u8], totals: &Totals, suites: &[SuiteExtra]) -> quick_xml::Re
                 };
                 let is_case = e.name().as_ref() == b"testcase";
                 let needs_out = is_case && case.is_some_and(|c| !c.system_out.is_empty());
-                if !empty {
+                let properties = match e.name().as_ref() {
+                    b"testsuite" => suite.and_then(|s| s.partition.as_deref()),
+                    _ => None,
+                };
+                if let Some(partition) = properties {
+                    // <properties> comes first in a <testsuite>.
+                    writer.write_event(Event::Start(new))?;
+                    writer
+                        .create_element("properties")
+                        .write_inner_content(|w| {
+                            w.create_element("property")
+                                .with_attributes([("name", "partition"), ("value", partition)])
+                                .write_empty()
+                                .map(|_| ())
+                        })?;
+                    if empty {
+                        writer.write_event(Event::End(BytesEnd::new("testsuite")))?;
+                    }
+                } else if !empty {
                     writer.write_event(Event::Start(new))?;
                 } else if needs_out {
                     // A passed case the crate wrote empty: open it to give

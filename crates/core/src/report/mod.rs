@@ -1,9 +1,11 @@
 //! Reporters: what a run found, for people (console) and CI systems.
 
+pub mod annotations;
 pub mod console;
 pub mod html;
 pub mod json;
 pub mod junit;
+pub mod merge;
 pub mod metrics;
 pub mod tap;
 pub mod transitions;

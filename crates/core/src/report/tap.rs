@@ -52,6 +52,7 @@ pub fn write(result: &RunResult, version: TapVersion, path: &Path) -> io::Result
 
 fn render_14(result: &RunResult) -> String {
     let mut out = String::from("TAP version 14\n");
+    partition(&mut out, result);
     plan(&mut out, "", result.suites.len(), "no spec files");
     for (i, suite) in result.suites.iter().enumerate() {
         let n = i + 1;
@@ -76,6 +77,7 @@ fn render_14(result: &RunResult) -> String {
 
 fn render_13(result: &RunResult) -> String {
     let mut out = String::from("TAP version 13\n");
+    partition(&mut out, result);
     let total: usize = result.suites.iter().map(|s| s.steps.len()).sum();
     plan(&mut out, "", total, "no steps");
     let mut n = 0;
@@ -94,6 +96,13 @@ fn render_13(result: &RunResult) -> String {
     }
     summary(&mut out, result);
     out
+}
+
+/// A comment naming the run's partition, if it is one.
+fn partition(out: &mut String, result: &RunResult) {
+    if let Some(share) = &result.partition {
+        let _ = writeln!(out, "# {share}");
+    }
 }
 
 /// `1..N`, or `1..0 # SKIP why` for nothing to run.

@@ -22,7 +22,7 @@ use crate::diagnostic::Diagnostic;
 use crate::error::Error;
 use crate::http::{Http, TlsDefaults};
 use crate::oauth::TokenManager;
-use crate::results::{Outcome, RunResult, StepResult, SuiteResult};
+use crate::results::{Outcome, RunResult, Share, StepResult, SuiteResult};
 use crate::secrets::Redactor;
 
 #[derive(Debug, Clone)]
@@ -167,6 +167,7 @@ impl Runner {
             started,
             duration: clock.elapsed(),
             interrupted: None,
+            partition: self.share(project),
         }
     }
 
@@ -183,7 +184,7 @@ impl Runner {
     ) {
         let suites = self.selected(project);
         let mut stream = futures_util::stream::iter(suites)
-            .map(|(spec, checked)| self.run_spec(spec, checked, on_step))
+            .map(|(index, (spec, checked))| self.run_spec(index, spec, checked, on_step))
             .buffered(self.options.jobs.max(1));
         while let Some(suite) = stream.next().await {
             on_suite(&suite);
@@ -203,7 +204,7 @@ impl Runner {
             || self
                 .selected(project)
                 .iter()
-                .any(|(spec, _)| spec.file.steps.iter().any(|s| s.options.insecure))
+                .any(|(_, (spec, _))| spec.file.steps.iter().any(|s| s.options.insecure))
     }
 
     /// Why the run would test nothing, unless `allow_empty`: a CI job
@@ -263,30 +264,19 @@ impl Runner {
             started,
             duration: clock.elapsed(),
             interrupted: stopped,
+            partition: self.share(project),
         };
         tell(&Event::RunFinished(&result));
         result
     }
 
-    /// The suites this run runs, in order: files with steps, narrowed by
-    /// `--filter`, then to the run's partition.
-    pub fn selected<'p>(&self, project: &'p Project) -> Vec<&'p (Spec, Checked)> {
-        let filters = &self.options.filters;
-        let chosen: Vec<&(Spec, Checked)> = project
-            .specs
-            .iter()
-            .filter(|(spec, _)| spec.is_suite())
-            .filter(|(spec, _)| {
-                filters.is_empty()
-                    || filters.iter().any(|f| {
-                        f.matches(&spec.suite_name())
-                            || f.matches_path(&spec.file.source.path)
-                            || spec.file.steps.iter().any(|s| f.matches(&s.name.node))
-                    })
-            })
-            .collect();
+    /// The suites this run runs, in order, each with its place among the
+    /// suites of the whole run: files with steps, narrowed by `--filter`,
+    /// then to the run's partition.
+    pub fn selected<'p>(&self, project: &'p Project) -> Vec<(usize, &'p (Spec, Checked))> {
+        let chosen = self.chosen(project);
         let Some(share) = self.options.partition else {
-            return chosen;
+            return chosen.into_iter().enumerate().collect();
         };
         let mut order: Vec<(String, usize)> = (chosen.iter().enumerate())
             .map(|(i, (spec, _))| (partition::portable(&spec.file.source.path), i))
@@ -296,13 +286,39 @@ impl Runner {
         for (position, (path, i)) in order.iter().enumerate() {
             kept[*i] = share.contains(path, position);
         }
-        (chosen.into_iter().zip(kept))
+        (chosen.into_iter().enumerate().zip(kept))
             .filter_map(|(spec, kept)| kept.then_some(spec))
             .collect()
     }
 
+    /// The suites of the whole run, every partition's: files with steps,
+    /// narrowed by `--filter`.
+    fn chosen<'p>(&self, project: &'p Project) -> Vec<&'p (Spec, Checked)> {
+        let filters = &self.options.filters;
+        (project.specs.iter())
+            .filter(|(spec, _)| spec.is_suite())
+            .filter(|(spec, _)| {
+                filters.is_empty()
+                    || filters.iter().any(|f| {
+                        f.matches(&spec.suite_name())
+                            || f.matches_path(&spec.file.source.path)
+                            || spec.file.steps.iter().any(|s| f.matches(&s.name.node))
+                    })
+            })
+            .collect()
+    }
+
+    /// This run's share of the whole run, when it is a partition.
+    pub fn share(&self, project: &Project) -> Option<Share> {
+        (self.options.partition).map(|partition| Share {
+            partition,
+            of_suites: self.chosen(project).len(),
+        })
+    }
+
     async fn run_spec(
         &self,
+        index: usize,
         spec: &Spec,
         checked: &Checked,
         on_step: &dyn Fn(&str, &StepResult),
@@ -316,6 +332,7 @@ impl Runner {
                 on_step(&spec.suite_name(), s);
             }
             return SuiteResult {
+                index,
                 name: spec.suite_name(),
                 file: file.source.path.clone(),
                 steps,
@@ -347,6 +364,7 @@ impl Runner {
             steps.push(result);
         }
         SuiteResult {
+            index,
             name,
             file: file.source.path.clone(),
             steps,

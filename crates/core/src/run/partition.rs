@@ -80,12 +80,19 @@ impl fmt::Display for Partition {
 
 /// `path` relative to the working directory when under it, with `/`.
 pub fn portable(path: &Path) -> String {
-    let relative = std::env::current_dir()
+    match std::env::current_dir() {
+        Ok(cwd) => portable_under(path, &cwd),
+        Err(_) => portable_under(path, Path::new("")),
+    }
+}
+
+/// `path` relative to `root` when under it, with `/`.
+pub fn portable_under(path: &Path, root: &Path) -> String {
+    let relative = std::fs::canonicalize(path)
         .ok()
-        .and_then(|cwd| {
-            let absolute = std::fs::canonicalize(path).ok()?;
-            let cwd = std::fs::canonicalize(cwd).ok()?;
-            absolute.strip_prefix(cwd).ok().map(Path::to_path_buf)
+        .and_then(|absolute| {
+            let root = std::fs::canonicalize(root).ok()?;
+            absolute.strip_prefix(root).ok().map(Path::to_path_buf)
         })
         .unwrap_or_else(|| path.to_path_buf());
     let parts: Vec<String> = relative
