@@ -58,6 +58,43 @@ step "managed clients" always {
   expect status == 299
 }
 
+client alice_web {
+  discovery "{{issuer}}"
+  grant authorization_code
+  client_id "public-client"
+  auth_method none
+  redirect_uri "http://127.0.0.1/callback"
+  scope "openid orders:read"
+  login {
+    username = "alice"
+    password = "{{user_password}}"
+  }
+}
+
+client alice_tv {
+  discovery "{{issuer}}"
+  grant device_code
+  client_id "public-client"
+  auth_method none
+  scope "orders:read"
+  login {
+    username = "alice"
+    password = "{{user_password}}"
+  }
+}
+
+step "user tokens, shown in a failure" always {
+  GET "{{issuer}}/v1/orders"
+  auth alice_web
+  expect status == 299
+}
+
+step "a device's token, shown in a failure" always {
+  GET "{{issuer}}/v1/orders"
+  auth alice_tv
+  expect status == 299
+}
+
 step "admin client" always {
   GET "{{issuer}}/v1/admin/stats"
   auth admin
@@ -149,8 +186,9 @@ async fn no_secret_in_any_output_in_any_encoding() {
 
     artifacts.extend(monitor_artifacts(dir, &base).await);
 
+    // Tokens, codes, device and user codes, session cookies.
     let tokens = sandbox.issued_tokens();
-    assert!(tokens.len() >= 5, "{tokens:?}");
+    assert!(tokens.len() >= 12, "{tokens:?}");
     let mut secrets: Vec<String> = tokens;
     secrets.extend(
         [

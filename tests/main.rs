@@ -22,3 +22,4 @@ mod reports;
 mod retry;
 mod run;
 mod tls;
+mod user_tokens;

@@ -374,6 +374,7 @@ async fn private_key_case(alg: &str) {
         grants: vec![GrantType::ClientCredentials],
         scopes: vec!["orders:read".into()],
         auth_methods: vec![ClientAuthMethod::PrivateKeyJwt],
+        redirect_uris: Vec::new(),
     });
     let sandbox = Sandbox::start(config, 0).await.unwrap();
     let base = sandbox.base_url();
@@ -535,6 +536,7 @@ async fn a_token_is_shared_only_by_clients_with_the_same_credentials_and_setting
     config.users.push(UserConfig {
         username: "bob".into(),
         password: "bob-password".into(),
+        scopes: None,
     });
     let sandbox = Sandbox::start(config, 0).await.unwrap();
     let base = sandbox.base_url();

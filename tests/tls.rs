@@ -94,6 +94,7 @@ fn config() -> SandboxConfig {
         grants: vec![GrantType::ClientCredentials],
         scopes: vec!["orders:read".into()],
         auth_methods: vec![ClientAuthMethod::TlsClientAuth],
+        redirect_uris: Vec::new(),
     });
     config
 }

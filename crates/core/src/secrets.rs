@@ -266,7 +266,14 @@ pub fn is_secret_field(name: &str) -> bool {
     name.ends_with("token")
         || matches!(
             name.as_str(),
-            "client_secret" | "password" | "client_assertion" | "assertion" | "code_verifier"
+            "client_secret"
+                | "password"
+                | "client_assertion"
+                | "assertion"
+                | "code_verifier"
+                // RFC 8628: a device code is as good as the token it buys.
+                | "device_code"
+                | "user_code"
         )
 }
 
@@ -281,7 +288,14 @@ impl Redactor {
         let words = WORDS.get_or_init(|| {
             AhoCorasick::builder()
                 .ascii_case_insensitive(true)
-                .build(["token", "secret", "password", "assertion"])
+                .build([
+                    "token",
+                    "secret",
+                    "password",
+                    "assertion",
+                    "device_code",
+                    "user_code",
+                ])
                 .ok()
         });
         if words.as_ref().is_some_and(|w| !w.is_match(body)) {

@@ -18,6 +18,8 @@ pub const DEFAULT_REFRESH_TOKEN_LIFETIME: u64 = 86_400;
 /// `aud` of access tokens when the request names none; the demo API only
 /// accepts tokens for this audience.
 pub const DEFAULT_AUDIENCE: &str = "orders-api";
+/// The redirect URI of the demo clients: loopback, so any port matches.
+pub const DEMO_REDIRECT_URI: &str = "http://127.0.0.1/callback";
 /// Longest accepted token lifetime (ten years, seconds).
 const MAX_LIFETIME: u64 = 10 * 365 * 86_400;
 
@@ -27,20 +29,28 @@ pub enum GrantType {
     ClientCredentials,
     RefreshToken,
     Password,
+    AuthorizationCode,
+    /// RFC 8628; `device_code` in the TOML config.
+    DeviceCode,
 }
 
 impl GrantType {
-    pub const ALL: [GrantType; 3] = [
+    pub const ALL: [GrantType; 5] = [
         GrantType::ClientCredentials,
         GrantType::RefreshToken,
         GrantType::Password,
+        GrantType::AuthorizationCode,
+        GrantType::DeviceCode,
     ];
 
+    /// The `grant_type` value of the token request.
     pub fn as_str(self) -> &'static str {
         match self {
             GrantType::ClientCredentials => "client_credentials",
             GrantType::RefreshToken => "refresh_token",
             GrantType::Password => "password",
+            GrantType::AuthorizationCode => "authorization_code",
+            GrantType::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
         }
     }
 
@@ -92,6 +102,10 @@ pub struct RegisteredClient {
     pub grants: Vec<GrantType>,
     pub scopes: Vec<String>,
     pub auth_methods: Vec<ClientAuthMethod>,
+    /// Where the authorization endpoint may send the code: compared
+    /// exactly, except that a loopback one (`http://127.0.0.1/...`)
+    /// matches any port (RFC 8252 §7.3).
+    pub redirect_uris: Vec<String>,
 }
 
 impl RegisteredClient {
@@ -121,6 +135,7 @@ impl RegisteredClient {
             grants,
             scopes: vec!["orders:read".to_string()],
             auth_methods,
+            redirect_uris: Vec::new(),
         }
     }
 }
@@ -130,6 +145,9 @@ impl RegisteredClient {
 pub struct UserConfig {
     pub username: String,
     pub password: String,
+    /// The scopes the user may grant a client; none given: any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,6 +165,8 @@ pub struct SandboxConfig {
     pub audience: String,
     /// Faults active from the start.
     pub faults: Vec<Fault>,
+    /// The device flow's polling interval, seconds (RFC 8628 `interval`).
+    pub device_interval: u64,
 }
 
 impl Default for SandboxConfig {
@@ -164,6 +184,7 @@ impl Default for SandboxConfig {
                         ClientAuthMethod::ClientSecretBasic,
                         ClientAuthMethod::ClientSecretPost,
                     ],
+                    redirect_uris: vec![s(DEMO_REDIRECT_URI)],
                 },
                 RegisteredClient {
                     id: s("admin-client"),
@@ -175,25 +196,34 @@ impl Default for SandboxConfig {
                         ClientAuthMethod::ClientSecretBasic,
                         ClientAuthMethod::ClientSecretPost,
                     ],
+                    redirect_uris: Vec::new(),
                 },
                 RegisteredClient {
                     id: s("public-client"),
                     secret: None,
                     public_key_pem: None,
-                    grants: vec![GrantType::Password, GrantType::RefreshToken],
+                    grants: vec![
+                        GrantType::Password,
+                        GrantType::RefreshToken,
+                        GrantType::AuthorizationCode,
+                        GrantType::DeviceCode,
+                    ],
                     scopes: vec![s("orders:read")],
                     auth_methods: vec![ClientAuthMethod::None],
+                    redirect_uris: vec![s(DEMO_REDIRECT_URI)],
                 },
             ],
             users: vec![UserConfig {
                 username: s("alice"),
                 password: s("alice-password"),
+                scopes: Some(vec![s("openid"), s("orders:read")]),
             }],
             token_lifetime: DEFAULT_TOKEN_LIFETIME,
             refresh_token_lifetime: DEFAULT_REFRESH_TOKEN_LIFETIME,
             rotate_refresh_tokens: true,
             audience: s(DEFAULT_AUDIENCE),
             faults: Vec::new(),
+            device_interval: 5,
         }
     }
 }
@@ -206,6 +236,7 @@ struct RawConfig {
     refresh_token_lifetime: Option<u64>,
     rotate_refresh_tokens: Option<bool>,
     audience: Option<String>,
+    device_interval: Option<u64>,
     #[serde(default)]
     faults: Vec<String>,
     #[serde(default)]
@@ -223,6 +254,7 @@ struct RawClient {
     grants: Option<Vec<GrantType>>,
     scopes: Option<Vec<String>>,
     auth_methods: Option<Vec<ClientAuthMethod>>,
+    redirect_uris: Option<Vec<String>>,
 }
 
 impl SandboxConfig {
@@ -249,6 +281,9 @@ impl SandboxConfig {
         }
         if let Some(v) = raw.audience {
             config.audience = v;
+        }
+        if let Some(v) = raw.device_interval {
+            config.device_interval = v;
         }
         for spec in &raw.faults {
             config.faults.push(parse_fault(spec)?);
@@ -304,6 +339,9 @@ impl SandboxConfig {
         if let Some(v) = rc.auth_methods {
             client.auth_methods = v;
         }
+        if let Some(v) = rc.redirect_uris {
+            client.redirect_uris = v;
+        }
     }
 
     /// Checks the config is usable; `Sandbox::start` calls it too, for
@@ -320,6 +358,9 @@ impl SandboxConfig {
                     "{name} must be between 1 and {MAX_LIFETIME} seconds"
                 ));
             }
+        }
+        if !(1..=60).contains(&self.device_interval) {
+            return Err("device_interval must be between 1 and 60 seconds".into());
         }
         if self.audience.trim().is_empty() {
             return Err("audience must not be empty".into());
@@ -353,6 +394,13 @@ impl SandboxConfig {
             }
             if c.grants.is_empty() {
                 return Err(ctx("grants must not be empty"));
+            }
+            if let Some(bad) = (c.redirect_uris.iter())
+                .find(|u| url::Url::parse(u).map_or(true, |u| u.fragment().is_some()))
+            {
+                return Err(ctx(&format!(
+                    "redirect URI `{bad}` is not an absolute URL without a fragment"
+                )));
             }
             if let Some(bad) = c
                 .scopes

@@ -25,7 +25,9 @@ pub(crate) async fn metadata(State(state): State<Arc<AppState>>) -> Response {
     let signing_algs: Vec<&str> = ASSERTION_ALGS.iter().map(|a| alg_name(*a)).collect();
     Json(json!({
         "issuer": state.issuer,
+        "authorization_endpoint": state.endpoint("/oauth2/authorize"),
         "token_endpoint": state.token_endpoint(),
+        "device_authorization_endpoint": state.endpoint("/oauth2/device_authorization"),
         "jwks_uri": state.endpoint("/oauth2/jwks"),
         "introspection_endpoint": state.endpoint("/oauth2/introspect"),
         "revocation_endpoint": state.endpoint("/oauth2/revoke"),
@@ -35,9 +37,10 @@ pub(crate) async fn metadata(State(state): State<Arc<AppState>>) -> Response {
         "introspection_endpoint_auth_methods_supported": auth_methods,
         "revocation_endpoint_auth_methods_supported": auth_methods,
         "scopes_supported": state.config.all_scopes(),
-        // There is no authorization endpoint; OpenID Discovery requires the
-        // field anyway, and "token" is the least misleading value.
-        "response_types_supported": ["token"],
+        "response_types_supported": ["code"],
+        "code_challenge_methods_supported": ["S256"],
+        // RFC 9207: the authorization response names its issuer.
+        "authorization_response_iss_parameter_supported": true,
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
     }))

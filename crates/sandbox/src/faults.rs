@@ -102,6 +102,11 @@ pub enum FaultKind {
     RemoveScope { client_id: String, scope: String },
     /// The API rejects otherwise valid tokens with `invalid_token`.
     InvalidToken,
+    /// A device-code poll is answered `slow_down` (RFC 8628 §3.5).
+    SlowDown,
+    /// A device-code poll is answered `expired_token`: the user code ran
+    /// out before anyone approved it.
+    ExpiredToken,
 }
 
 impl FaultKind {
@@ -118,6 +123,8 @@ impl FaultKind {
             FaultKind::RotateSecret { .. } => "rotate_secret",
             FaultKind::RemoveScope { .. } => "remove_scope",
             FaultKind::InvalidToken => "invalid_token",
+            FaultKind::SlowDown => "slow_down",
+            FaultKind::ExpiredToken => "expired_token",
         }
     }
 
@@ -128,7 +135,9 @@ impl FaultKind {
             FaultKind::ExpiresInMs
             | FaultKind::ExpiresInSec
             | FaultKind::RotateSecret { .. }
-            | FaultKind::RemoveScope { .. } => group == Group::Token,
+            | FaultKind::RemoveScope { .. }
+            | FaultKind::SlowDown
+            | FaultKind::ExpiredToken => group == Group::Token,
             FaultKind::InvalidToken => group == Group::Api,
             _ => true,
         }
@@ -177,7 +186,9 @@ impl fmt::Display for Fault {
             | FaultKind::ExpiresInSec
             | FaultKind::MalformedJson
             | FaultKind::Close
-            | FaultKind::InvalidToken => {}
+            | FaultKind::InvalidToken
+            | FaultKind::SlowDown
+            | FaultKind::ExpiredToken => {}
         }
         if let Some(n) = self.times {
             write!(f, ",times={n}")?;
@@ -188,7 +199,7 @@ impl fmt::Display for Fault {
 
 const KINDS: &str = "latency=DURATION, status=CODE, rate_limit=N, error_200, expires_in_ms, \
                      expires_in_sec, malformed_json, close, rotate_secret=CLIENT:SECRET, remove_scope=CLIENT:SCOPE, \
-                     invalid_token";
+                     invalid_token, slow_down, expired_token";
 
 /// Parses `GROUP:KIND[=VALUE][,PARAM=VALUE]...` (see the module docs).
 pub fn parse_fault(spec: &str) -> Result<Fault, String> {
@@ -279,6 +290,8 @@ pub fn parse_fault(spec: &str) -> Result<Fault, String> {
         "malformed_json" => no_value().map(|_| FaultKind::MalformedJson)?,
         "close" => no_value().map(|_| FaultKind::Close)?,
         "invalid_token" => no_value().map(|_| FaultKind::InvalidToken)?,
+        "slow_down" => no_value().map(|_| FaultKind::SlowDown)?,
+        "expired_token" => no_value().map(|_| FaultKind::ExpiredToken)?,
         "rotate_secret" => {
             let (client_id, new_secret) = split_client(need("CLIENT:NEW_SECRET")?).map_err(err)?;
             FaultKind::RotateSecret {

@@ -3,6 +3,7 @@
 //! See `docs/sandbox.md` for the endpoints, defaults and fault grammar.
 
 mod api;
+mod authorize;
 mod client_auth;
 mod config;
 mod conn;
@@ -303,6 +304,19 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/v1/orders/{id}", get(api::get_order))
         .route("/v1/orders/{id}/hold", delete(api::release_hold))
         .route("/v1/admin/stats", get(api::admin_stats));
+    // The pages a person (or a headless login) goes through.
+    let user = Router::new()
+        .route("/oauth2/authorize", get(authorize::authorize))
+        .route("/oauth2/login", post(authorize::login))
+        .route("/oauth2/consent", post(authorize::consent))
+        .route(
+            "/oauth2/device_authorization",
+            post(authorize::device_authorization),
+        )
+        .route(
+            "/device",
+            get(authorize::device_page).post(authorize::device_code_entered),
+        );
     let control = Router::new()
         .route(
             "/sandbox/faults",
@@ -311,7 +325,8 @@ fn router(state: Arc<AppState>) -> Router {
                 .delete(control::clear_faults),
         )
         .route("/sandbox/stats", get(control::stats))
-        .route("/sandbox/stats/reset", post(control::reset_stats));
+        .route("/sandbox/stats/reset", post(control::reset_stats))
+        .route("/sandbox/device/approve", post(authorize::approve_device));
 
     Router::new()
         .merge(grouped(Group::Discovery, discovery))
@@ -320,6 +335,7 @@ fn router(state: Arc<AppState>) -> Router {
         .merge(grouped(Group::Introspect, introspect))
         .merge(grouped(Group::Revoke, revoke))
         .merge(grouped(Group::Api, api))
+        .merge(user)
         .merge(control)
         .fallback(|| async {
             let body = json!({ "error": "not_found", "error_description": "no such endpoint" });

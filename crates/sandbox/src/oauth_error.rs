@@ -56,6 +56,12 @@ impl OAuthError {
         Self::new(StatusCode::BAD_REQUEST, "invalid_scope", d)
     }
 
+    /// A device-code poll's answer (RFC 8628 §3.5): `authorization_pending`,
+    /// `slow_down`, `access_denied` or `expired_token`.
+    pub fn device(error: &'static str, d: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, error, d)
+    }
+
     pub fn server_error(d: impl Into<String>) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", d)
     }

@@ -21,8 +21,10 @@ pub(crate) struct AppState {
     pub faults: FaultStore,
     pub stats: StatsStore,
     pub orders: Mutex<Vec<Order>>,
-    /// Every access and refresh token issued, for leak tests.
+    /// Every token and code issued, for leak tests.
     pub issued: Mutex<Vec<String>>,
+    /// Logins, codes and device authorizations in progress.
+    pub user_flows: crate::authorize::UserFlows,
 }
 
 impl AppState {
@@ -49,6 +51,7 @@ impl AppState {
             stats: StatsStore::default(),
             orders: Mutex::new(crate::api::demo_orders()),
             issued: Mutex::default(),
+            user_flows: Default::default(),
         })
     }
 

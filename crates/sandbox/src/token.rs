@@ -1,5 +1,6 @@
 //! `POST /oauth2/token`: the `client_credentials`, `password` and
-//! `refresh_token` grants, and the access token (JWT) format.
+//! `refresh_token` grants (the user grants' checks are in `authorize.rs`),
+//! and the access and ID token (JWT) formats.
 
 use std::sync::Arc;
 
@@ -59,13 +60,29 @@ pub(crate) async fn token_endpoint(
 }
 
 /// What a grant decided; `issue` turns it into tokens.
-struct Grant {
-    sub: String,
-    scopes: Vec<String>,
-    aud: Vec<String>,
+pub(crate) struct Grant {
+    pub sub: String,
+    pub scopes: Vec<String>,
+    pub aud: Vec<String>,
     /// Refresh token family to continue, for the refresh grant.
-    family: Option<u64>,
-    with_refresh: bool,
+    pub family: Option<u64>,
+    pub with_refresh: bool,
+    /// For an OpenID Connect grant (`openid` scope), an ID token with this
+    /// nonce (or none).
+    pub id_token_nonce: Option<Option<String>>,
+}
+
+/// Claims of the sandbox's ID tokens (OpenID Connect Core §2).
+#[derive(Serialize)]
+struct IdClaims<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    aud: &'a str,
+    iat: u64,
+    exp: u64,
+    auth_time: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nonce: Option<&'a str>,
 }
 
 fn handle(
@@ -97,6 +114,8 @@ fn handle(
         }
         GrantType::Password => password(state, config, &params, requested_aud)?,
         GrantType::RefreshToken => refresh(state, config, &params, requested_aud)?,
+        GrantType::AuthorizationCode => crate::authorize::redeem_code(state, config, &params)?,
+        GrantType::DeviceCode => crate::authorize::poll_device(state, config, &params)?,
     };
     issue(state, config, grant)
 }
@@ -163,6 +182,7 @@ fn client_credentials(
         family: None,
         // RFC 6749 §4.4.3: a refresh token SHOULD NOT be included.
         with_refresh: false,
+        id_token_nonce: None,
     })
 }
 
@@ -190,6 +210,7 @@ fn password(
         aud,
         family: None,
         with_refresh: config.grants.contains(&GrantType::RefreshToken),
+        id_token_nonce: None,
     })
 }
 
@@ -210,7 +231,9 @@ fn refresh(
     // A refresh can narrow the original grant, never widen it (RFC 6749
     // §6), and a scope removed from the client since is dropped.
     let scopes = resolve_scopes(params, &record.scopes, "this refresh token")?;
-    let current = state.effective_scopes(config);
+    let mut current = state.effective_scopes(config);
+    // `openid` is the provider's, not a client scope (see authorize.rs).
+    current.push("openid".into());
     if let Some(gone) = scopes.iter().find(|s| !current.contains(s)) {
         if params.get("scope").is_some() {
             return Err(OAuthError::invalid_scope(format!(
@@ -237,6 +260,7 @@ fn refresh(
         aud: if aud.is_empty() { record.aud } else { aud },
         family: Some(record.family),
         with_refresh: rotate,
+        id_token_nonce: None,
     })
 }
 
@@ -286,6 +310,22 @@ fn issue(
     let family = (grant.family).or_else(|| grant.with_refresh.then(|| state.tokens.new_family()));
     if let Some(family) = family {
         state.tokens.record_access(family, &claims.jti, claims.exp);
+    }
+    if let Some(nonce) = &grant.id_token_nonce {
+        let id_token = state
+            .signing
+            .sign(&IdClaims {
+                iss: &state.issuer,
+                sub: &grant.sub,
+                aud: &config.id,
+                iat: now,
+                exp: now + lifetime,
+                auth_time: now,
+                nonce: nonce.as_deref(),
+            })
+            .map_err(OAuthError::server_error)?;
+        state.record_issued(&id_token);
+        body["id_token"] = Value::String(id_token);
     }
     if let (true, Some(family)) = (grant.with_refresh, family) {
         let refresh_token = random_token(32);

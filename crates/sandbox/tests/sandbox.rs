@@ -170,6 +170,7 @@ fn client(
         grants: vec![GrantType::ClientCredentials],
         scopes: vec!["orders:read".into()],
         auth_methods: methods.to_vec(),
+        redirect_uris: Vec::new(),
     }
 }
 
@@ -219,7 +220,22 @@ async fn discovery_documents_describe_the_server() {
         assert_eq!(m["revocation_endpoint"], format!("{base}/oauth2/revoke"));
         assert_eq!(
             m["grant_types_supported"],
-            json!(["client_credentials", "refresh_token", "password"])
+            json!([
+                "client_credentials",
+                "refresh_token",
+                "password",
+                "authorization_code",
+                "urn:ietf:params:oauth:grant-type:device_code"
+            ])
+        );
+        assert_eq!(
+            m["authorization_endpoint"],
+            format!("{base}/oauth2/authorize")
+        );
+        assert_eq!(m["code_challenge_methods_supported"], json!(["S256"]));
+        assert_eq!(
+            m["authorization_response_iss_parameter_supported"],
+            json!(true)
         );
         assert_eq!(
             m["token_endpoint_auth_methods_supported"],
@@ -238,7 +254,7 @@ async fn discovery_documents_describe_the_server() {
             m["scopes_supported"],
             json!(["orders:admin", "orders:read", "orders:write"])
         );
-        assert_eq!(m["response_types_supported"], json!(["token"]));
+        assert_eq!(m["response_types_supported"], json!(["code"]));
         assert_eq!(m["subject_types_supported"], json!(["public"]));
         assert_eq!(m["id_token_signing_alg_values_supported"], json!(["RS256"]));
     }
@@ -549,7 +565,7 @@ async fn grant_type_errors() {
     let r = token_req(
         &sb,
         Some(&basic("demo-client", "demo-secret")),
-        &[("grant_type", "authorization_code"), ("code", "x")],
+        &[("grant_type", "jwt-bearer"), ("code", "x")],
     )
     .await;
     r.assert_oauth_error(400, "unsupported_grant_type");
@@ -580,7 +596,7 @@ async fn grant_type_errors() {
 
     let stats = sb.stats();
     assert_eq!(stats.token, 3);
-    assert_eq!(stats.grant("authorization_code"), 1);
+    assert_eq!(stats.grant("jwt-bearer"), 1);
     assert_eq!(stats.grant("password"), 1);
     assert_eq!(stats.grant("client_credentials"), 1);
     assert_eq!(stats.tokens_issued, 0);
@@ -1903,4 +1919,263 @@ async fn authlib_interop() {
     assert!(stats.grant("refresh_token") >= 2);
     assert!(stats.introspect >= 1);
     sb.shutdown().await;
+}
+
+// ------------------------------------------------------ user token flows
+
+/// The PKCE S256 challenge of `verifier` (RFC 7636 §4.2).
+fn s256(verifier: &str) -> String {
+    use sha2::Digest as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier))
+}
+
+const VERIFIER: &str = "a-verifier-of-forty-three-characters-or-more-0123";
+const REDIRECT: &str = "http://127.0.0.1:4242/callback";
+
+/// Walks the login and consent pages by hand; the redirect's query.
+async fn authorize(
+    sb: &Sandbox,
+    query: &[(&str, &str)],
+    decision: &str,
+) -> Result<Vec<(String, String)>, Resp> {
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let url =
+        reqwest::Url::parse_with_params(&format!("{}/oauth2/authorize", sb.base_url()), query)
+            .unwrap();
+    let page = send(no_redirects.get(url)).await;
+    if page.status != 200 {
+        return Err(page);
+    }
+    let cookie = page
+        .header("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let hidden = |text: &str, name: &str| {
+        let at = text.find(&format!("name=\"{name}\" value=\"")).unwrap() + name.len() + 15;
+        text[at..at + text[at..].find('"').unwrap()].to_string()
+    };
+    let (interaction, csrf) = (
+        hidden(&page.text, "interaction"),
+        hidden(&page.text, "csrf"),
+    );
+    let post = |path: &str, form: Vec<(&str, &str)>| {
+        no_redirects
+            .post(format!("{}{path}", sb.base_url()))
+            .header("Cookie", &cookie)
+            .form(&form)
+    };
+    let consent = send(post(
+        "/oauth2/login",
+        vec![
+            ("interaction", &interaction),
+            ("csrf", &csrf),
+            ("username", "alice"),
+            ("password", "alice-password"),
+        ],
+    ))
+    .await;
+    if !consent.text.contains("Authorize access") {
+        return Err(consent);
+    }
+    let back = send(post(
+        "/oauth2/consent",
+        vec![
+            ("interaction", &interaction),
+            ("csrf", &csrf),
+            ("decision", decision),
+        ],
+    ))
+    .await;
+    let location = back.header("location").map(str::to_string).ok_or(back)?;
+    Ok(reqwest::Url::parse(&location)
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect())
+}
+
+fn param(query: &[(String, String)], name: &str) -> Option<String> {
+    query
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.clone())
+}
+
+#[tokio::test]
+async fn authorization_code_with_pkce_s256_only() {
+    let sb = start().await;
+    let challenge: &'static str = Box::leak(s256(VERIFIER).into_boxed_str());
+    let query = [
+        ("response_type", "code"),
+        ("client_id", "public-client"),
+        ("redirect_uri", REDIRECT),
+        ("scope", "openid orders:read"),
+        ("state", "st"),
+        ("nonce", "n0nce"),
+        ("code_challenge", challenge),
+        ("code_challenge_method", "S256"),
+    ];
+    let back = authorize(&sb, &query, "approve").await.unwrap();
+    assert_eq!(param(&back, "state").as_deref(), Some("st"));
+    assert_eq!(param(&back, "iss"), Some(sb.base_url()), "RFC 9207");
+    let code = param(&back, "code").unwrap();
+    let redeem = |verifier: &'static str, redirect: &'static str, code: String| {
+        let sb = &sb;
+        async move {
+            token_req(
+                sb,
+                None,
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("client_id", "public-client"),
+                    ("code", &code),
+                    ("redirect_uri", redirect),
+                    ("code_verifier", verifier),
+                ],
+            )
+            .await
+        }
+    };
+    // A wrong verifier spends the code.
+    let wrong = redeem(
+        "another-verifier-of-forty-three-characters-000",
+        REDIRECT,
+        code.clone(),
+    )
+    .await;
+    assert_eq!((wrong.status, wrong.error()), (400, "invalid_grant".into()));
+    assert!(
+        wrong.text.contains("PKCE verification failed"),
+        "{}",
+        wrong.text
+    );
+    assert_eq!(
+        redeem(VERIFIER, REDIRECT, code).await.error(),
+        "invalid_grant"
+    );
+
+    let back = authorize(&sb, &query, "approve").await.unwrap();
+    let code = param(&back, "code").unwrap();
+    let other = redeem(VERIFIER, "http://127.0.0.1:4242/other", code.clone()).await;
+    assert!(
+        other.text.contains("redirect_uri differs"),
+        "{}",
+        other.text
+    );
+    let back = authorize(&sb, &query, "approve").await.unwrap();
+    let tokens = redeem(VERIFIER, REDIRECT, param(&back, "code").unwrap())
+        .await
+        .json();
+    assert_eq!(
+        jwt_claims(tokens["access_token"].as_str().unwrap())["sub"],
+        "alice"
+    );
+    let id = jwt_claims(tokens["id_token"].as_str().unwrap());
+    assert_eq!(
+        (id["aud"].as_str(), id["nonce"].as_str()),
+        (Some("public-client"), Some("n0nce"))
+    );
+    assert!(tokens["refresh_token"].is_string());
+
+    // plain, no PKCE, another redirect URI, a denial.
+    let with = |name: &'static str, value: &'static str| {
+        let mut q = query.to_vec();
+        q.retain(|(k, _)| *k != name);
+        if !value.is_empty() {
+            q.push((name, value));
+        }
+        q
+    };
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let refused = |q: Vec<(&'static str, &'static str)>| {
+        let url =
+            reqwest::Url::parse_with_params(&format!("{}/oauth2/authorize", sb.base_url()), &q)
+                .unwrap();
+        send(no_redirects.get(url))
+    };
+    let plain = refused(with("code_challenge_method", "plain")).await;
+    assert_eq!(plain.status, 302);
+    assert!(
+        plain
+            .header("location")
+            .unwrap()
+            .contains("error=invalid_request"),
+        "{plain:?}"
+    );
+    assert!(refused(with("code_challenge", ""))
+        .await
+        .header("location")
+        .unwrap()
+        .contains("PKCE+is+required"));
+    let elsewhere = refused(with("redirect_uri", "http://127.0.0.1:4242/elsewhere")).await;
+    assert_eq!(
+        elsewhere.status, 400,
+        "an unregistered redirect URI gets a page, never a redirect"
+    );
+    let denied = authorize(&sb, &query, "deny").await.unwrap();
+    assert_eq!(param(&denied, "error").as_deref(), Some("access_denied"));
+}
+
+#[tokio::test]
+async fn device_authorization_grant_polls_until_approved() {
+    let config = SandboxConfig {
+        device_interval: 1,
+        ..SandboxConfig::default()
+    };
+    let sb = start_with(config).await;
+    let started = post_form(
+        &sb,
+        "/oauth2/device_authorization",
+        None,
+        &[("client_id", "public-client"), ("scope", "orders:read")],
+    )
+    .await;
+    let device = started.json();
+    let (device_code, user_code) = (
+        device["device_code"].as_str().unwrap(),
+        device["user_code"].as_str().unwrap(),
+    );
+    assert_eq!(device["interval"], 1);
+    assert!(device["verification_uri_complete"]
+        .as_str()
+        .unwrap()
+        .ends_with(&format!("/device?user_code={user_code}")));
+    let form = [
+        ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+        ("client_id", "public-client"),
+        ("device_code", device_code),
+    ];
+    let poll = || token_req(&sb, None, &form);
+    assert_eq!(poll().await.error(), "authorization_pending");
+    // Polled again at once: too fast.
+    assert_eq!(poll().await.error(), "slow_down");
+    let approve = http()
+        .post(format!("{}/sandbox/device/approve", sb.base_url()))
+        .header("Content-Type", "application/json")
+        .body(
+            json!({"user_code": user_code.to_lowercase().replace('-', ""), "username": "alice"})
+                .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(approve.status(), 204);
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let tokens = poll().await.json();
+    assert_eq!(
+        jwt_claims(tokens["access_token"].as_str().unwrap())["sub"],
+        "alice"
+    );
+    // Once.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(poll().await.error(), "invalid_grant");
 }

@@ -4,24 +4,51 @@ use std::sync::Arc;
 
 use crate::diagnostic::Diagnostic;
 use crate::source::{SourceFile, Span, Spanned};
-use crate::syntax::ast::{ClientDef, Template, Value, ValueKind};
+use crate::syntax::ast::{ClientDef, LoginDef, Template, Value, ValueKind};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Grant {
     ClientCredentials,
     RefreshToken,
     Password,
+    /// A user's token, by the authorization code flow with PKCE.
+    AuthorizationCode,
+    /// A user's token, by the device authorization grant (RFC 8628).
+    DeviceCode,
 }
 
 impl Grant {
-    pub const NAMES: &[&str] = &["client_credentials", "refresh_token", "password"];
+    pub const NAMES: &[&str] = &[
+        "client_credentials",
+        "refresh_token",
+        "password",
+        "authorization_code",
+        "device_code",
+    ];
 
+    /// The name in a spec (and in the token cache).
     pub fn as_str(self) -> &'static str {
         match self {
             Grant::ClientCredentials => "client_credentials",
             Grant::RefreshToken => "refresh_token",
             Grant::Password => "password",
+            Grant::AuthorizationCode => "authorization_code",
+            Grant::DeviceCode => "device_code",
         }
+    }
+
+    /// The `grant_type` of its token request.
+    pub fn grant_type(self) -> &'static str {
+        match self {
+            Grant::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
+            other => other.as_str(),
+        }
+    }
+
+    /// A person has to sign in (or approve) for the first token; after it
+    /// the refresh token renews.
+    pub fn is_user_flow(self) -> bool {
+        matches!(self, Grant::AuthorizationCode | Grant::DeviceCode)
     }
 }
 
@@ -100,6 +127,19 @@ pub struct ClientConfig {
     pub client_cert: Option<Value>,
     pub client_key: Option<Value>,
     pub params: Vec<(Template, Value)>,
+    /// `grant authorization_code`: where the user signs in (else from
+    /// discovery), and where the code comes back to.
+    pub authorize_url: Option<Value>,
+    pub redirect_uri: Option<Value>,
+    /// Extra authorization request parameters (OpenID Connect).
+    pub prompt: Option<Value>,
+    pub login_hint: Option<Value>,
+    pub acr_values: Option<Value>,
+    /// `grant device_code`: where the device code is asked for (else from
+    /// discovery).
+    pub device_authorization_url: Option<Value>,
+    /// How to sign in without a browser.
+    pub login: Option<LoginDef>,
 }
 
 impl ClientConfig {
@@ -124,10 +164,21 @@ impl ClientConfig {
             &self.ca_cert,
             &self.client_cert,
             &self.client_key,
+            &self.authorize_url,
+            &self.redirect_uri,
+            &self.prompt,
+            &self.login_hint,
+            &self.acr_values,
+            &self.device_authorization_url,
         ];
+        let login = self
+            .login
+            .iter()
+            .flat_map(|l| (l.fields.iter().map(|p| &p.value)).chain(l.consent.as_ref()));
         std::iter::once(endpoint)
             .chain(optional.into_iter().flatten())
             .chain(self.params.iter().map(|(_, v)| v))
+            .chain(login)
             .collect()
     }
 }
@@ -154,6 +205,21 @@ pub const SETTINGS: &[&str] = &[
     "client_cert",
     "client_key",
     "param",
+    "authorize_url",
+    "redirect_uri",
+    "prompt",
+    "login_hint",
+    "acr_values",
+    "device_authorization_url",
+];
+
+/// Settings only the authorization code grant uses.
+const AUTHORIZATION_ONLY: &[&str] = &[
+    "authorize_url",
+    "redirect_uri",
+    "prompt",
+    "login_hint",
+    "acr_values",
 ];
 
 /// Validates a client block; all problems are returned at once.
@@ -224,6 +290,8 @@ pub fn from_def(
         Grant::ClientCredentials,
         Grant::RefreshToken,
         Grant::Password,
+        Grant::AuthorizationCode,
+        Grant::DeviceCode,
     ][choice("grant", Grant::NAMES, 0)];
     let auth_method = [
         AuthMethod::ClientSecretBasic,
@@ -280,8 +348,66 @@ pub fn from_def(
             require("username", "for `grant password`");
             require("password", "for `grant password`");
         }
+        Grant::AuthorizationCode => {
+            require("redirect_uri", "for `grant authorization_code`");
+            if get("authorize_url").is_none() && get("discovery").is_none() {
+                errors.push(
+                    Diagnostic::error(format!(
+                        "client `{}` needs `authorize_url` (or `discovery`) for `grant authorization_code`",
+                        def.name.node
+                    ))
+                    .at(source, def.name.span),
+                );
+            }
+        }
+        Grant::DeviceCode => {
+            if get("device_authorization_url").is_none() && get("discovery").is_none() {
+                errors.push(
+                    Diagnostic::error(format!(
+                        "client `{}` needs `device_authorization_url` (or `discovery`) for `grant device_code`",
+                        def.name.node
+                    ))
+                    .at(source, def.name.span),
+                );
+            }
+        }
         Grant::ClientCredentials => {}
     }
+    // Settings of another grant would be silently ignored.
+    let only_for = |key: &str| match key {
+        k if AUTHORIZATION_ONLY.contains(&k) => Some(Grant::AuthorizationCode),
+        "device_authorization_url" => Some(Grant::DeviceCode),
+        _ => None,
+    };
+    for setting in &def.settings {
+        if let Some(needed) = only_for(&setting.key.node).filter(|g| *g != grant) {
+            errors.push(
+                Diagnostic::error(format!(
+                    "`{}` is for `grant {}`, and client `{}` uses `grant {}`",
+                    setting.key.node,
+                    needed.as_str(),
+                    def.name.node,
+                    grant.as_str()
+                ))
+                .at(source, setting.key.span),
+            );
+        }
+    }
+    if let Some(uri) = get("redirect_uri") {
+        if let Some(text) = literal(&uri) {
+            match url::Url::parse(&text) {
+                Ok(url) if url.fragment().is_none() => {}
+                _ => errors.push(
+                    Diagnostic::error(format!(
+                        "`redirect_uri` must be an absolute URL without a fragment, not {text:?}"
+                    ))
+                    .at(source, uri.span)
+                    .help("e.g. \"http://127.0.0.1/callback\" (the provider must know it)"),
+                ),
+            }
+        }
+    }
+    errors.extend(check_login(def, grant, source));
     for (have, need) in [("client_cert", "client_key"), ("client_key", "client_cert")] {
         if let (Some(v), None) = (get(have), get(need)) {
             errors.push(
@@ -322,5 +448,68 @@ pub fn from_def(
         client_cert: get("client_cert"),
         client_key: get("client_key"),
         params,
+        authorize_url: get("authorize_url"),
+        redirect_uri: get("redirect_uri"),
+        prompt: get("prompt"),
+        login_hint: get("login_hint"),
+        acr_values: get("acr_values"),
+        device_authorization_url: get("device_authorization_url"),
+        login: def.login.first().cloned(),
     })
+}
+
+/// The text of a value with no templates or functions in it.
+fn literal(value: &Value) -> Option<String> {
+    match &value.kind {
+        ValueKind::Str(t) => t.as_literal(),
+        _ => None,
+    }
+}
+
+/// A `login` block belongs to a user flow, once, with each field once.
+fn check_login(def: &ClientDef, grant: Grant, source: &Arc<SourceFile>) -> Vec<Diagnostic> {
+    let mut errors = Vec::new();
+    for (i, login) in def.login.iter().enumerate() {
+        if i > 0 {
+            errors.push(
+                Diagnostic::error(format!("client `{}` has two `login` blocks", def.name.node))
+                    .at(source, login.span),
+            );
+        }
+        if !grant.is_user_flow() {
+            errors.push(
+                Diagnostic::error(format!(
+                    "a `login` block signs a person in, for `grant authorization_code` or `grant device_code`; client `{}` uses `grant {}`",
+                    def.name.node,
+                    grant.as_str()
+                ))
+                .at(source, login.span),
+            );
+        }
+        let mut seen: Vec<&Template> = Vec::new();
+        for field in &login.fields {
+            if let Some(first) = seen
+                .iter()
+                .find(|t| t.as_literal() == field.name.as_literal())
+            {
+                errors.push(
+                    Diagnostic::error("this login field is set twice")
+                        .at(source, field.name.span)
+                        .note(format!(
+                            "first set at {}",
+                            source.location(first.span.start)
+                        )),
+                );
+            }
+            seen.push(&field.name);
+        }
+        if login.fields.is_empty() && login.consent.is_none() {
+            errors.push(
+                Diagnostic::error("an empty `login` block")
+                    .at(source, login.span)
+                    .help("name the form fields to fill in: `login { username = \"alice\" password = secret(env(\"ALICE_PASSWORD\")) }`"),
+            );
+        }
+    }
+    errors
 }

@@ -67,6 +67,20 @@ pub(crate) struct CacheKey {
     pub settings: BTreeMap<String, String>,
 }
 
+/// Who a `login` block signs in: its first field whose name says user,
+/// login or e-mail, as written (a key names its user in the clear).
+fn login_user(client: &ResolvedClient) -> Option<String> {
+    let login = client.login.as_ref()?;
+    (login.fields.iter())
+        .find(|(name, _)| {
+            let name = name.to_ascii_lowercase();
+            ["user", "login", "email", "identifier"]
+                .iter()
+                .any(|w| name.contains(w))
+        })
+        .map(|(_, value)| value.clone())
+}
+
 impl CacheKey {
     pub fn of(client: &ResolvedClient, endpoint: &str, keyer: &Keyer) -> CacheKey {
         let grant = client.grant();
@@ -95,6 +109,17 @@ impl CacheKey {
         if grant == crate::check::client::Grant::RefreshToken {
             put("refresh_token".into(), client.refresh_token.as_deref());
         }
+        // A user flow's token is the signed-in user's, with what the
+        // authorization request asked for.
+        for (name, value) in [
+            ("redirect_uri", &client.redirect_uri),
+            ("acr_values", &client.acr_values),
+        ] {
+            put(name.into(), value.as_deref());
+        }
+        for (name, value) in client.login.iter().flat_map(|l| &l.fields) {
+            put(format!("login {name}"), Some(value));
+        }
         // A parameter may be repeated: all its values, in order, count.
         let mut params: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
         for (name, value) in &client.params {
@@ -107,7 +132,7 @@ impl CacheKey {
             endpoint: endpoint.to_string(),
             grant: grant.as_str().into(),
             client_id: client.client_id.clone(),
-            username: client.username.clone(),
+            username: (client.username.clone()).or_else(|| login_user(client)),
             settings,
         }
     }

@@ -9,6 +9,10 @@ pub struct Metadata {
     pub issuer: String,
     pub token_endpoint: Option<String>,
     pub jwks_uri: Option<String>,
+    pub authorization_endpoint: Option<String>,
+    pub device_authorization_endpoint: Option<String>,
+    /// RFC 9207: authorization responses carry `iss`, which must be checked.
+    pub iss_in_authorization_response: bool,
 }
 
 /// The metadata URLs for an issuer, in the order they are tried: RFC 8414
@@ -58,6 +62,12 @@ pub async fn fetch(http: &Http, issuer: &str, timeout: Duration) -> Result<Metad
             issuer: found.to_string(),
             token_endpoint: field("token_endpoint"),
             jwks_uri: field("jwks_uri"),
+            authorization_endpoint: field("authorization_endpoint"),
+            device_authorization_endpoint: field("device_authorization_endpoint"),
+            iss_in_authorization_response: doc
+                .get("authorization_response_iss_parameter_supported")
+                .and_then(|v| v.as_bool())
+                .unwrap_or(false),
         });
     }
     Err(format!(

@@ -6,45 +6,63 @@ use base64::Engine as _;
 use super::tokens::ResolvedClient;
 use crate::check::client::{AuthMethod, Grant};
 
-/// The form for `client` as `method` authenticates it. A
-/// `private_key_jwt` assertion is added per attempt ([`add_assertion`]):
-/// its `jti` must not repeat.
-pub(crate) fn token_form(
+/// The fields of a token request by the client's own grant: `grant_type`
+/// and what that grant sends. The user flows' first requests are made by
+/// their flows (`oauth/user.rs`); renewing, they use `refresh_token`.
+pub(crate) fn grant_fields(
     client: &ResolvedClient,
     refresh_token: Option<&str>,
+) -> Vec<(String, String)> {
+    let field = |name: &str, value: &str| (name.to_string(), value.to_string());
+    let refresh = |token: Option<&str>| {
+        vec![
+            field("grant_type", "refresh_token"),
+            field("refresh_token", token.unwrap_or_default()),
+        ]
+    };
+    match client.grant() {
+        Grant::ClientCredentials => vec![field("grant_type", "client_credentials")],
+        Grant::RefreshToken | Grant::AuthorizationCode | Grant::DeviceCode => {
+            refresh(refresh_token)
+        }
+        Grant::Password => vec![
+            field("grant_type", "password"),
+            field("username", client.username.as_deref().unwrap_or_default()),
+            field("password", client.password.as_deref().unwrap_or_default()),
+        ],
+    }
+}
+
+/// The form for `client`, with `grant` (from [`grant_fields`] or a user
+/// flow), as `method` authenticates it. A `private_key_jwt` assertion is
+/// added per attempt ([`add_assertion`]): its `jti` must not repeat.
+pub(crate) fn token_form(
+    client: &ResolvedClient,
+    grant: &[(String, String)],
     method: AuthMethod,
 ) -> Vec<(String, String)> {
-    let mut form: Vec<(String, String)> =
-        vec![("grant_type".into(), client.grant().as_str().into())];
-    match client.grant() {
-        Grant::ClientCredentials => {}
-        Grant::RefreshToken => {
-            form.push((
-                "refresh_token".into(),
-                refresh_token.unwrap_or_default().into(),
-            ));
-        }
-        Grant::Password => {
-            form.push((
-                "username".into(),
-                client.username.clone().unwrap_or_default(),
-            ));
-            form.push((
-                "password".into(),
-                client.password.clone().unwrap_or_default(),
-            ));
-        }
-    }
+    let mut form = grant.to_vec();
+    // A user flow's `param`s go to the authorization request instead.
+    let params = if client.grant().is_user_flow() {
+        &[][..]
+    } else {
+        &client.params[..]
+    };
+    // A code or a device code carries what was asked for already.
+    let redeeming = form.iter().any(|(k, v)| {
+        k == "grant_type"
+            && (v == Grant::AuthorizationCode.grant_type() || v == Grant::DeviceCode.grant_type())
+    });
     for (name, value) in [
         ("scope", &client.scope),
         ("audience", &client.audience),
         ("resource", &client.resource),
     ] {
-        if let Some(v) = value {
+        if let (Some(v), false) = (value, redeeming) {
             form.push((name.into(), v.clone()));
         }
     }
-    form.extend(client.params.iter().cloned());
+    form.extend(params.iter().cloned());
     match method {
         AuthMethod::ClientSecretBasic | AuthMethod::PrivateKeyJwt => {}
         AuthMethod::ClientSecretPost => {

@@ -7,7 +7,9 @@ pub mod challenge;
 pub mod discovery;
 mod form;
 pub mod jwt;
+pub mod login;
 pub mod response;
 pub mod tokens;
+mod user;
 
 pub use tokens::{RequestPolicy, ResolvedClient, Token, TokenError, TokenManager, TokenSource};

@@ -22,6 +22,8 @@ pub struct TokenResponse {
     pub expires_in: Option<u64>,
     pub refresh_token: Option<String>,
     pub scope: Option<Vec<String>>,
+    /// OpenID Connect: who signed in.
+    pub id_token: Option<String>,
     /// What a user running with `-v` should know about how the lifetime
     /// was read.
     pub notes: Vec<String>,
@@ -178,12 +180,17 @@ pub fn parse_token_response(x: &Exchange) -> Result<TokenResponse, (FailureClass
         .get("scope")
         .and_then(|s| s.as_str())
         .map(|s| s.split_whitespace().map(str::to_string).collect());
+    let id_token = obj
+        .get("id_token")
+        .and_then(|r| r.as_str())
+        .map(str::to_string);
     Ok(TokenResponse {
         access_token,
         token_type,
         expires_in,
         refresh_token,
         scope,
+        id_token,
         notes,
     })
 }
@@ -263,6 +270,7 @@ mod tests {
             expires_in: Some(3600),
             refresh_token: None,
             scope: None,
+            id_token: None,
             notes: Vec::new(),
         };
         assert!(usual.lifetime(now) <= Duration::from_secs(3600));

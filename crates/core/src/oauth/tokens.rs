@@ -15,7 +15,8 @@ use jsonwebtoken::jwk::JwkSet;
 use super::assertion::AssertionSigner;
 use super::cache::{self, why_not_reused, CacheEntry, CacheFile, CacheKey, Keyer};
 use super::discovery::{self, Metadata};
-use super::form::{add_assertion, basic, token_form};
+use super::form::{add_assertion, basic, grant_fields, token_form};
+use super::login::ResolvedLogin;
 use super::response::{oauth_error_code, parse_token_response};
 use crate::check::client::{AuthMethod, Grant, SigningAlg};
 use crate::error::{CacheAction, Error};
@@ -51,6 +52,14 @@ pub struct ResolvedClient {
     pub client_cert: Option<String>,
     pub client_key: Option<String>,
     pub params: Vec<(String, String)>,
+    pub authorize_url: Option<String>,
+    pub redirect_uri: Option<String>,
+    pub prompt: Option<String>,
+    pub login_hint: Option<String>,
+    pub acr_values: Option<String>,
+    pub device_authorization_url: Option<String>,
+    /// How to sign in without a browser.
+    pub login: Option<ResolvedLogin>,
 }
 
 impl ResolvedClient {
@@ -97,7 +106,7 @@ pub struct TokenError {
 
 impl TokenError {
     /// A failure of `client`'s token request, named after the client.
-    fn of(client: &ResolvedClient, class: FailureClass, message: String) -> TokenError {
+    pub(super) fn of(client: &ResolvedClient, class: FailureClass, message: String) -> TokenError {
         TokenError {
             class,
             message: format!("client `{}`: {message}", client.name),
@@ -134,10 +143,10 @@ pub struct RequestPolicy {
 }
 
 #[derive(Default)]
-struct Slot {
+pub(super) struct Slot {
     token: Option<Token>,
     /// The newest refresh token: after rotation, the one to use next.
-    refresh_token: Option<String>,
+    pub(super) refresh_token: Option<String>,
     /// The token was read from the cache file and not fetched since.
     from_file: bool,
 }
@@ -158,8 +167,8 @@ enum Fetched<T> {
 const FAILURE_KEPT: Duration = Duration::from_secs(1);
 
 pub struct TokenManager {
-    http: Arc<Http>,
-    redactor: Arc<Redactor>,
+    pub(super) http: Arc<Http>,
+    pub(super) redactor: Arc<Redactor>,
     timeout: Duration,
     /// Renew this long before `expires_in` runs out.
     pub skew: Duration,
@@ -455,11 +464,15 @@ impl TokenManager {
         if let Some(secret) = &client.client_secret {
             self.redactor.add_basic(&client.client_id, secret);
         }
+        for secret in client.login.iter().flat_map(|l| &l.secrets) {
+            self.redactor.add(secret);
+        }
     }
 
     /// Requests a token. For the refresh grant the slot's newest refresh
     /// token goes first; when it is refused with `invalid_grant` and the
-    /// spec gives another, that one is tried once.
+    /// spec gives another, that one is tried once. A user flow renews with
+    /// its refresh token, and signs in again when it is refused.
     async fn request(
         &self,
         client: &ResolvedClient,
@@ -469,7 +482,11 @@ impl TokenManager {
         attempts: &mut Vec<Attempt>,
         trace: &mut Vec<String>,
     ) -> Result<Token, TokenError> {
-        let fail = |class, message: String| TokenError::of(client, class, message);
+        if client.grant().is_user_flow() {
+            return self
+                .user_token(client, endpoint, slot, policy, attempts, trace)
+                .await;
+        }
         let mut refresh = match client.grant() {
             Grant::RefreshToken => slot
                 .refresh_token
@@ -478,8 +495,9 @@ impl TokenManager {
             _ => None,
         };
         let exchange = loop {
+            let grant = grant_fields(client, refresh.as_deref());
             let exchange = self
-                .exchange(client, endpoint, refresh.as_deref(), policy, attempts)
+                .exchange(client, endpoint, &grant, policy, attempts)
                 .await?;
             let given = client.refresh_token.as_ref();
             if client.grant() == Grant::RefreshToken
@@ -498,33 +516,56 @@ impl TokenManager {
             }
             break exchange;
         };
-        let mut parsed = parse_token_response(&exchange).map_err(|(class, m)| fail(class, m))?;
+        self.token_from(client, &exchange, slot, refresh, trace)
+            .map(|(token, _)| token)
+    }
+
+    /// The token an answer of the token endpoint holds; the refresh token
+    /// it brings (or else `refresh`, the one used) is kept in the slot.
+    pub(super) fn token_from(
+        &self,
+        client: &ResolvedClient,
+        exchange: &Exchange,
+        slot: &mut Slot,
+        refresh: Option<String>,
+        trace: &mut Vec<String>,
+    ) -> Result<(Token, super::response::TokenResponse), TokenError> {
+        let fail = |class, message: String| TokenError::of(client, class, message);
+        let mut parsed = parse_token_response(exchange).map_err(|(class, m)| fail(class, m))?;
         let now = SystemTime::now();
         let lifetime = parsed.lifetime(now);
         for note in &parsed.notes {
             trace.push(format!("client `{}`: {note}", client.name));
         }
         self.redactor.add(&parsed.access_token);
-        if let Some(refresh) = parsed.refresh_token {
-            self.redactor.add(&refresh);
-            slot.refresh_token = Some(refresh);
+        for token in [&parsed.refresh_token, &parsed.id_token]
+            .into_iter()
+            .flatten()
+        {
+            self.redactor.add(token);
+        }
+        if let Some(refresh) = &parsed.refresh_token {
+            slot.refresh_token = Some(refresh.clone());
         } else if slot.refresh_token.is_none() {
             slot.refresh_token = refresh;
         }
-        Ok(Token {
-            access_token: parsed.access_token,
+        let token = Token {
+            access_token: parsed.access_token.clone(),
             scheme: client.scheme.clone().unwrap_or_else(|| "Bearer".into()),
             expires_at: now.checked_add(lifetime.saturating_sub(self.skew)),
-        })
+        };
+        Ok((token, parsed))
     }
 
-    /// One token request, sent again as `policy` allows; every attempt is
+    /// One request to the token endpoint (or another that authenticates
+    /// clients alike, such as the device authorization endpoint) with
+    /// `grant`'s fields, sent again as `policy` allows; every attempt is
     /// recorded.
-    async fn exchange(
+    pub(super) async fn exchange(
         &self,
         client: &ResolvedClient,
         endpoint: &str,
-        refresh_token: Option<&str>,
+        grant: &[(String, String)],
         policy: &RequestPolicy,
         attempts: &mut Vec<Attempt>,
     ) -> Result<Exchange, TokenError> {
@@ -540,11 +581,17 @@ impl TokenManager {
             }
             _ => None,
         };
-        let form = token_form(client, refresh_token, method);
+        let form = token_form(client, grant, method);
         let first = attempts.len();
-        let retryable = match client.grant() {
-            Grant::RefreshToken => crate::retry::retryable_unsent,
-            _ => crate::retry::retryable,
+        // A refresh token, code or device code may be spent by a request
+        // whose answer was lost: only a request never sent is sent again.
+        let spends = |(k, v): &(String, String)| {
+            k == "grant_type" && v != Grant::ClientCredentials.grant_type() && v != "password"
+        };
+        let retryable = if grant.iter().any(spends) {
+            crate::retry::retryable_unsent
+        } else {
+            crate::retry::retryable
         };
         let result = policy
             .retry

@@ -84,6 +84,19 @@ impl Template {
 pub struct ClientDef {
     pub name: Spanned<String>,
     pub settings: Vec<ClientSetting>,
+    /// `login { ... }`: the first one (a second is an error).
+    pub login: Vec<LoginDef>,
+    pub span: Span,
+}
+
+/// `login { field = value ... consent "Allow" }` in a client block.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoginDef {
+    /// The form fields to fill in, by name, in order.
+    pub fields: Vec<Pair>,
+    /// The name, value or text of the consent page's approving button.
+    pub consent: Option<Value>,
+    /// The `login` keyword.
     pub span: Span,
 }
 

@@ -693,6 +693,7 @@ impl<'i> Printer<'i> {
                         let w = params.get(&entry.as_span().start()).copied();
                         p.padded(entry, 1, w.unwrap_or(0))
                     }
+                    Rule::client_login => p.pairs_block(entry),
                     _ => p.flat(entry),
                 });
             }
@@ -717,7 +718,7 @@ impl<'i> Printer<'i> {
         }
     }
 
-    /// `form { }` and `query { }`.
+    /// `form { }`, `query { }` and a client's `login { }`.
     fn pairs_block(&mut self, pair: Pair<'i, Rule>) {
         let entries: Vec<_> = pair
             .clone()

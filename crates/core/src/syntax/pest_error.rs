@@ -243,7 +243,11 @@ fn describe(rule: Rule) -> &'static str {
         file | suite_decl | import_decl | vars_block | client_block | step_block
         | unknown_item => "`suite`, `import`, `vars`, `client` or `step`",
         var_def => "a variable definition `name = value`",
-        client_param | client_setting => "a client setting such as `token_url \"...\"`",
+        client_param | client_setting | client_login => {
+            "a client setting such as `token_url \"...\"`"
+        }
+        login_consent | kw_consent => "`consent \"BUTTON\"`",
+        kw_login => "`login`",
         always => "`always`",
         request_line | header_stmt | query_block | form_block | json_block | body_stmt
         | basic_auth_stmt | bearer_stmt | auth_stmt | timeout_opt | retry_opt | repeat_opt

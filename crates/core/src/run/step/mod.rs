@@ -24,6 +24,7 @@ use crate::check::load::Spec;
 use crate::check::value::{EvalError, Evaluator, Resolved, Scope};
 use crate::check::{Checked, MissingEnv};
 use crate::http::Exchange;
+use crate::oauth::login::ResolvedLogin;
 use crate::oauth::{RequestPolicy, ResolvedClient, Token};
 use crate::plan::StepPlan;
 use crate::results::{
@@ -399,6 +400,22 @@ impl SpecRun<'_> {
         for (name, value) in &c.params {
             params.push((self.evaluator(dir).template(name)?.text, eval(value)?));
         }
+        let login = match &c.login {
+            Some(def) => {
+                let mut login = ResolvedLogin::default();
+                for field in &def.fields {
+                    let name = self.evaluator(dir).template(&field.name)?.text;
+                    let value = self.eval_in(&field.value, dir)?;
+                    if value.secret || looks_secret(&name) {
+                        login.secrets.push(value.text.clone());
+                    }
+                    login.fields.push((name, value.text));
+                }
+                login.consent = opt(&def.consent)?;
+                Some(login)
+            }
+            None => None,
+        };
         Ok(ResolvedClient {
             name: c.name.node.clone(),
             token_url,
@@ -422,6 +439,13 @@ impl SpecRun<'_> {
             client_cert: opt(&c.client_cert)?,
             client_key: opt(&c.client_key)?,
             params,
+            authorize_url: opt(&c.authorize_url)?,
+            redirect_uri: opt(&c.redirect_uri)?,
+            prompt: opt(&c.prompt)?,
+            login_hint: opt(&c.login_hint)?,
+            acr_values: opt(&c.acr_values)?,
+            device_authorization_url: opt(&c.device_authorization_url)?,
+            login,
         })
     }
 
@@ -495,6 +519,16 @@ fn cut(mut text: String, limit: usize) -> (String, bool) {
 
 pub(super) fn file_of(spec: &Spec) -> Arc<crate::source::SourceFile> {
     spec.file.source.clone()
+}
+
+/// Whether a login field's name says its value is a secret, marked or not.
+fn looks_secret(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    [
+        "pass", "secret", "pin", "otp", "totp", "token", "code", "key",
+    ]
+    .iter()
+    .any(|w| name.contains(w))
 }
 
 #[cfg(test)]

@@ -230,8 +230,24 @@ impl Builder {
         inner.next(); // `client`
         let name = self.spanned_str(&inner.next().expect("client name"));
         let mut settings = Vec::new();
+        let mut login = Vec::new();
         for entry in inner {
             match entry.as_rule() {
+                Rule::client_login => {
+                    let mut parts = entry.parts();
+                    let span = self.span(&parts.next().expect("login keyword"));
+                    let (consent, fields): (Vec<_>, Vec<_>) =
+                        parts.partition(|p| p.as_rule() == Rule::login_consent);
+                    let consent = consent
+                        .into_iter()
+                        .next()
+                        .map(|c| self.value(c.parts().nth(1).expect("consent value")));
+                    login.push(LoginDef {
+                        fields: self.pairs(fields.into_iter()),
+                        consent,
+                        span,
+                    });
+                }
                 Rule::client_param => {
                     let mut parts = entry.parts();
                     let key = self.spanned_str(&parts.next().expect("param keyword"));
@@ -255,6 +271,7 @@ impl Builder {
         ClientDef {
             name,
             settings,
+            login,
             span: block_span,
         }
     }

@@ -1,0 +1,647 @@
+//! A headless login: the provider's own HTML pages, walked without a
+//! browser. From a start URL, redirects are followed and on each page the
+//! form that has the `login` block's fields is filled in and submitted
+//! (hidden inputs such as CSRF tokens kept, cookies kept), or else the
+//! consent form's approving button pressed, until a redirect reaches the
+//! client's redirect URI: the code is read from its `Location`, which is
+//! never requested.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::cookie::CookieStore as _;
+use scraper::{ElementRef, Html, Selector};
+
+use super::tokens::TokenError;
+use crate::http::{Exchange, Http};
+use crate::results::{Attempt, AttemptKind, FailureClass};
+use crate::secrets::Redactor;
+
+/// Pages (requests) a login may take.
+const MAX_PAGES: usize = 10;
+
+/// Words on a consent page's approving button, when the spec names none.
+const APPROVING: &[&str] = &[
+    "allow",
+    "approve",
+    "accept",
+    "authorize",
+    "authorise",
+    "consent",
+    "continue",
+    "confirm",
+    "grant",
+    "agree",
+    "yes",
+];
+
+/// A `login` block with its values resolved.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ResolvedLogin {
+    /// Form fields to fill in, by name.
+    pub fields: Vec<(String, String)>,
+    /// The values that are secrets: marked `secret(...)`, or of a field
+    /// whose name says so (a password, a one-time code).
+    pub secrets: Vec<String>,
+    /// The approving button's name, value or text.
+    pub consent: Option<String>,
+}
+
+/// An HTML form as a browser would submit it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Form {
+    pub method: String,
+    /// As written (relative to the page).
+    pub action: String,
+    /// Successful controls with their current values, in order.
+    pub fields: Vec<(String, String)>,
+    pub buttons: Vec<Button>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Button {
+    pub name: Option<String>,
+    pub value: Option<String>,
+    pub text: String,
+}
+
+impl Button {
+    fn matches(&self, wanted: &str) -> bool {
+        let wanted = wanted.trim().to_lowercase();
+        [
+            self.name.as_deref(),
+            self.value.as_deref(),
+            Some(self.text.as_str()),
+        ]
+        .into_iter()
+        .flatten()
+        .any(|s| s.trim().to_lowercase() == wanted)
+    }
+
+    fn approves(&self) -> bool {
+        let words = format!(
+            "{} {}",
+            self.value.as_deref().unwrap_or_default(),
+            self.text
+        )
+        .to_lowercase();
+        words
+            .split(|c: char| !c.is_alphanumeric())
+            .any(|w| APPROVING.contains(&w))
+    }
+
+    /// What pressing it adds to the form.
+    fn pressed(&self) -> Option<(String, String)> {
+        (self.name.clone()).map(|n| (n, self.value.clone().unwrap_or_default()))
+    }
+}
+
+/// A page's title and forms.
+pub(crate) struct Page {
+    pub title: String,
+    pub forms: Vec<Form>,
+    /// The text of elements that look like an error message.
+    pub alert: Option<String>,
+}
+
+fn selector(css: &str) -> Selector {
+    Selector::parse(css).expect("the selectors here are valid")
+}
+
+fn text(e: &ElementRef) -> String {
+    e.text()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Parses a page: its forms' controls as a browser would submit them
+/// (checked boxes only, the selected option, no file inputs), and its
+/// buttons.
+pub(crate) fn parse_page(html: &str) -> Page {
+    let doc = Html::parse_document(html);
+    let title = (doc.select(&selector("title")).next())
+        .map(|t| text(&t))
+        .unwrap_or_default();
+    let alert = doc
+        .select(&selector(
+            "[role=alert], .error, .alert, .alert-danger, #error",
+        ))
+        .map(|e| text(&e))
+        .find(|t| !t.is_empty());
+    let controls = selector("input, select, textarea, button");
+    let options = selector("option");
+    let mut forms = Vec::new();
+    for form in doc.select(&selector("form")) {
+        let attr = |name: &str| form.value().attr(name).unwrap_or_default().to_string();
+        let mut fields = Vec::new();
+        let mut buttons = Vec::new();
+        for control in form.select(&controls) {
+            let e = control.value();
+            let name = e.attr("name").map(str::to_string);
+            let kind = e.attr("type").unwrap_or_default().to_ascii_lowercase();
+            match e.name() {
+                "button" if matches!(kind.as_str(), "" | "submit") => buttons.push(Button {
+                    name,
+                    value: e.attr("value").map(str::to_string),
+                    text: text(&control),
+                }),
+                "button" => {}
+                "input" if matches!(kind.as_str(), "submit" | "image") => buttons.push(Button {
+                    name,
+                    value: e.attr("value").map(str::to_string),
+                    text: e.attr("value").unwrap_or_default().to_string(),
+                }),
+                "input" => {
+                    let Some(name) = name else { continue };
+                    let checkable = matches!(kind.as_str(), "checkbox" | "radio");
+                    if matches!(kind.as_str(), "file" | "reset" | "button")
+                        || (checkable && e.attr("checked").is_none())
+                        || e.attr("disabled").is_some()
+                    {
+                        continue;
+                    }
+                    let default = if checkable { "on" } else { "" };
+                    fields.push((name, e.attr("value").unwrap_or(default).to_string()));
+                }
+                "select" => {
+                    let Some(name) = name else { continue };
+                    let chosen = (control.select(&options))
+                        .find(|o| o.value().attr("selected").is_some())
+                        .or_else(|| control.select(&options).next());
+                    if let Some(o) = chosen {
+                        let value = o
+                            .value()
+                            .attr("value")
+                            .map_or_else(|| text(&o), str::to_string);
+                        fields.push((name, value));
+                    }
+                }
+                "textarea" => {
+                    if let Some(name) = name {
+                        fields.push((name, control.text().collect()));
+                    }
+                }
+                _ => {}
+            }
+        }
+        let method = attr("method").to_ascii_uppercase();
+        forms.push(Form {
+            method: if method == "POST" {
+                method
+            } else {
+                "GET".into()
+            },
+            action: attr("action"),
+            fields,
+            buttons,
+        });
+    }
+    Page {
+        title,
+        forms,
+        alert,
+    }
+}
+
+/// What to do on a page.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Choice {
+    /// Submit this form with these fields.
+    Submit {
+        form: usize,
+        fields: Vec<(String, String)>,
+        /// The login fields it fills in (none for a consent form).
+        filled: BTreeSet<String>,
+    },
+    /// No form to submit.
+    Nothing,
+}
+
+/// The form that has the most of the login fields, filled in; else the
+/// consent form, approved.
+pub(crate) fn choose(page: &Page, login: &ResolvedLogin) -> Choice {
+    let has = |form: &Form, name: &str| form.fields.iter().any(|(n, _)| n == name);
+    let best = (page.forms.iter().enumerate())
+        .map(|(i, form)| {
+            let filled: BTreeSet<String> = (login.fields.iter())
+                .filter(|(name, _)| has(form, name))
+                .map(|(name, _)| name.clone())
+                .collect();
+            (i, filled)
+        })
+        .filter(|(_, filled)| !filled.is_empty())
+        .max_by_key(|(i, filled)| (filled.len(), std::cmp::Reverse(*i)));
+    if let Some((i, filled)) = best {
+        let form = &page.forms[i];
+        let mut fields = form.fields.clone();
+        for (name, value) in &login.fields {
+            if let Some(slot) = fields.iter_mut().find(|(n, _)| n == name) {
+                slot.1 = value.clone();
+            }
+        }
+        // The form's own submit button, as a click on it would send.
+        fields.extend(form.buttons.first().and_then(Button::pressed));
+        return Choice::Submit {
+            form: i,
+            fields,
+            filled,
+        };
+    }
+    let approving = |b: &Button| match &login.consent {
+        Some(wanted) => b.matches(wanted),
+        None => b.approves(),
+    };
+    for (i, form) in page.forms.iter().enumerate() {
+        if let Some(button) = form.buttons.iter().find(|b| approving(b)) {
+            let mut fields = form.fields.clone();
+            fields.extend(button.pressed());
+            return Choice::Submit {
+                form: i,
+                fields,
+                filled: BTreeSet::new(),
+            };
+        }
+    }
+    Choice::Nothing
+}
+
+/// Why a page could not be got through: its title, and what its forms
+/// have, so the `login` block can be fixed.
+fn describe(page: &Page, url: &url::Url, login: &ResolvedLogin) -> String {
+    let wanted: Vec<&str> = login.fields.iter().map(|(n, _)| n.as_str()).collect();
+    let mut out = format!(
+        "the page {:?} ({}) has no form with the login fields ({})",
+        page.title,
+        without_query(url),
+        if wanted.is_empty() {
+            "none given".to_string()
+        } else {
+            wanted.join(", ")
+        }
+    );
+    if login.consent.is_some() || page.forms.iter().any(|f| !f.buttons.is_empty()) {
+        let consent = login.consent.as_deref().unwrap_or("an approving word");
+        out.push_str(&format!(" and no button named {consent:?}"));
+    }
+    if page.forms.is_empty() {
+        out.push_str(" and no form at all");
+    }
+    for (i, form) in page.forms.iter().enumerate() {
+        let names: Vec<&str> = form.fields.iter().map(|(n, _)| n.as_str()).collect();
+        let buttons: Vec<String> = (form.buttons.iter())
+            .map(|b| {
+                format!(
+                    "{:?}",
+                    if b.text.is_empty() {
+                        b.value.clone().unwrap_or_default()
+                    } else {
+                        b.text.clone()
+                    }
+                )
+            })
+            .collect();
+        out.push_str(&format!(
+            "; form {} ({} {}): fields {}; buttons {}",
+            i + 1,
+            form.method,
+            if form.action.is_empty() {
+                "(this page)"
+            } else {
+                &form.action
+            },
+            if names.is_empty() {
+                "none".into()
+            } else {
+                names.join(", ")
+            },
+            if buttons.is_empty() {
+                "none".into()
+            } else {
+                buttons.join(", ")
+            }
+        ));
+    }
+    out
+}
+
+/// A URL without its query, for messages (queries hold states and codes).
+fn without_query(url: &url::Url) -> String {
+    let mut url = url.clone();
+    url.set_query(None);
+    url.set_fragment(None);
+    url.to_string()
+}
+
+/// Where a walk stopped.
+pub(crate) enum End {
+    /// A redirect to the redirect URI: this is its URL.
+    Redirected(url::Url),
+    /// A page with nothing left to submit, after something was (a device
+    /// approved).
+    Finished,
+}
+
+/// Walks the pages from `start`. With `redirect_uri` it ends at the
+/// redirect there; without (a device approval) at the first page with
+/// nothing to submit after a submission. Every request is an attempt.
+pub(crate) struct Walk<'a> {
+    pub http: &'a Http,
+    pub client: reqwest::Client,
+    pub redactor: &'a Arc<Redactor>,
+    pub timeout: Duration,
+    pub client_name: &'a str,
+}
+
+impl Walk<'_> {
+    pub async fn run(
+        &self,
+        start: url::Url,
+        redirect_uri: Option<&url::Url>,
+        login: &ResolvedLogin,
+        attempts: &mut Vec<Attempt>,
+    ) -> Result<End, TokenError> {
+        let fail = |class, message: String| TokenError {
+            class,
+            message: format!("client `{}`: sign-in: {message}", self.client_name),
+        };
+        let jar = reqwest::cookie::Jar::default();
+        let mut next: (String, url::Url, Option<Vec<(String, String)>>) =
+            ("GET".into(), start, None);
+        let mut submitted: Vec<BTreeSet<String>> = Vec::new();
+        for _ in 0..MAX_PAGES {
+            let (method, url, form) = next;
+            let x = self
+                .send(&jar, &method, &url, form.as_deref(), attempts)
+                .await
+                .map_err(|m| fail(FailureClass::AuthServer, m))?;
+            if (300..400).contains(&x.status) {
+                let location = x
+                    .header_values("location")
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
+                let to = url.join(&location).map_err(|e| {
+                    fail(
+                        FailureClass::AuthServer,
+                        format!("{} redirected to {location:?}: {e}", without_query(&url)),
+                    )
+                })?;
+                if redirect_uri.is_some_and(|r| same_endpoint(r, &to)) {
+                    return Ok(End::Redirected(to));
+                }
+                next = ("GET".into(), to, None);
+                continue;
+            }
+            let page = parse_page(&x.body_text());
+            if x.status >= 400 {
+                let what = page.alert.clone().unwrap_or(page.title.clone());
+                return Err(fail(
+                    FailureClass::AuthServer,
+                    format!("{} answered {}: {what}", without_query(&url), x.status),
+                ));
+            }
+            match choose(&page, login) {
+                Choice::Submit {
+                    form,
+                    fields,
+                    filled,
+                } => {
+                    // The same login fields asked for again: they were refused.
+                    if !filled.is_empty() && submitted.contains(&filled) {
+                        let said = page
+                            .alert
+                            .map(|a| format!(": the page says {a:?}"))
+                            .unwrap_or_default();
+                        return Err(fail(
+                            FailureClass::Credentials,
+                            format!(
+                                "the login form came back after {} were submitted (wrong username or password?){said}",
+                                filled.iter().cloned().collect::<Vec<_>>().join(" and ")
+                            ),
+                        ));
+                    }
+                    submitted.push(filled);
+                    let form = &page.forms[form];
+                    let action = url.join(&form.action).map_err(|e| {
+                        fail(
+                            FailureClass::AuthServer,
+                            format!("a form's action {:?}: {e}", form.action),
+                        )
+                    })?;
+                    next = if form.method == "POST" {
+                        ("POST".into(), action, Some(fields))
+                    } else {
+                        let mut action = action;
+                        action.query_pairs_mut().clear().extend_pairs(&fields);
+                        ("GET".into(), action, None)
+                    };
+                }
+                Choice::Nothing if redirect_uri.is_none() && !submitted.is_empty() => {
+                    return Ok(End::Finished)
+                }
+                Choice::Nothing => {
+                    return Err(fail(FailureClass::AuthServer, describe(&page, &url, login)));
+                }
+            }
+        }
+        Err(fail(
+            FailureClass::AuthServer,
+            format!(
+                "no way through after {MAX_PAGES} pages{}",
+                redirect_uri
+                    .map(|r| format!(" (no redirect to {})", without_query(r)))
+                    .unwrap_or_default()
+            ),
+        ))
+    }
+
+    /// One page request, with the cookies the pages set; recorded.
+    async fn send(
+        &self,
+        jar: &reqwest::cookie::Jar,
+        method: &str,
+        url: &url::Url,
+        form: Option<&[(String, String)]>,
+        attempts: &mut Vec<Attempt>,
+    ) -> Result<Exchange, String> {
+        let mut request = match form {
+            Some(fields) => self
+                .client
+                .post(url.clone())
+                .header("Content-Type", "application/x-www-form-urlencoded")
+                .body(
+                    url::form_urlencoded::Serializer::new(String::new())
+                        .extend_pairs(fields)
+                        .finish(),
+                ),
+            None => self.client.get(url.clone()),
+        };
+        request = request.header("Accept", "text/html,application/xhtml+xml");
+        if let Some(cookies) = jar.cookies(url) {
+            request = request.header("Cookie", cookies);
+        }
+        let result = self.http.send(request, self.timeout).await;
+        if let Ok(x) = &result {
+            let set: Vec<reqwest::header::HeaderValue> = (x.header_values("set-cookie"))
+                .filter_map(|v| reqwest::header::HeaderValue::from_str(v).ok())
+                .collect();
+            for cookie in &set {
+                // A session cookie is as good as a password.
+                if let Some((_, value)) = cookie
+                    .to_str()
+                    .unwrap_or_default()
+                    .split(';')
+                    .next()
+                    .and_then(|p| p.split_once('='))
+                {
+                    if value.len() >= 8 {
+                        self.redactor.add(value.trim());
+                    }
+                }
+            }
+            jar.set_cookies(&mut set.iter(), url);
+            // The code on its way to the redirect URI, before the exchange
+            // is recorded.
+            if let Some(to) = (x.header_values("location").next()).and_then(|l| url.join(l).ok()) {
+                for (name, value) in to.query_pairs() {
+                    if name == "code" {
+                        self.redactor.add(&value);
+                    }
+                }
+            }
+        }
+        attempts.push(Attempt::record(
+            AttemptKind::Token,
+            method.to_string(),
+            without_query(url),
+            &result,
+            self.redactor,
+            Some(self.client_name),
+        ));
+        result.map_err(|e| format!("{} unreachable: {}", without_query(url), e.message))
+    }
+}
+
+/// Whether `to` is at `redirect_uri`: scheme, host, port and path.
+fn same_endpoint(redirect_uri: &url::Url, to: &url::Url) -> bool {
+    redirect_uri.scheme() == to.scheme()
+        && redirect_uri.host_str() == to.host_str()
+        && redirect_uri.port_or_known_default() == to.port_or_known_default()
+        && redirect_uri.path() == to.path()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LOGIN: &str = r#"<!DOCTYPE html><html><head><title> Sign in </title></head><body>
+      <form method="get" action="/search"><input name="q"><button>Search</button></form>
+      <p class="error">Invalid username or password.</p>
+      <form method="post" action="/login">
+        <input type="hidden" name="csrf" value="t0k">
+        <input name="username" value="">
+        <input type="password" name="password">
+        <input type="checkbox" name="remember" checked>
+        <input type="checkbox" name="spam">
+        <select name="lang"><option value="en">English</option><option value="fr" selected>Français</option></select>
+        <input type="file" name="avatar">
+        <button type="submit" name="action" value="login">Sign in</button>
+      </form></body></html>"#;
+
+    fn login(fields: &[(&str, &str)], consent: Option<&str>) -> ResolvedLogin {
+        ResolvedLogin {
+            fields: fields
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            secrets: Vec::new(),
+            consent: consent.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn forms_are_read_as_a_browser_submits_them() {
+        let page = parse_page(LOGIN);
+        assert_eq!(page.title, "Sign in");
+        assert_eq!(page.alert.as_deref(), Some("Invalid username or password."));
+        let form = &page.forms[1];
+        assert_eq!(
+            (form.method.as_str(), form.action.as_str()),
+            ("POST", "/login")
+        );
+        let names: Vec<&str> = form.fields.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["csrf", "username", "password", "remember", "lang"]);
+        assert_eq!(form.fields[4].1, "fr");
+        assert_eq!(page.forms[0].method, "GET");
+    }
+
+    #[test]
+    fn the_form_with_the_login_fields_is_filled_in() {
+        let page = parse_page(LOGIN);
+        let choice = choose(
+            &page,
+            &login(
+                &[("username", "alice"), ("password", "pw"), ("otp", "1")],
+                None,
+            ),
+        );
+        let Choice::Submit {
+            form,
+            fields,
+            filled,
+        } = choice
+        else {
+            panic!("{choice:?}")
+        };
+        assert_eq!(form, 1);
+        assert_eq!(
+            fields,
+            [
+                ("csrf", "t0k"),
+                ("username", "alice"),
+                ("password", "pw"),
+                ("remember", "on"),
+                ("lang", "fr"),
+                ("action", "login")
+            ]
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+        );
+        assert_eq!(
+            filled.into_iter().collect::<Vec<_>>(),
+            ["password", "username"]
+        );
+    }
+
+    #[test]
+    fn a_consent_form_is_approved_by_its_button() {
+        let consent = r#"<title>Authorize</title><form method="post" action="/consent">
+            <input type="hidden" name="i" value="1">
+            <button name="decision" value="deny">Deny</button>
+            <button name="decision" value="approve">Allow</button></form>"#;
+        let page = parse_page(consent);
+        let pressed = |c: Option<&str>| match choose(&page, &login(&[("username", "a")], c)) {
+            Choice::Submit { fields, .. } => fields,
+            Choice::Nothing => Vec::new(),
+        };
+        let approve = vec![
+            ("i".to_string(), "1".to_string()),
+            ("decision".to_string(), "approve".to_string()),
+        ];
+        assert_eq!(pressed(None), approve);
+        assert_eq!(pressed(Some("ALLOW")), approve);
+        assert_eq!(pressed(Some("deny"))[1].1, "deny");
+        assert!(pressed(Some("Maybe")).is_empty());
+        let url = url::Url::parse("http://as/consent?state=s3cr3t").unwrap();
+        let why = describe(&page, &url, &login(&[("username", "a")], Some("Maybe")));
+        assert!(why.contains("\"Authorize\" (http://as/consent)"), "{why}");
+        assert!(
+            why.contains("fields i; buttons \"Deny\", \"Allow\""),
+            "{why}"
+        );
+        assert!(!why.contains("s3cr3t"), "{why}");
+    }
+}

@@ -1,0 +1,536 @@
+//! Users' tokens: the authorization code flow with PKCE (RFC 6749 §4.1,
+//! RFC 7636, RFC 9207) and the device authorization grant (RFC 8628).
+//! A person signs in once; after that the refresh token renews, as for
+//! any managed client. In a run, the sign-in is the `login` block's
+//! headless walk through the provider's pages.
+
+use std::time::{Duration, Instant};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use rand::RngCore as _;
+use sha2::{Digest as _, Sha256};
+
+use super::form::grant_fields;
+use super::login::{End, Walk};
+use super::response::oauth_error_code;
+use super::tokens::{RequestPolicy, ResolvedClient, Slot, Token, TokenError, TokenManager};
+use crate::check::client::Grant;
+use crate::http::{Exchange, TlsKey};
+use crate::results::{supersede_last, Attempt, FailureClass};
+
+/// `len` random bytes, base64url: states, nonces, PKCE verifiers.
+fn random(len: usize) -> String {
+    let mut bytes = vec![0u8; len];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The S256 challenge of a PKCE verifier.
+pub(crate) fn challenge(verifier: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+}
+
+/// An authorization request, and what its answer is checked against.
+pub(crate) struct Authorization {
+    pub url: url::Url,
+    pub redirect_uri: url::Url,
+    pub state: String,
+    pub nonce: Option<String>,
+    pub verifier: String,
+    /// The issuer an RFC 9207 `iss` must name, and whether it must be there.
+    pub issuer: Option<String>,
+    pub iss_required: bool,
+}
+
+impl TokenManager {
+    /// A user flow's token: renewed with the refresh token when there is
+    /// one, else by signing in.
+    pub(super) async fn user_token(
+        &self,
+        client: &ResolvedClient,
+        endpoint: &str,
+        slot: &mut Slot,
+        policy: &RequestPolicy,
+        attempts: &mut Vec<Attempt>,
+        trace: &mut Vec<String>,
+    ) -> Result<Token, TokenError> {
+        if let Some(refresh) = slot.refresh_token.clone() {
+            let grant = grant_fields(client, Some(&refresh));
+            let x = self
+                .exchange(client, endpoint, &grant, policy, attempts)
+                .await?;
+            if oauth_error_code(&x).as_deref() != Some("invalid_grant") {
+                return self
+                    .token_from(client, &x, slot, Some(refresh), trace)
+                    .map(|(t, _)| t);
+            }
+            trace.push(format!(
+                "client `{}`: the refresh token was refused (invalid_grant); signing in again",
+                client.name
+            ));
+            slot.refresh_token = None;
+            supersede_last(attempts);
+        }
+        let Some(login) = &client.login else {
+            let verb = match client.grant() {
+                Grant::DeviceCode => "approve its device code",
+                _ => "sign in",
+            };
+            return Err(TokenError::of(
+                client,
+                FailureClass::Config,
+                format!(
+                    "a person has to {verb} for its first token: run `oauthspec login {}` once with --token-cache FILE, and run with that file, or add a `login {{ ... }}` block",
+                    client.name
+                ),
+            ));
+        };
+        match client.grant() {
+            Grant::DeviceCode => {
+                let device = self.device_authorization(client, policy, attempts).await?;
+                let start = device
+                    .complete_uri()
+                    .map_err(|m| TokenError::of(client, FailureClass::AuthServer, m))?;
+                let mut login = login.clone();
+                login
+                    .fields
+                    .push(("user_code".into(), device.user_code.clone()));
+                self.walk(client, policy, &start)?
+                    .run(start, None, &login, attempts)
+                    .await?;
+                let x = self
+                    .poll(client, endpoint, &device, policy, attempts)
+                    .await?;
+                self.token_from(client, &x, slot, None, trace)
+                    .map(|(t, _)| t)
+            }
+            _ => {
+                let auth = self.authorization(client, policy).await?;
+                let walked = self
+                    .walk(client, policy, &auth.url)?
+                    .run(auth.url.clone(), Some(&auth.redirect_uri), login, attempts)
+                    .await?;
+                let End::Redirected(back) = walked else {
+                    unreachable!("a walk with a redirect URI ends there or fails")
+                };
+                let code = self.code_from(client, &auth, &back)?;
+                self.redeem(
+                    client, endpoint, &auth, &code, slot, policy, attempts, trace,
+                )
+                .await
+            }
+        }
+    }
+
+    /// A pool for the pages of a sign-in: the client's TLS settings, no
+    /// redirects followed (each is looked at).
+    fn walk<'a>(
+        &'a self,
+        client: &'a ResolvedClient,
+        policy: &RequestPolicy,
+        start: &url::Url,
+    ) -> Result<Walk<'a>, TokenError> {
+        let key = TlsKey {
+            follow_redirects: false,
+            ..client.tls_key()
+        };
+        let pool = self
+            .http
+            .client_for(&key, start.as_str())
+            .map_err(|m| TokenError::of(client, FailureClass::Credentials, m))?;
+        Ok(Walk {
+            http: &self.http,
+            client: pool,
+            redactor: &self.redactor,
+            timeout: policy.timeout,
+            client_name: &client.name,
+        })
+    }
+
+    /// The authorization request: PKCE S256 with a fresh verifier, a
+    /// state, and a nonce for OpenID Connect.
+    pub(crate) async fn authorization(
+        &self,
+        client: &ResolvedClient,
+        policy: &RequestPolicy,
+    ) -> Result<Authorization, TokenError> {
+        let fail = |class, message: String| TokenError::of(client, class, message);
+        let metadata =
+            match &client.discovery {
+                Some(issuer) => Some(self.metadata(issuer, policy.timeout).await.map_err(|m| {
+                    fail(FailureClass::AuthServer, format!("discovery failed: {m}"))
+                })?),
+                None => None,
+            };
+        let endpoint = (client.authorize_url.clone())
+            .or_else(|| {
+                metadata
+                    .as_ref()
+                    .and_then(|m| m.authorization_endpoint.clone())
+            })
+            .ok_or_else(|| {
+                fail(
+                    FailureClass::AuthServer,
+                    "the provider's metadata has no authorization_endpoint".into(),
+                )
+            })?;
+        let mut url = url::Url::parse(&endpoint).map_err(|e| {
+            fail(
+                FailureClass::Config,
+                format!("authorize_url {endpoint:?}: {e}"),
+            )
+        })?;
+        let redirect = client.redirect_uri.clone().unwrap_or_default();
+        let redirect_uri = url::Url::parse(&redirect).map_err(|e| {
+            fail(
+                FailureClass::Config,
+                format!("redirect_uri {redirect:?}: {e}"),
+            )
+        })?;
+        let verifier = random(32);
+        self.redactor.add(&verifier);
+        let state = random(16);
+        let openid =
+            (client.scope.as_deref()).is_some_and(|s| s.split_whitespace().any(|s| s == "openid"));
+        let nonce = openid.then(|| random(16));
+        {
+            let mut q = url.query_pairs_mut();
+            q.append_pair("response_type", "code")
+                .append_pair("client_id", &client.client_id)
+                .append_pair("redirect_uri", &redirect)
+                .append_pair("state", &state)
+                .append_pair("code_challenge", &challenge(&verifier))
+                .append_pair("code_challenge_method", "S256");
+            for (name, value) in [
+                ("scope", &client.scope),
+                ("nonce", &nonce),
+                ("prompt", &client.prompt),
+                ("login_hint", &client.login_hint),
+                ("acr_values", &client.acr_values),
+            ] {
+                if let Some(v) = value {
+                    q.append_pair(name, v);
+                }
+            }
+            for (name, value) in &client.params {
+                q.append_pair(name, value);
+            }
+        }
+        Ok(Authorization {
+            url,
+            redirect_uri,
+            state,
+            nonce,
+            verifier,
+            issuer: metadata.as_ref().map(|m| m.issuer.clone()),
+            iss_required: metadata.is_some_and(|m| m.iss_in_authorization_response),
+        })
+    }
+
+    /// The code of the authorization response at `back`, once its `state`
+    /// and `iss` are checked; or its error, classified.
+    pub(crate) fn code_from(
+        &self,
+        client: &ResolvedClient,
+        auth: &Authorization,
+        back: &url::Url,
+    ) -> Result<String, TokenError> {
+        let fail = |class, message: String| TokenError::of(client, class, message);
+        let param = |name: &str| {
+            back.query_pairs()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.into_owned())
+        };
+        if let Some(code) = param("code") {
+            self.redactor.add(&code);
+        }
+        if param("state").as_deref() != Some(auth.state.as_str()) {
+            return Err(fail(
+                FailureClass::AuthServer,
+                "the authorization response's `state` is not the request's (a forged or mixed-up response)".into(),
+            ));
+        }
+        match (param("iss"), &auth.issuer) {
+            (Some(iss), Some(issuer)) if &iss != issuer => {
+                return Err(fail(
+                    FailureClass::AuthServer,
+                    format!("the authorization response comes from issuer {iss:?}, not {issuer:?} (RFC 9207: a mix-up attack?)"),
+                ));
+            }
+            (None, _) if auth.iss_required => {
+                return Err(fail(
+                    FailureClass::AuthServer,
+                    "the provider advertises `iss` in authorization responses, and this one has none (RFC 9207)".into(),
+                ));
+            }
+            _ => {}
+        }
+        if let Some(error) = param("error") {
+            let class = match error.as_str() {
+                "access_denied" | "invalid_scope" | "consent_required" => FailureClass::Scope,
+                "login_required"
+                | "interaction_required"
+                | "account_selection_required"
+                | "unauthorized_client" => FailureClass::Credentials,
+                _ => FailureClass::AuthServer,
+            };
+            let description = param("error_description")
+                .map(|d| format!(" ({d})"))
+                .unwrap_or_default();
+            return Err(fail(
+                class,
+                format!("the authorization request was refused: {error}{description}"),
+            ));
+        }
+        param("code").ok_or_else(|| {
+            fail(
+                FailureClass::AuthServer,
+                "the authorization response has neither `code` nor `error`".into(),
+            )
+        })
+    }
+
+    /// The code, its verifier and the redirect URI, for tokens. The ID
+    /// token's `nonce` must be the request's.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn redeem(
+        &self,
+        client: &ResolvedClient,
+        endpoint: &str,
+        auth: &Authorization,
+        code: &str,
+        slot: &mut Slot,
+        policy: &RequestPolicy,
+        attempts: &mut Vec<Attempt>,
+        trace: &mut Vec<String>,
+    ) -> Result<Token, TokenError> {
+        let field = |k: &str, v: &str| (k.to_string(), v.to_string());
+        let grant = [
+            field("grant_type", Grant::AuthorizationCode.grant_type()),
+            field("code", code),
+            field(
+                "redirect_uri",
+                client.redirect_uri.as_deref().unwrap_or_default(),
+            ),
+            field("code_verifier", &auth.verifier),
+        ];
+        let x = self
+            .exchange(client, endpoint, &grant, policy, attempts)
+            .await?;
+        let (token, parsed) = self
+            .token_from(client, &x, slot, None, trace)
+            .map_err(|mut e| {
+                // A refused code is the flow's problem (PKCE, redirect URI, a
+                // spent code), not the user's password.
+                if oauth_error_code(&x).as_deref() == Some("invalid_grant") {
+                    e.class = FailureClass::AuthServer;
+                }
+                e
+            })?;
+        if let (Some(nonce), Some(id_token)) = (&auth.nonce, &parsed.id_token) {
+            let claims = super::jwt::claims(id_token).map_err(|m| {
+                TokenError::of(
+                    client,
+                    FailureClass::AuthServer,
+                    format!("the ID token: {m}"),
+                )
+            })?;
+            if claims.get("nonce").and_then(|n| n.as_str()) != Some(nonce.as_str()) {
+                return Err(TokenError::of(
+                    client,
+                    FailureClass::AuthServer,
+                    "the ID token's `nonce` is not the authorization request's (a replayed ID token?)".into(),
+                ));
+            }
+        }
+        Ok(token)
+    }
+}
+
+/// A device authorization response (RFC 8628 §3.2).
+#[derive(Debug, Clone)]
+pub(crate) struct DeviceAuthorization {
+    pub device_code: String,
+    pub user_code: String,
+    pub verification_uri: String,
+    pub verification_uri_complete: Option<String>,
+    pub expires_at: Instant,
+    pub interval: Duration,
+}
+
+impl DeviceAuthorization {
+    /// Where the user code is entered: the complete URI, or the plain one
+    /// (the `login` walk then fills in `user_code`).
+    fn complete_uri(&self) -> Result<url::Url, String> {
+        let uri = self
+            .verification_uri_complete
+            .as_deref()
+            .unwrap_or(&self.verification_uri);
+        url::Url::parse(uri).map_err(|e| format!("verification URI {uri:?}: {e}"))
+    }
+}
+
+/// RFC 8628 §3.2: 5 seconds when the server names no interval.
+const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
+
+impl TokenManager {
+    /// Asks for a device code and the user code to approve it with.
+    pub(crate) async fn device_authorization(
+        &self,
+        client: &ResolvedClient,
+        policy: &RequestPolicy,
+        attempts: &mut Vec<Attempt>,
+    ) -> Result<DeviceAuthorization, TokenError> {
+        let fail = |class, message: String| TokenError::of(client, class, message);
+        let endpoint = match (&client.device_authorization_url, &client.discovery) {
+            (Some(url), _) => url.clone(),
+            (None, Some(issuer)) => self
+                .metadata(issuer, policy.timeout)
+                .await
+                .map_err(|m| fail(FailureClass::AuthServer, format!("discovery failed: {m}")))?
+                .device_authorization_endpoint
+                .ok_or_else(|| {
+                    fail(
+                        FailureClass::AuthServer,
+                        "the provider's metadata has no device_authorization_endpoint".into(),
+                    )
+                })?,
+            (None, None) => {
+                return Err(fail(
+                    FailureClass::Config,
+                    "no device_authorization_url".into(),
+                ))
+            }
+        };
+        let x = self
+            .exchange(client, &endpoint, &[], policy, attempts)
+            .await?;
+        parse_device(&x)
+            .map_err(|(class, m)| fail(class, m))
+            .inspect(|d| {
+                self.redactor.add(&d.device_code);
+                self.redactor.add(&d.user_code);
+            })
+    }
+
+    /// Polls the token endpoint at the server's interval (5 s more after
+    /// each `slow_down`, never faster) until the device is approved,
+    /// denied or expired.
+    pub(crate) async fn poll(
+        &self,
+        client: &ResolvedClient,
+        endpoint: &str,
+        device: &DeviceAuthorization,
+        policy: &RequestPolicy,
+        attempts: &mut Vec<Attempt>,
+    ) -> Result<Exchange, TokenError> {
+        let grant = [
+            (
+                "grant_type".to_string(),
+                Grant::DeviceCode.grant_type().to_string(),
+            ),
+            ("device_code".to_string(), device.device_code.clone()),
+        ];
+        let mut interval = device.interval;
+        loop {
+            if Instant::now() + interval > device.expires_at {
+                return Err(TokenError::of(
+                    client,
+                    FailureClass::Credentials,
+                    "the user code expired before the device was approved".into(),
+                ));
+            }
+            tokio::time::sleep(interval).await;
+            let x = self
+                .exchange(client, endpoint, &grant, policy, attempts)
+                .await?;
+            match oauth_error_code(&x).as_deref() {
+                Some("authorization_pending") => {}
+                Some("slow_down") => interval += Duration::from_secs(5),
+                Some("expired_token") => {
+                    return Err(TokenError::of(
+                        client,
+                        FailureClass::Credentials,
+                        "the user code expired before the device was approved (expired_token)"
+                            .into(),
+                    ))
+                }
+                Some("access_denied") => {
+                    return Err(TokenError::of(
+                        client,
+                        FailureClass::Scope,
+                        "the user denied the device (access_denied)".into(),
+                    ))
+                }
+                _ => return Ok(x),
+            }
+            supersede_last(attempts);
+        }
+    }
+}
+
+/// Reads a device authorization response; on failure, the class and why.
+fn parse_device(x: &Exchange) -> Result<DeviceAuthorization, (FailureClass, String)> {
+    // Its errors are the token endpoint's (RFC 8628 §3.2).
+    if x.status != 200 || oauth_error_code(x).is_some() {
+        let (class, message) = super::response::parse_token_response(x).err().unwrap_or((
+            FailureClass::AuthServer,
+            format!("token endpoint answered {}", x.status),
+        ));
+        return Err((
+            class,
+            message.replace("token endpoint", "device authorization endpoint"),
+        ));
+    }
+    let json: serde_json::Value = serde_json::from_slice(&x.body).map_err(|_| {
+        (
+            FailureClass::AuthServer,
+            "the device authorization response is not JSON".to_string(),
+        )
+    })?;
+    let text = |name: &str| json.get(name).and_then(|v| v.as_str()).map(str::to_string);
+    let need = |name: &str| {
+        text(name).ok_or_else(|| {
+            (
+                FailureClass::AuthServer,
+                format!("the device authorization response has no `{name}`"),
+            )
+        })
+    };
+    let seconds = |name: &str| json.get(name).and_then(|v| v.as_u64());
+    Ok(DeviceAuthorization {
+        device_code: need("device_code")?,
+        user_code: need("user_code")?,
+        verification_uri: text("verification_uri")
+            .or_else(|| text("verification_url"))
+            .ok_or_else(|| {
+                (
+                    FailureClass::AuthServer,
+                    "the device authorization response has no `verification_uri`".to_string(),
+                )
+            })?,
+        verification_uri_complete: text("verification_uri_complete"),
+        expires_at: Instant::now()
+            + Duration::from_secs(seconds("expires_in").unwrap_or(600).min(86_400)),
+        interval: seconds("interval")
+            .map_or(DEFAULT_INTERVAL, |s| Duration::from_secs(s.clamp(1, 60))),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pkce_s256_is_rfc_7636s() {
+        // RFC 7636 Appendix B.
+        assert_eq!(
+            challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
+        let verifier = random(32);
+        assert_eq!(verifier.len(), 43);
+        assert_ne!(verifier, random(32));
+    }
+}

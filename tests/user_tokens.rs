@@ -1,0 +1,276 @@
+//! Users' tokens against the sandbox: the authorization code flow with
+//! PKCE and the device flow, signed in headlessly by a `login` block, then
+//! renewed with the refresh token; and each way they fail, classified.
+
+use std::time::Duration;
+
+use oauthspec_core::results::{AttemptKind, FailureClass, Outcome, RunResult, StepResult};
+use oauthspec_sandbox::{Sandbox, SandboxConfig};
+
+use crate::common::{options, run_with, step, Specs};
+
+/// A client of the sandbox's `public-client` by `grant`, with `login`.
+fn spec(base: &str, grant: &str, settings: &str, login: &str) -> String {
+    format!(
+        r#"client alice {{
+  discovery    "{base}"
+  grant        {grant}
+  client_id    "public-client"
+  auth_method  none
+  scope        "openid orders:read"
+{settings}
+  login {{
+{login}
+  }}
+}}
+
+step "orders as alice" {{
+  GET "{base}/v1/orders"
+  auth alice
+  expect status == 200
+}}
+
+step "again, same token" {{
+  GET "{base}/v1/orders"
+  auth alice
+  expect status == 200
+}}
+"#
+    )
+}
+
+const CODE: &str = "authorization_code";
+const REDIRECT: &str = "  redirect_uri \"http://127.0.0.1:8765/callback\"";
+const ALICE: &str = "    username = \"alice\"\n    password = secret(\"alice-password\")";
+
+async fn run(base: &str, text: &str) -> RunResult {
+    let specs = Specs::new();
+    let path = specs.write("t.oauthspec", text);
+    run_with(&[path], options(base)).await.0
+}
+
+async fn sandbox_with(config: SandboxConfig) -> Sandbox {
+    Sandbox::start(config, 0).await.expect("the sandbox starts")
+}
+
+fn urls(step: &StepResult) -> Vec<String> {
+    (step.attempts.iter())
+        .filter(|a| a.kind == AttemptKind::Token)
+        .map(|a| format!("{} {}", a.method, a.url))
+        .collect()
+}
+
+fn class_and_error(step: &StepResult) -> (Option<FailureClass>, String) {
+    (step.class(), step.error.clone().unwrap_or_default())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn authorization_code_with_pkce_signs_in_headlessly_once() {
+    let sandbox = crate::common::sandbox().await;
+    let base = sandbox.base_url();
+    let result = run(&base, &spec(&base, CODE, REDIRECT, ALICE)).await;
+    let first = step(&result, "orders as alice");
+    assert!(matches!(first.outcome, Outcome::Passed), "{first:#?}");
+    let path = |u: &str| format!("{base}{u}");
+    assert_eq!(
+        urls(first),
+        [
+            format!("GET {}", path("/oauth2/authorize")),
+            format!("POST {}", path("/oauth2/login")),
+            format!("POST {}", path("/oauth2/consent")),
+            format!("POST {}", path("/oauth2/token")),
+        ]
+    );
+    // The token is the user's, and shared: one sign-in per run.
+    let second = step(&result, "again, same token");
+    assert!(matches!(second.outcome, Outcome::Passed));
+    assert!(urls(second).is_empty(), "{:?}", urls(second));
+    assert_eq!(
+        sandbox.issued_tokens().len(),
+        5,
+        "session cookie, code, access, refresh and ID token"
+    );
+}
+
+/// A cached refresh token renews the user's token without the pages; a
+/// refused one sends the client through them again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_user_token_is_renewed_with_its_refresh_token() {
+    // Tokens of 31 s, renewed 30 s early: stale after a second.
+    let config = SandboxConfig {
+        token_lifetime: 31,
+        ..SandboxConfig::default()
+    };
+    let sandbox = sandbox_with(config).await;
+    let base = sandbox.base_url();
+    let specs = Specs::new();
+    let path = specs.write("t.oauthspec", &spec(&base, CODE, REDIRECT, ALICE));
+    let cache = specs.path().join("tokens.json");
+    let with_cache = || {
+        let mut o = options(&base);
+        o.token_cache = Some(cache.clone());
+        o
+    };
+    let stale = || std::thread::sleep(Duration::from_millis(1100));
+    let (result, _) = run_with(std::slice::from_ref(&path), with_cache()).await;
+    assert_eq!(urls(step(&result, "orders as alice")).len(), 4);
+    stale();
+    let (result, _) = run_with(std::slice::from_ref(&path), with_cache()).await;
+    let renewed = step(&result, "orders as alice");
+    assert!(matches!(renewed.outcome, Outcome::Passed), "{renewed:#?}");
+    assert_eq!(urls(renewed), [format!("POST {base}/oauth2/token")]);
+    let form = renewed.attempts[0].transcript.clone().unwrap_or_default();
+    assert!(form.contains("grant_type=refresh_token"), "{form}");
+
+    // The rotated refresh token was spent by another client of the cache:
+    // signing in again recovers.
+    let spent = std::fs::read_to_string(&cache).unwrap();
+    stale();
+    let (_, _) = run_with(std::slice::from_ref(&path), with_cache()).await;
+    std::fs::write(&cache, spent).unwrap();
+    stale();
+    let (result, _) = run_with(std::slice::from_ref(&path), with_cache()).await;
+    let again = step(&result, "orders as alice");
+    assert!(matches!(again.outcome, Outcome::Passed), "{again:#?}");
+    assert_eq!(urls(again).len(), 5, "{:?}", urls(again));
+    assert!(
+        again.trace.iter().any(|t| t.contains("signing in again")),
+        "{:?}",
+        again.trace
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sign_in_failures_say_where_the_flow_broke() {
+    let sandbox = crate::common::sandbox().await;
+    let base = sandbox.base_url();
+    let failed = |result: &RunResult| class_and_error(step(result, "orders as alice"));
+
+    let wrong = "    username = \"alice\"\n    password = secret(\"not-her-password\")";
+    let (class, error) = failed(&run(&base, &spec(&base, CODE, REDIRECT, wrong)).await);
+    assert_eq!(class, Some(FailureClass::Credentials), "{error}");
+    assert!(
+        error.contains("the login form came back after password and username were submitted (wrong username or password?): the page says \"Invalid username or password.\""),
+        "{error}"
+    );
+
+    let refuse = format!("{ALICE}\n    consent \"Deny\"");
+    let (class, error) = failed(&run(&base, &spec(&base, CODE, REDIRECT, &refuse)).await);
+    assert_eq!(class, Some(FailureClass::Scope), "{error}");
+    assert!(
+        error.contains("refused: access_denied (the user denied the request)"),
+        "{error}"
+    );
+
+    // The provider's login page changed its field names.
+    let renamed = "    user = \"alice\"\n    pass = secret(\"alice-password\")";
+    let (class, error) = failed(&run(&base, &spec(&base, CODE, REDIRECT, renamed)).await);
+    assert_eq!(class, Some(FailureClass::AuthServer), "{error}");
+    assert!(
+        error.contains("the page \"Sign in · oauthspec sandbox\" (")
+            && error.contains("has no form with the login fields (user, pass)")
+            && error.contains("fields interaction, csrf, username, password; buttons \"Sign in\""),
+        "{error}"
+    );
+
+    // A redirect URI the provider does not know: its error page.
+    let unknown = "  redirect_uri \"http://127.0.0.1:8765/elsewhere\"";
+    let (class, error) = failed(&run(&base, &spec(&base, CODE, unknown, ALICE)).await);
+    assert_eq!(class, Some(FailureClass::AuthServer), "{error}");
+    assert!(error.contains("answered 400: Invalid request"), "{error}");
+
+    // No way to sign in: the person has to, once.
+    let text = spec(&base, CODE, REDIRECT, ALICE).replace(
+        "  login {\n    username = \"alice\"\n    password = secret(\"alice-password\")\n  }\n",
+        "",
+    );
+    let (class, error) = failed(&run(&base, &text).await);
+    assert_eq!(class, Some(FailureClass::Config), "{error}");
+    assert!(
+        error.contains("run `oauthspec login alice` once with --token-cache FILE"),
+        "{error}"
+    );
+}
+
+/// A scope the user may not grant is refused after the password, as
+/// `scope`; a PKCE verifier that does not match is `auth_server`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_scope_the_user_may_not_grant_is_scope() {
+    let mut config = SandboxConfig::default();
+    config.users[0].scopes = Some(vec!["openid".into()]);
+    let sandbox = sandbox_with(config).await;
+    let base = sandbox.base_url();
+    let result = run(&base, &spec(&base, CODE, REDIRECT, ALICE)).await;
+    let (class, error) = class_and_error(step(&result, "orders as alice"));
+    assert_eq!(class, Some(FailureClass::Scope), "{error}");
+    assert!(
+        error.contains("invalid_scope (user `alice` may not grant scope `orders:read`)"),
+        "{error}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_device_flow_is_approved_on_the_device_page() {
+    let config = SandboxConfig {
+        device_interval: 1,
+        ..SandboxConfig::default()
+    };
+    let sandbox = sandbox_with(config).await;
+    let base = sandbox.base_url();
+    let result = run(&base, &spec(&base, "device_code", "", ALICE)).await;
+    let first = step(&result, "orders as alice");
+    assert!(matches!(first.outcome, Outcome::Passed), "{first:#?}");
+    let urls = urls(first);
+    assert_eq!(urls[0], format!("POST {base}/oauth2/device_authorization"));
+    assert_eq!(urls[1], format!("GET {base}/device"));
+    assert_eq!(urls[2], format!("POST {base}/device"));
+    assert_eq!(urls[3], format!("POST {base}/oauth2/login"));
+    assert_eq!(urls[4], format!("POST {base}/oauth2/consent"));
+    assert_eq!(urls[5..], [format!("POST {base}/oauth2/token")]);
+
+    // Denied on the consent page.
+    let refuse = format!("{ALICE}\n    consent \"Deny\"");
+    let result = run(&base, &spec(&base, "device_code", "", &refuse)).await;
+    let (class, error) = class_and_error(step(&result, "orders as alice"));
+    assert_eq!(class, Some(FailureClass::Scope), "{error}");
+    assert!(
+        error.contains("the user denied the device (access_denied)"),
+        "{error}"
+    );
+}
+
+/// `slow_down` adds 5 s to the interval; `expired_token` ends the flow.
+#[tokio::test(flavor = "multi_thread")]
+async fn device_polling_slows_down_and_stops_on_expiry() {
+    let config = SandboxConfig {
+        device_interval: 1,
+        faults: vec![oauthspec_sandbox::parse_fault("token:slow_down,times=1").unwrap()],
+        ..SandboxConfig::default()
+    };
+    let sandbox = sandbox_with(config).await;
+    let base = sandbox.base_url();
+    let started = std::time::Instant::now();
+    let result = run(&base, &spec(&base, "device_code", "", ALICE)).await;
+    let first = step(&result, "orders as alice");
+    assert!(matches!(first.outcome, Outcome::Passed), "{first:#?}");
+    // 1 s, slow_down, then 6 s: never faster than allowed.
+    assert!(
+        started.elapsed() >= Duration::from_secs(7),
+        "{:?}",
+        started.elapsed()
+    );
+    let polls: Vec<_> = (first.attempts.iter())
+        .filter(|a| a.url.ends_with("/oauth2/token"))
+        .map(|a| (a.status, a.superseded))
+        .collect();
+    assert_eq!(polls, [(Some(400), true), (Some(200), false)]);
+
+    sandbox.add_fault(oauthspec_sandbox::parse_fault("token:expired_token").unwrap());
+    let result = run(&base, &spec(&base, "device_code", "", ALICE)).await;
+    let (class, error) = class_and_error(step(&result, "orders as alice"));
+    assert_eq!(class, Some(FailureClass::Credentials), "{error}");
+    assert!(
+        error.contains("the user code expired before the device was approved (expired_token)"),
+        "{error}"
+    );
+}
