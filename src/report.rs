@@ -9,31 +9,39 @@ use oauthspec_core::report::merge;
 use oauthspec_core::report::ReportPaths;
 
 use crate::exit::Exit;
-use crate::output::{print_diagnostics, print_error, usage_error};
+use crate::output::{print_diagnostics, print_error};
+use crate::run::outcome;
 
+/// Reads every shard (all problems reported at once), merges, writes the
+/// reports; exits as the whole run would have.
 pub(crate) fn merge(
     shards: &[PathBuf],
     reports: &ReportPaths,
     console: &Console,
     color: bool,
 ) -> Exit {
-    let mut read = Vec::with_capacity(shards.len());
-    for path in shards {
-        match merge::read(path) {
-            Ok(report) => read.push((path.clone(), report)),
-            Err(e) => return usage_error(&e.to_string(), color),
-        }
+    let (read, unreadable): (Vec<_>, Vec<_>) = (shards.iter())
+        .map(|path| merge::read(path).map(|report| (path.clone(), report)))
+        .partition(Result::is_ok);
+    let refused = |errors: Vec<oauthspec_core::error::Error>| {
+        print_diagnostics(
+            errors.iter().map(|e| Diagnostic::error(e.to_string())),
+            color,
+        );
+        print_error("nothing was merged", color);
+        Exit::Usage
+    };
+    if !unreadable.is_empty() {
+        return refused(unreadable.into_iter().filter_map(Result::err).collect());
     }
-    let result = match merge::merge(read) {
+    let result = match merge::merge(read.into_iter().filter_map(Result::ok).collect()) {
         Ok(result) => result,
-        Err(e) => return usage_error(&e.to_string(), color),
+        Err(e) => return refused(vec![e]),
     };
     let unwritten = reports.write_all(&result);
     if !unwritten.is_empty() {
-        print_diagnostics(
-            unwritten.iter().map(|e| Diagnostic::error(e.to_string())),
-            color,
-        );
+        let errors = unwritten.iter().map(|e| Diagnostic::error(e.to_string()));
+        print_diagnostics(errors, color);
         return Exit::Internal;
     }
     print!("{}", console.summary(&result));
@@ -43,11 +51,6 @@ pub(crate) fn merge(
     }
     if let Some(why) = result.interruption() {
         print_error(why, color);
-        return Exit::Failed;
     }
-    if result.counts().failed > 0 {
-        Exit::Failed
-    } else {
-        Exit::Passed
-    }
+    outcome(&result, color)
 }

@@ -9,6 +9,7 @@ use oauthspec_core::error::Error;
 use oauthspec_core::report::annotations;
 use oauthspec_core::report::console::Console;
 use oauthspec_core::report::{ReportFiles, ReportPaths};
+use oauthspec_core::results::RunResult;
 use oauthspec_core::run::{NothingToRun, RunOptions, Runner};
 
 use crate::args::Annotations;
@@ -198,6 +199,11 @@ pub(crate) async fn run_project(
         print_diagnostics(errors, color);
         return Exit::Internal;
     }
+    outcome(&result, color)
+}
+
+/// The exit code of a run (also of the merge of its partitions' reports).
+pub(crate) fn outcome(result: &RunResult, color: bool) -> Exit {
     match &result.interrupted {
         Some(signal) => Exit::interrupted_by(signal),
         None if result.incomplete() => {

@@ -83,6 +83,9 @@ struct Suite<'a> {
     index: usize,
     name: &'a str,
     file: String,
+    /// SHA-256 (hex) of the spec file as it ran, so that `report merge`
+    /// can tell it changed since.
+    sha256: Option<String>,
     started: String,
     duration_ms: f64,
     summary: Summary,
@@ -211,6 +214,7 @@ impl<'a> From<&'a SuiteResult> for Suite<'a> {
             index: s.index,
             name: &s.name,
             file: s.file.display().to_string(),
+            sha256: s.steps.first().map(|step| sha256_hex(&step.source.text)),
             started: rfc3339(s.started),
             duration_ms: ms(s.duration),
             summary: summary(s.steps.iter()),
@@ -286,9 +290,19 @@ impl<'a> From<&'a ExpectResult> for Expectation<'a> {
     }
 }
 
-/// Milliseconds, to the microsecond.
+/// The SHA-256 of a spec file's text, in hex.
+pub(crate) fn sha256_hex(text: &str) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Milliseconds, to the microsecond (cut, not rounded: a report read back
+/// by `report merge` then shows every coarser time as the run did).
 fn ms(d: Duration) -> f64 {
-    (d.as_secs_f64() * 1_000_000.0).round() / 1000.0
+    d.as_micros() as f64 / 1000.0
 }
 
 /// `YYYY-MM-DDTHH:MM:SS.mmmZ`.
@@ -337,5 +351,6 @@ mod tests {
     #[test]
     fn milliseconds_keep_microseconds() {
         assert_eq!(ms(Duration::from_micros(12_345)), 12.345);
+        assert_eq!(ms(Duration::from_nanos(12_999_600)), 12.999);
     }
 }

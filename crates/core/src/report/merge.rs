@@ -26,6 +26,11 @@ use crate::util::files::read_input;
 
 use super::json::SCHEMA;
 
+/// More would be no CI matrix, and would cost memory to check.
+const MAX_PARTITIONS: usize = 10_000;
+const CHANGED: &str = "changed since the shards ran";
+const SAME_COMMIT: &str = "merge in a checkout of the commit the shards ran";
+
 /// One shard's JSON report, as read.
 #[derive(Deserialize)]
 pub struct ShardReport {
@@ -53,6 +58,9 @@ struct ShardSuite {
     index: usize,
     name: String,
     file: PathBuf,
+    /// Absent from reports of older versions.
+    #[serde(default)]
+    sha256: Option<String>,
     started: String,
     duration_ms: f64,
     steps: Vec<ShardStep>,
@@ -175,9 +183,17 @@ pub fn merge(shards: Vec<(PathBuf, ShardReport)>) -> Result<RunResult, Error> {
         let shard_started = time(&shard.started).ok_or_else(|| refuse(bad_time(&shard.started)))?;
         started = Some(started.map_or(shard_started, |s| s.min(shard_started)));
         // The shards ran side by side: the run took as long as the slowest.
-        duration = duration.max(millis(shard.duration_ms));
+        duration = duration.max(millis(shard.duration_ms).map_err(refuse)?);
+        let of_suites = shard.partition.as_ref().map_or(0, |p| p.suites);
         interrupted = interrupted.or(shard.interrupted.clone());
         for suite in &shard.suites {
+            if suite.index >= of_suites {
+                return Err(refuse(format!(
+                    "suite {:?} is number {} of a run of {of_suites} suites",
+                    suite.name,
+                    suite.index + 1
+                )));
+            }
             if let Some(other) = owner.insert(suite.index, path) {
                 return Err(refuse(format!(
                     "suite {:?} ({}) is also in {}: give each partition's report once",
@@ -186,11 +202,14 @@ pub fn merge(shards: Vec<(PathBuf, ShardReport)>) -> Result<RunResult, Error> {
                     other.display()
                 )));
             }
-            suites.push(
-                sources
-                    .suite(suite)
-                    .map_err(|(file, reason)| Error::Merge { path: file, reason })?,
-            );
+            // A problem of a spec file names it; one of the report, the shard.
+            let merged = sources
+                .suite(suite)
+                .map_err(|(file, reason)| Error::Merge {
+                    path: file.unwrap_or_else(|| path.clone()),
+                    reason,
+                })?;
+            suites.push(merged);
         }
     }
     suites.sort_by_key(|s| s.index);
@@ -219,6 +238,11 @@ fn check_partitions(shards: &[(PathBuf, ShardReport)]) -> Result<(), Error> {
             ));
         };
         let partition = Partition::parse(&share.name).map_err(refuse)?;
+        if partition.total > MAX_PARTITIONS {
+            return Err(refuse(format!(
+                "partition {partition}: more than {MAX_PARTITIONS} partitions"
+            )));
+        }
         let share = Share {
             partition,
             of_suites: share.suites,
@@ -242,7 +266,7 @@ fn check_partitions(shards: &[(PathBuf, ShardReport)]) -> Result<(), Error> {
         }
         if let Some(other) = seen.insert(partition.index, path) {
             return Err(refuse(format!(
-                "partition {partition} is also {}: give each partition's report once",
+                "partition {partition} is also in {}: give each partition's report once",
                 other.display()
             )));
         }
@@ -250,17 +274,24 @@ fn check_partitions(shards: &[(PathBuf, ShardReport)]) -> Result<(), Error> {
     let Some((one, one_path)) = first else {
         return Ok(());
     };
-    let missing: Vec<String> = (1..=one.partition.total)
+    let missing: Vec<usize> = (1..=one.partition.total)
         .filter(|k| !seen.contains_key(k))
-        .map(|k| k.to_string())
         .collect();
     if !missing.is_empty() {
+        let mut named: Vec<String> = missing.iter().take(10).map(|k| k.to_string()).collect();
+        if missing.len() > 10 {
+            named.push(format!("and {} more", missing.len() - 10));
+        }
         return Err(Error::Merge {
             path: one_path.to_path_buf(),
             reason: format!(
-                "it is one of {} partitions, and the report of partition {} is missing: a merged report without it would read as the whole run",
+                "it is one of {} partitions, and {}: a merged report without {} would read as the whole run",
                 one.partition.total,
-                missing.join(", ")
+                match missing.len() {
+                    1 => format!("the report of partition {} is missing", named[0]),
+                    _ => format!("the reports of partitions {} are missing", named.join(", ")),
+                },
+                if missing.len() == 1 { "it" } else { "them" }
             ),
         });
     }
@@ -273,8 +304,8 @@ struct Sources {
     files: HashMap<PathBuf, Arc<SourceFile>>,
 }
 
-/// A spec file, and what is wrong with it.
-type SourceProblem = (PathBuf, String);
+/// What is wrong, and with which spec file (none: with the report).
+type SourceProblem = (Option<PathBuf>, String);
 
 impl Sources {
     fn get(&mut self, path: &Path) -> Result<Arc<SourceFile>, SourceProblem> {
@@ -283,8 +314,8 @@ impl Sources {
         }
         let text = read_input(path).map_err(|e| {
             (
-                path.to_path_buf(),
-                format!("cannot read the spec file the shard ran ({e}): merge in a checkout of the commit the shards ran"),
+                Some(path.to_path_buf()),
+                format!("it cannot be read ({e}): {SAME_COMMIT}"),
             )
         })?;
         let file = SourceFile::new(path, text);
@@ -307,14 +338,23 @@ impl Sources {
             && file.text.is_char_boundary(end);
         if !fits || file.line_col(start) != (line, column) {
             return Err((
-                path.to_path_buf(),
-                format!("changed since the shards ran (nothing is at {line}:{column} as they saw it): merge in a checkout of the commit the shards ran"),
+                Some(path.to_path_buf()),
+                format!("{CHANGED} (nothing is at {line}:{column} as they saw it): {SAME_COMMIT}"),
             ));
         }
         Ok((file, Span::new(start, end)))
     }
 
     fn suite(&mut self, suite: &ShardSuite) -> Result<SuiteResult, SourceProblem> {
+        if let Some(expected) = &suite.sha256 {
+            let file = self.get(&suite.file)?;
+            if &super::json::sha256_hex(&file.text) != expected {
+                return Err((
+                    Some(suite.file.clone()),
+                    format!("{CHANGED}: {SAME_COMMIT}"),
+                ));
+            }
+        }
         let steps = (suite.steps.iter())
             .map(|step| self.step(step))
             .collect::<Result<_, _>>()?;
@@ -323,14 +363,13 @@ impl Sources {
             name: suite.name.clone(),
             file: suite.file.clone(),
             steps,
-            started: time(&suite.started)
-                .ok_or_else(|| (suite.file.clone(), bad_time(&suite.started)))?,
-            duration: millis(suite.duration_ms),
+            started: time(&suite.started).ok_or_else(|| (None, bad_time(&suite.started)))?,
+            duration: millis(suite.duration_ms).map_err(|m| (None, m))?,
         })
     }
 
     fn step(&mut self, step: &ShardStep) -> Result<StepResult, SourceProblem> {
-        let invalid = |what: String| (step.file.clone(), format!("step {:?}: {what}", step.name));
+        let invalid = |what: String| (None, format!("step {:?}: {what}", step.name));
         let (source, span) = self.span(&step.file, step.span, (step.line, step.column))?;
         let outcome = match (step.outcome.as_str(), &step.class, &step.skip_reason) {
             ("passed", None, None) => Outcome::Passed,
@@ -353,7 +392,7 @@ impl Sources {
                 method: a.method.clone(),
                 url: a.url.clone(),
                 status: a.status,
-                latency: millis(a.latency_ms),
+                latency: millis(a.latency_ms).map_err(invalid)?,
                 error: a.error.clone(),
                 transcript: a.transcript.clone(),
                 superseded: a.superseded,
@@ -391,7 +430,7 @@ impl Sources {
             captures,
             response_excerpt: step.response_excerpt.clone(),
             response_focus: step.response_focus,
-            duration: millis(step.duration_ms),
+            duration: millis(step.duration_ms).map_err(invalid)?,
             ..StepResult::new(step.name.clone(), source, span)
         })
     }
@@ -405,8 +444,14 @@ fn split_location(location: &str) -> Option<(PathBuf, usize, usize)> {
     Some((PathBuf::from(parts.next()?), line, column))
 }
 
-fn millis(ms: f64) -> Duration {
-    Duration::try_from_secs_f64(ms / 1000.0).unwrap_or_default()
+/// A time of a report, to the microsecond it was written with; refused
+/// when no run could have taken it (negative, not a number, over 30 years).
+fn millis(ms: f64) -> Result<Duration, String> {
+    const MAX_MS: f64 = 1e12;
+    if !(0.0..=MAX_MS).contains(&ms) {
+        return Err(format!("{ms} ms is not a time a run takes"));
+    }
+    Ok(Duration::from_micros((ms * 1000.0).round() as u64))
 }
 
 fn bad_time(text: &str) -> String {
@@ -472,6 +517,81 @@ mod tests {
         ] {
             assert_eq!(time(bad), None, "{bad}");
         }
+    }
+
+    /// A one-step shard of `count:1/1` for a spec file in a temporary
+    /// directory, edited by `edit`; what merging it says.
+    fn merged(edit: impl Fn(&mut serde_json::Value)) -> Result<RunResult, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = dir.path().join("é.oauthspec");
+        std::fs::write(&spec, "step \"é\" {\n  GET \"http://h/\"\n}\n").unwrap();
+        let mut report = serde_json::json!({
+            "schema": SCHEMA,
+            "tool": {"name": "oauthspec", "version": env!("CARGO_PKG_VERSION")},
+            "started": "2024-05-01T08:00:00.000Z",
+            "duration_ms": 1.5,
+            "interrupted": null,
+            "partition": {"name": "count:1/1", "suites": 1},
+            "suites": [{
+                "index": 0, "name": "é", "file": spec, "started": "2024-05-01T08:00:00.000Z",
+                "duration_ms": 1.0,
+                "steps": [{
+                    "name": "é", "file": spec, "line": 1, "column": 1, "span": [0, 10],
+                    "outcome": "passed", "class": null, "skip_reason": null, "error": null,
+                    "duration_ms": 1.0, "attempts": [], "expectations": [], "captures": {},
+                    "notes": [], "trace": [], "response_excerpt": null, "response_focus": null
+                }]
+            }]
+        });
+        edit(&mut report);
+        let shard = serde_json::from_value(report).map_err(|e| e.to_string())?;
+        merge(vec![(PathBuf::from("shard.json"), shard)]).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn hostile_shards_are_refused_not_obeyed() {
+        assert!(merged(|_| {}).is_ok());
+        let refused = |edit: &dyn Fn(&mut serde_json::Value), why: &str| {
+            let e = merged(edit).unwrap_err();
+            assert!(e.contains(why), "{e}");
+        };
+        refused(
+            &|r| r["duration_ms"] = serde_json::json!(1.5e22),
+            "is not a time a run takes",
+        );
+        refused(
+            &|r| r["suites"][0]["steps"][0]["duration_ms"] = serde_json::json!(-1),
+            "is not a time",
+        );
+        refused(
+            &|r| r["partition"]["name"] = serde_json::json!("count:1/18446744073709551615"),
+            "more than 10000 partitions",
+        );
+        refused(
+            &|r| r["suites"][0]["index"] = serde_json::json!(7),
+            "is number 8 of a run of 1 suites",
+        );
+        refused(
+            &|r| r["suites"][0]["steps"][0]["span"] = serde_json::json!([0, 9999]),
+            CHANGED,
+        );
+        // Inside the two bytes of `é`.
+        refused(
+            &|r| r["suites"][0]["steps"][0]["span"] = serde_json::json!([6, 10]),
+            CHANGED,
+        );
+        refused(
+            &|r| r["suites"][0]["sha256"] = serde_json::json!("00"),
+            CHANGED,
+        );
+        refused(
+            &|r| r["suites"][0]["steps"][0]["class"] = serde_json::json!("boom"),
+            "outcome",
+        );
+        refused(
+            &|r| r["partition"]["name"] = serde_json::json!("count:1/3"),
+            "the reports of partitions 2, 3 are missing",
+        );
     }
 
     #[test]
