@@ -357,6 +357,85 @@ async fn oidc_provider_interop() {
     );
 }
 
+/// Users' tokens from oidc-provider, signed in headlessly on its
+/// development pages: the authorization code flow with PKCE and the device
+/// flow, each token accepted by its userinfo endpoint, each renewable.
+#[tokio::test(flavor = "multi_thread")]
+async fn oidc_provider_user_tokens_interop() {
+    if !node_ready("oidc_provider_user_tokens_interop") {
+        return;
+    }
+    let keys = tempfile::tempdir().expect("a temporary directory");
+    let (public_pem, _) = client_key(keys.path());
+    let server = Server::start(
+        "oidc-provider.mjs",
+        &[("INTEROP_CLIENT_PUBLIC_KEY", &public_pem)],
+    );
+    let (result, _) = run_with(
+        &[interop_dir().join("oidc-provider-users.oauthspec")],
+        options(&[("OIDC_ISSUER", server.url.as_str())]),
+    )
+    .await;
+    assert_all_passed(&result, &server);
+    assert_eq!(result.counts().passed, 2);
+    // The pages each flow went through.
+    let pages = |step: usize| -> Vec<String> {
+        result.suites[0].steps[step]
+            .attempts
+            .iter()
+            .filter(|a| a.kind == AttemptKind::Token)
+            .map(|a| {
+                let path = a.url.trim_start_matches(&server.url);
+                let path = path.split('/').take(2).collect::<Vec<_>>().join("/");
+                format!("{} {path}", a.method)
+            })
+            .collect()
+    };
+    let code = pages(0);
+    assert_eq!(
+        code.first().map(String::as_str),
+        Some("GET /auth"),
+        "{code:?}"
+    );
+    assert!(code.contains(&"POST /interaction".to_string()), "{code:?}");
+    assert_eq!(
+        code.last().map(String::as_str),
+        Some("POST /token"),
+        "{code:?}"
+    );
+    let device = pages(1);
+    assert_eq!(
+        device.first().map(String::as_str),
+        Some("POST /device"),
+        "{device:?}"
+    );
+    assert_eq!(
+        device.last().map(String::as_str),
+        Some("POST /token"),
+        "{device:?}"
+    );
+    // Renewable: each flow brought a refresh token (offline_access).
+    for step in &result.suites[0].steps {
+        let token = step
+            .attempts
+            .iter()
+            .rfind(|a| a.url.ends_with("/token"))
+            .unwrap();
+        let transcript = token.transcript.as_deref().unwrap_or_default();
+        assert!(
+            transcript.contains("\"refresh_token\":\"***\""),
+            "{transcript}"
+        );
+    }
+    let lines = server.token_lines(2, 0);
+    for expected in [
+        "TOKEN ok spa authorization_code",
+        "TOKEN ok tv urn:ietf:params:oauth:grant-type:device_code",
+    ] {
+        assert!(lines.iter().any(|l| l == expected), "{expected}: {lines:?}");
+    }
+}
+
 #[tokio::test]
 async fn oauth2_mock_server_interop() {
     if !node_ready("oauth2_mock_server_interop") {

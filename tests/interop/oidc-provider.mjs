@@ -11,6 +11,10 @@
 // Prints `READY http://127.0.0.1:PORT` once it serves, then one line per
 // token endpoint answer: `TOKEN <ok|error> <client_id|-> <grant_type|error>`.
 //
+// Users sign in on the provider's development pages (devInteractions: any
+// login, any password) for the user-token clients `spa` (authorization
+// code + PKCE, a native app on loopback) and `tv` (device flow).
+//
 // Beside the provider, the same port serves a small protected resource that
 // checks JWT access tokens against the provider's own jwks_uri:
 //   GET /api/whoami  any valid token for urn:oauthspec:api
@@ -77,20 +81,41 @@ server.listen(port, '127.0.0.1', () => {
         token_endpoint_auth_signing_alg: 'RS256',
         jwks: { keys: [clientJwk] },
       },
+      {
+        client_id: 'spa',
+        application_type: 'native',
+        token_endpoint_auth_method: 'none',
+        grant_types: ['authorization_code', 'refresh_token'],
+        response_types: ['code'],
+        redirect_uris: ['http://127.0.0.1/callback'],
+        scope: `openid offline_access ${SCOPES}`,
+      },
+      {
+        client_id: 'tv',
+        application_type: 'native',
+        token_endpoint_auth_method: 'none',
+        grant_types: ['urn:ietf:params:oauth:grant-type:device_code', 'refresh_token'],
+        response_types: [],
+        redirect_uris: [],
+        scope: `openid offline_access ${SCOPES}`,
+      },
     ],
     jwks: { keys: [signingJwk] },
     cookies: { keys: [crypto.randomBytes(32).toString('hex')] },
     scopes: ['openid', 'offline_access', ...SCOPES.split(' ')],
     ttl: { ClientCredentials: 600 },
     features: {
-      devInteractions: { enabled: false },
+      devInteractions: { enabled: true },
+      deviceFlow: { enabled: true },
       clientCredentials: { enabled: true },
       introspection: { enabled: true },
       revocation: { enabled: true },
       resourceIndicators: {
         enabled: true,
-        // A token request without `resource` is for the JWT API.
-        defaultResource: (_ctx, _client, oneOf) => oneOf ?? API,
+        // A client credentials request without `resource` is for the JWT
+        // API; a user's token without one is for userinfo.
+        defaultResource: (ctx, _client, oneOf) =>
+          oneOf ?? (ctx.oidc.params?.grant_type === 'client_credentials' ? API : undefined),
         useGrantedResource: () => true,
         getResourceServerInfo: (_ctx, resource) => {
           if (resource === API) {

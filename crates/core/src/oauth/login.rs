@@ -56,6 +56,8 @@ pub(crate) struct Form {
     pub action: String,
     /// Successful controls with their current values, in order.
     pub fields: Vec<(String, String)>,
+    /// The fields a person sees (not `type=hidden`).
+    pub visible: BTreeSet<String>,
     pub buttons: Vec<Button>,
 }
 
@@ -137,9 +139,21 @@ pub(crate) fn parse_page(html: &str) -> Page {
     let mut forms = Vec::new();
     for form in doc.select(&selector("form")) {
         let attr = |name: &str| form.value().attr(name).unwrap_or_default().to_string();
+        let id = form.value().attr("id");
+        // A form's controls: those inside it that name no other form, and
+        // those anywhere that name it (`form="ID"`, as oidc-provider's
+        // device pages have their buttons).
+        let owned = doc
+            .select(&controls)
+            .filter(|c| match (c.value().attr("form"), id) {
+                (Some(owner), Some(id)) => owner == id,
+                (Some(_), None) => false,
+                (None, _) => c.ancestors().any(|a| a.id() == form.id()),
+            });
         let mut fields = Vec::new();
+        let mut visible = BTreeSet::new();
         let mut buttons = Vec::new();
-        for control in form.select(&controls) {
+        for control in owned {
             let e = control.value();
             let name = e.attr("name").map(str::to_string);
             let kind = e.attr("type").unwrap_or_default().to_ascii_lowercase();
@@ -165,6 +179,9 @@ pub(crate) fn parse_page(html: &str) -> Page {
                         continue;
                     }
                     let default = if checkable { "on" } else { "" };
+                    if kind != "hidden" {
+                        visible.insert(name.clone());
+                    }
                     fields.push((name, e.attr("value").unwrap_or(default).to_string()));
                 }
                 "select" => {
@@ -177,11 +194,13 @@ pub(crate) fn parse_page(html: &str) -> Page {
                             .value()
                             .attr("value")
                             .map_or_else(|| text(&o), str::to_string);
+                        visible.insert(name.clone());
                         fields.push((name, value));
                     }
                 }
                 "textarea" => {
                     if let Some(name) = name {
+                        visible.insert(name.clone());
                         fields.push((name, control.text().collect()));
                     }
                 }
@@ -197,6 +216,7 @@ pub(crate) fn parse_page(html: &str) -> Page {
             },
             action: attr("action"),
             fields,
+            visible,
             buttons,
         });
     }
@@ -214,7 +234,8 @@ pub(crate) enum Choice {
     Submit {
         form: usize,
         fields: Vec<(String, String)>,
-        /// The login fields it fills in (none for a consent form).
+        /// The login fields a person would type in (not hidden ones; none
+        /// for a consent form).
         filled: BTreeSet<String>,
     },
     /// No form to submit.
@@ -227,15 +248,19 @@ pub(crate) fn choose(page: &Page, login: &ResolvedLogin) -> Choice {
     let has = |form: &Form, name: &str| form.fields.iter().any(|(n, _)| n == name);
     let best = (page.forms.iter().enumerate())
         .map(|(i, form)| {
-            let filled: BTreeSet<String> = (login.fields.iter())
+            let present = (login.fields.iter())
                 .filter(|(name, _)| has(form, name))
-                .map(|(name, _)| name.clone())
-                .collect();
-            (i, filled)
+                .count();
+            (i, present)
         })
-        .filter(|(_, filled)| !filled.is_empty())
-        .max_by_key(|(i, filled)| (filled.len(), std::cmp::Reverse(*i)));
-    if let Some((i, filled)) = best {
+        .filter(|(_, present)| *present > 0)
+        .max_by_key(|(i, present)| (*present, std::cmp::Reverse(*i)));
+    if let Some((i, _)) = best {
+        let filled = (login.fields.iter())
+            .map(|(name, _)| name)
+            .filter(|name| page.forms[i].visible.contains(*name))
+            .cloned()
+            .collect();
         let form = &page.forms[i];
         let mut fields = form.fields.clone();
         for (name, value) in &login.fields {
@@ -614,6 +639,25 @@ mod tests {
             filled.into_iter().collect::<Vec<_>>(),
             ["password", "username"]
         );
+    }
+
+    #[test]
+    fn buttons_outside_a_form_belong_to_the_form_they_name() {
+        // oidc-provider's device confirmation page.
+        let page = parse_page(
+            r#"<form id="op.deviceConfirmForm" method="post" action="/device">
+                 <input type="hidden" name="xsrf" value="x"><input type="hidden" name="confirm" value="yes"></form>
+               <button autofocus type="submit" form="op.deviceConfirmForm">Continue</button>
+               <button type="submit" form="op.deviceConfirmForm" value="yes" name="abort">[ Abort ]</button>
+               <form id="other"><button form="op.deviceConfirmForm" name="elsewhere">x</button></form>"#,
+        );
+        assert_eq!(page.forms[0].buttons.len(), 3);
+        assert_eq!(page.forms[0].buttons[0].text, "Continue");
+        assert!(page.forms[1].buttons.is_empty());
+        let Choice::Submit { fields, .. } = choose(&page, &login(&[("login", "a")], None)) else {
+            panic!("the Continue button approves")
+        };
+        assert_eq!(fields.len(), 2, "Continue has no name: {fields:?}");
     }
 
     #[test]
