@@ -75,6 +75,35 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: ReportCommand,
     },
+    /// Sign a person in once for a user-token client (authorization code or
+    /// device code): its tokens, and the refresh token that later runs
+    /// renew with, go to the token cache, never to the terminal.
+    ///
+    /// Example: oauthspec login alice specs/ --token-cache .oauthspec/tokens.json
+    Login {
+        /// The client block to sign in for.
+        client: String,
+        /// Spec files or directories that define it.
+        #[arg(default_value = "specs")]
+        paths: Vec<PathBuf>,
+        /// Keep the tokens in FILE (mode 0600); run with the same file.
+        #[arg(long, value_name = "FILE", env = "OAUTHSPEC_TOKEN_CACHE")]
+        token_cache: PathBuf,
+        /// Open the sign-in page (or the device page) in a browser.
+        #[arg(long)]
+        open: bool,
+        /// How long to wait for the person.
+        #[arg(long, default_value = "5m", value_parser = cli_duration)]
+        wait: Duration,
+        /// Timeout per request.
+        #[arg(long, default_value = "30s", value_parser = cli_duration, env = "OAUTHSPEC_TIMEOUT")]
+        timeout: Duration,
+        /// Trust the CA certificates in FILE (PEM) besides the system's roots.
+        #[arg(long, value_name = "FILE", env = "OAUTHSPEC_CACERT")]
+        cacert: Option<PathBuf>,
+        #[command(flatten)]
+        vars: VarArgs,
+    },
     /// Run spec files again and again, serving Prometheus metrics.
     ///
     /// Example: oauthspec monitor specs/ --every 60s --listen 127.0.0.1:9464

@@ -7,6 +7,7 @@ mod examples;
 mod exit;
 mod format;
 mod init;
+mod login;
 mod monitor;
 mod output;
 mod report;
@@ -50,6 +51,31 @@ fn command(cli: Cli) -> Exit {
                 &run.reports(),
                 &console(run.verbose),
                 Annotations::resolve(annotations),
+                color,
+            ),
+            Err(e) => usage_error(&e, color),
+        },
+        Command::Login {
+            client,
+            paths,
+            token_cache,
+            open,
+            wait,
+            timeout,
+            cacert,
+            vars,
+        } => match vars.options() {
+            Ok(check) => login::login(
+                &client,
+                &paths,
+                oauthspec_core::run::RunOptions {
+                    check,
+                    timeout,
+                    token_cache: Some(token_cache),
+                    cacert,
+                    ..Default::default()
+                },
+                login::Person { open, wait },
                 color,
             ),
             Err(e) => usage_error(&e, color),

@@ -274,3 +274,223 @@ async fn device_polling_slows_down_and_stops_on_expiry() {
         "{error}"
     );
 }
+
+/// `oauthspec login` for a device client: the person reads the user code
+/// on the terminal and approves it; later runs use and renew the cached
+/// tokens without a `login` block. No token reaches the terminal.
+#[tokio::test(flavor = "multi_thread")]
+async fn login_keeps_a_device_clients_tokens_for_later_runs() {
+    use std::io::{BufRead as _, BufReader};
+    let config = SandboxConfig {
+        device_interval: 1,
+        ..SandboxConfig::default()
+    };
+    let sandbox = sandbox_with(config).await;
+    let base = sandbox.base_url();
+    let specs = Specs::new();
+    let text = spec(&base, "device_code", "", ALICE).replace(
+        "  login {\n    username = \"alice\"\n    password = secret(\"alice-password\")\n  }\n",
+        "",
+    );
+    let path = specs.write("t.oauthspec", &text);
+    let cache = specs.path().join("tokens.json");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_oauthspec"))
+        .args(["login", "alice"])
+        .arg(&path)
+        .arg("--token-cache")
+        .arg(&cache)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut shown = String::new();
+    let user_code = loop {
+        let line = lines.next().expect("the user code is shown").unwrap();
+        shown.push_str(&line);
+        shown.push('\n');
+        if let Some(code) = line.trim().strip_prefix("and enter the code") {
+            break code.trim().to_string();
+        }
+    };
+    assert!(shown.contains(&format!("{base}/device\n")), "{shown}");
+    let approve = reqwest::Client::new()
+        .post(format!("{base}/sandbox/device/approve"))
+        .header("Content-Type", "application/json")
+        .body(format!(
+            r#"{{"user_code":"{user_code}","username":"alice"}}"#
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(approve.status(), 204);
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    shown.extend(lines.map_while(Result::ok).map(|l| l + "\n"));
+    shown.push_str(&String::from_utf8_lossy(&output.stderr));
+    assert_eq!(output.status.code(), Some(0), "{shown}");
+    assert!(
+        shown.contains("signed in: client `alice`'s tokens are kept in"),
+        "{shown}"
+    );
+    for token in sandbox.issued_tokens().iter().filter(|t| **t != user_code) {
+        assert!(
+            !shown.contains(token.as_str()),
+            "a token on the terminal: {shown}"
+        );
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&cache).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // A run with the cache: no sign-in, no device code.
+    let mut o = options(&base);
+    o.token_cache = Some(cache.clone());
+    let (result, _) = run_with(std::slice::from_ref(&path), o).await;
+    let first = step(&result, "orders as alice");
+    assert!(matches!(first.outcome, Outcome::Passed), "{first:#?}");
+    assert!(urls(first).is_empty(), "{:?}", urls(first));
+}
+
+/// `oauthspec login` for a code client: the browser comes back to its
+/// loopback listener (any port: the registered URI has none).
+#[tokio::test(flavor = "multi_thread")]
+async fn login_receives_the_code_on_a_loopback_listener() {
+    use std::io::{BufRead as _, BufReader};
+    let sandbox = crate::common::sandbox().await;
+    let base = sandbox.base_url();
+    let specs = Specs::new();
+    let text = spec(
+        &base,
+        CODE,
+        "  redirect_uri \"http://127.0.0.1/callback\"",
+        ALICE,
+    )
+    .replace(
+        "  login {\n    username = \"alice\"\n    password = secret(\"alice-password\")\n  }\n",
+        "",
+    );
+    let path = specs.write("t.oauthspec", &text);
+    let cache = specs.path().join("tokens.json");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_oauthspec"))
+        .args(["login", "alice"])
+        .arg(&path)
+        .arg("--token-cache")
+        .arg(&cache)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let url = loop {
+        let line = lines.next().expect("the URL is shown").unwrap();
+        if line
+            .trim()
+            .starts_with(&format!("{base}/oauth2/authorize?"))
+        {
+            break line.trim().to_string();
+        }
+    };
+    // The person's browser: it keeps cookies and follows the redirect back.
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let hidden = |page: &str, name: &str| {
+        let at = page.find(&format!("name=\"{name}\" value=\"")).unwrap() + name.len() + 15;
+        page[at..at + page[at..].find('"').unwrap()].to_string()
+    };
+    let page = browser
+        .get(&url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let (interaction, csrf) = (hidden(&page, "interaction"), hidden(&page, "csrf"));
+    let form = |extra: &[(&str, &str)]| {
+        let mut f = vec![
+            ("interaction", interaction.as_str()),
+            ("csrf", csrf.as_str()),
+        ];
+        f.extend_from_slice(extra);
+        url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(f)
+            .finish()
+    };
+    let post = |path: &str, body: String| {
+        browser
+            .post(format!("{base}{path}"))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+    };
+    post(
+        "/oauth2/login",
+        form(&[("username", "alice"), ("password", "alice-password")]),
+    )
+    .await
+    .unwrap();
+    let back = post("/oauth2/consent", form(&[("decision", "approve")]))
+        .await
+        .unwrap();
+    assert_eq!(back.status(), 200);
+    assert!(back
+        .text()
+        .await
+        .unwrap()
+        .contains("return to the terminal"));
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let shown: String = lines.map_while(Result::ok).map(|l| l + "\n").collect();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{shown}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let mut o = options(&base);
+    o.token_cache = Some(cache);
+    let (result, _) = run_with(std::slice::from_ref(&path), o).await;
+    let first = step(&result, "orders as alice");
+    assert!(matches!(first.outcome, Outcome::Passed), "{first:#?}");
+    assert!(urls(first).is_empty(), "{:?}", urls(first));
+}
+
+/// `login` for a client that is not a user flow, or not there: exit 2.
+#[test]
+fn login_refuses_what_it_cannot_sign_in() {
+    let specs = Specs::new();
+    let path = specs.write(
+        "t.oauthspec",
+        "client svc {\n  token_url \"http://127.0.0.1:9/token\"\n  client_id \"svc\"\n  client_secret secret(\"s3cret-value\")\n}\n",
+    );
+    let login = |client: &str| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_oauthspec"))
+            .args(["login", client])
+            .arg(&path)
+            .arg("--token-cache")
+            .arg(specs.path().join("tokens.json"))
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, stderr) = login("svc");
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("client `svc` uses `grant client_credentials`: `login` signs a person in for `grant authorization_code` or `grant device_code`"), "{stderr}");
+    let (code, stderr) = login("nobody");
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("no client `nobody` in the specs (clients: svc)"),
+        "{stderr}"
+    );
+}

@@ -110,13 +110,9 @@ impl CacheKey {
             put("refresh_token".into(), client.refresh_token.as_deref());
         }
         // A user flow's token is the signed-in user's, with what the
-        // authorization request asked for.
-        for (name, value) in [
-            ("redirect_uri", &client.redirect_uri),
-            ("acr_values", &client.acr_values),
-        ] {
-            put(name.into(), value.as_deref());
-        }
+        // authorization request asked for. (Not where the code came back
+        // to: `oauthspec login` listens on a port of its own choosing.)
+        put("acr_values".into(), client.acr_values.as_deref());
         for (name, value) in client.login.iter().flat_map(|l| &l.fields) {
             put(format!("login {name}"), Some(value));
         }

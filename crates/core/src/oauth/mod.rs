@@ -13,3 +13,4 @@ pub mod tokens;
 mod user;
 
 pub use tokens::{RequestPolicy, ResolvedClient, Token, TokenError, TokenManager, TokenSource};
+pub use user::{Authorization, DeviceAuthorization};

@@ -63,7 +63,7 @@ pub struct ResolvedClient {
 }
 
 impl ResolvedClient {
-    pub(crate) fn grant(&self) -> Grant {
+    pub fn grant(&self) -> Grant {
         self.grant.unwrap_or(Grant::ClientCredentials)
     }
 
@@ -151,7 +151,7 @@ pub(super) struct Slot {
     from_file: bool,
 }
 
-type Shared<T> = Arc<tokio::sync::Mutex<T>>;
+pub(super) type Shared<T> = Arc<tokio::sync::Mutex<T>>;
 
 /// Values fetched once per run by key; the first caller computes, later
 /// ones wait for it. A failure is kept only briefly (see `once`).
@@ -338,9 +338,7 @@ impl TokenManager {
         trace: &mut Vec<String>,
     ) -> Result<(Token, TokenSource), TokenError> {
         self.register_secrets(client);
-        let endpoint = self.token_endpoint(client, policy.timeout).await?;
-        let key = CacheKey::of(client, &endpoint, &self.keyer);
-        let slot = self.slot(&key);
+        let (endpoint, key, slot) = self.slot_of(client, policy.timeout).await?;
         let mut slot = slot.lock().await;
         if let Some(token) = slot.token.as_ref().filter(|t| t.fresh()) {
             let source = if slot.from_file {
@@ -357,19 +355,43 @@ impl TokenManager {
         let token = self
             .request(client, &endpoint, &mut slot, policy, attempts, trace)
             .await?;
+        self.keep(client, &key, &mut slot, &token, trace);
+        Ok((token, TokenSource::Request))
+    }
+
+    /// Keeps a new token in its slot and in the cache file.
+    pub(super) fn keep(
+        &self,
+        client: &ResolvedClient,
+        key: &CacheKey,
+        slot: &mut Slot,
+        token: &Token,
+        trace: &mut Vec<String>,
+    ) {
         slot.token = Some(token.clone());
         slot.from_file = false;
-        self.renewal(client, &token);
+        self.renewal(client, token);
         // The token is good whatever happens to the file: a failed write is
         // the run's problem, reported when it ends, not the server's.
-        if let Err(e) = self.save(&key, &slot) {
+        if let Err(e) = self.save(key, slot) {
             trace.push(e.to_string());
             self.cache_error
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .get_or_insert(e);
         }
-        Ok((token, TokenSource::Request))
+    }
+
+    /// The slot of `client`'s tokens, and its key.
+    pub(super) async fn slot_of(
+        &self,
+        client: &ResolvedClient,
+        timeout: Duration,
+    ) -> Result<(String, CacheKey, Shared<Slot>), TokenError> {
+        let endpoint = self.token_endpoint(client, timeout).await?;
+        let key = CacheKey::of(client, &endpoint, &self.keyer);
+        let slot = self.slot(&key);
+        Ok((endpoint, key, slot))
     }
 
     /// Drops `rejected` from the cache (a resource answered 401 to it), so
@@ -448,7 +470,7 @@ impl TokenManager {
         slots.entry(key.clone()).or_default().clone()
     }
 
-    fn register_secrets(&self, client: &ResolvedClient) {
+    pub(super) fn register_secrets(&self, client: &ResolvedClient) {
         for secret in [
             &client.client_secret,
             &client.refresh_token,

@@ -32,15 +32,16 @@ pub(crate) fn challenge(verifier: &str) -> String {
 }
 
 /// An authorization request, and what its answer is checked against.
-pub(crate) struct Authorization {
+pub struct Authorization {
+    /// Where the person signs in.
     pub url: url::Url,
     pub redirect_uri: url::Url,
-    pub state: String,
-    pub nonce: Option<String>,
-    pub verifier: String,
+    state: String,
+    nonce: Option<String>,
+    verifier: String,
     /// The issuer an RFC 9207 `iss` must name, and whether it must be there.
-    pub issuer: Option<String>,
-    pub iss_required: bool,
+    issuer: Option<String>,
+    iss_required: bool,
 }
 
 impl TokenManager {
@@ -150,7 +151,7 @@ impl TokenManager {
 
     /// The authorization request: PKCE S256 with a fresh verifier, a
     /// state, and a nonce for OpenID Connect.
-    pub(crate) async fn authorization(
+    pub(super) async fn authorization(
         &self,
         client: &ResolvedClient,
         policy: &RequestPolicy,
@@ -230,7 +231,7 @@ impl TokenManager {
 
     /// The code of the authorization response at `back`, once its `state`
     /// and `iss` are checked; or its error, classified.
-    pub(crate) fn code_from(
+    pub(super) fn code_from(
         &self,
         client: &ResolvedClient,
         auth: &Authorization,
@@ -350,13 +351,13 @@ impl TokenManager {
 
 /// A device authorization response (RFC 8628 §3.2).
 #[derive(Debug, Clone)]
-pub(crate) struct DeviceAuthorization {
-    pub device_code: String,
+pub struct DeviceAuthorization {
+    device_code: String,
     pub user_code: String,
     pub verification_uri: String,
     pub verification_uri_complete: Option<String>,
     pub expires_at: Instant,
-    pub interval: Duration,
+    interval: Duration,
 }
 
 impl DeviceAuthorization {
@@ -371,12 +372,94 @@ impl DeviceAuthorization {
     }
 }
 
+/// `oauthspec login`: the same flows for a person, at a browser the
+/// command sends back to its loopback listener, or at the device page.
+/// The tokens are kept (and written to the cache file) as a run's are.
+impl TokenManager {
+    fn interactive(timeout: Duration) -> RequestPolicy {
+        RequestPolicy {
+            timeout,
+            retry: crate::retry::RetryPolicy::NONE,
+        }
+    }
+
+    /// The authorization request to open in a browser.
+    pub async fn begin_sign_in(
+        &self,
+        client: &ResolvedClient,
+        timeout: Duration,
+    ) -> Result<Authorization, TokenError> {
+        self.register_secrets(client);
+        self.authorization(client, &Self::interactive(timeout))
+            .await
+    }
+
+    /// Tokens for the authorization response the browser brought to `back`.
+    pub async fn finish_sign_in(
+        &self,
+        client: &ResolvedClient,
+        auth: &Authorization,
+        back: &url::Url,
+        timeout: Duration,
+    ) -> Result<(), TokenError> {
+        let policy = Self::interactive(timeout);
+        let code = self.code_from(client, auth, back)?;
+        let (endpoint, key, slot) = self.slot_of(client, timeout).await?;
+        let mut slot = slot.lock().await;
+        let (mut attempts, mut trace) = (Vec::new(), Vec::new());
+        let token = self
+            .redeem(
+                client,
+                &endpoint,
+                auth,
+                &code,
+                &mut slot,
+                &policy,
+                &mut attempts,
+                &mut trace,
+            )
+            .await?;
+        self.keep(client, &key, &mut slot, &token, &mut trace);
+        Ok(())
+    }
+
+    /// A device code, and the user code a person approves it with.
+    pub async fn begin_device(
+        &self,
+        client: &ResolvedClient,
+        timeout: Duration,
+    ) -> Result<DeviceAuthorization, TokenError> {
+        self.register_secrets(client);
+        self.device_authorization(client, &Self::interactive(timeout), &mut Vec::new())
+            .await
+    }
+
+    /// Tokens, once the device is approved.
+    pub async fn finish_device(
+        &self,
+        client: &ResolvedClient,
+        device: &DeviceAuthorization,
+        timeout: Duration,
+    ) -> Result<(), TokenError> {
+        let policy = Self::interactive(timeout);
+        let (endpoint, key, slot) = self.slot_of(client, timeout).await?;
+        let mut slot = slot.lock().await;
+        let (mut attempts, mut trace) = (Vec::new(), Vec::new());
+        let x = self
+            .poll(client, &endpoint, device, &policy, &mut attempts)
+            .await?;
+        let (token, _) = self.token_from(client, &x, &mut slot, None, &mut trace)?;
+        self.keep(client, &key, &mut slot, &token, &mut trace);
+        Ok(())
+    }
+}
+
 /// RFC 8628 §3.2: 5 seconds when the server names no interval.
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
 
 impl TokenManager {
     /// Asks for a device code and the user code to approve it with.
-    pub(crate) async fn device_authorization(
+    pub(super) async fn device_authorization(
         &self,
         client: &ResolvedClient,
         policy: &RequestPolicy,
@@ -417,7 +500,7 @@ impl TokenManager {
     /// Polls the token endpoint at the server's interval (5 s more after
     /// each `slow_down`, never faster) until the device is approved,
     /// denied or expired.
-    pub(crate) async fn poll(
+    pub(super) async fn poll(
         &self,
         client: &ResolvedClient,
         endpoint: &str,

@@ -93,6 +93,15 @@ pub enum NothingToRun {
     NoSteps,
 }
 
+/// Why [`Runner::client`] found no client.
+#[derive(Debug)]
+pub enum ClientLookup {
+    /// No client of that name; these are the names there are.
+    Unknown(Vec<String>),
+    /// Its values could not be resolved (a missing variable, say).
+    Unresolved(String),
+}
+
 /// Shared by every spec of a run: connection pools, tokens, secrets.
 pub struct Runner {
     pub http: Arc<Http>,
@@ -314,6 +323,36 @@ impl Runner {
             partition,
             of_suites: self.chosen(project).len(),
         })
+    }
+
+    /// The client block `name` of the project, resolved as a run resolves
+    /// it (for `oauthspec login`); the names of all clients when there is
+    /// none of that name.
+    pub fn client(
+        &self,
+        project: &Project,
+        name: &str,
+    ) -> Result<crate::oauth::ResolvedClient, ClientLookup> {
+        let Some((spec, checked)) =
+            (project.specs.iter()).find(|(_, c)| c.clients.contains_key(name))
+        else {
+            let mut names: Vec<String> = (project.specs.iter())
+                .flat_map(|(_, c)| c.clients.keys().cloned())
+                .collect();
+            names.sort();
+            names.dedup();
+            return Err(ClientLookup::Unknown(names));
+        };
+        let mut ctx = step::SpecRun {
+            runner: self,
+            spec,
+            checked,
+            scope: Scope::new(),
+            clients: HashMap::new(),
+        };
+        ctx.resolve_vars().map_err(ClientLookup::Unresolved)?;
+        ctx.resolve_client(&checked.clients[name])
+            .map_err(|e| ClientLookup::Unresolved(e.message()))
     }
 
     async fn run_spec(

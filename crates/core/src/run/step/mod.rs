@@ -386,7 +386,10 @@ impl SpecRun<'_> {
             .map_or(self.runner.options.timeout, |t| t.node)
     }
 
-    fn resolve_client(&self, c: &Arc<ClientConfig>) -> Result<ResolvedClient, EvalError> {
+    pub(super) fn resolve_client(
+        &self,
+        c: &Arc<ClientConfig>,
+    ) -> Result<ResolvedClient, EvalError> {
         // `file(...)` in a client is relative to the file that defines it,
         // which may be an import in another directory (as `check` reads it).
         let dir = c.source.path.parent().unwrap_or(Path::new(""));
