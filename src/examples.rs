@@ -33,6 +33,10 @@ pub(crate) const EXAMPLES: &[(&str, &str)] = &[
         "refresh-token-rotation.oauthspec",
         include_str!("../specs/examples/refresh-token-rotation.oauthspec"),
     ),
+    (
+        "user-tokens.oauthspec",
+        include_str!("../specs/examples/user-tokens.oauthspec"),
+    ),
 ];
 
 /// Writes the examples into `dir`, which is created if needed.

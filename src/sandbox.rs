@@ -41,7 +41,12 @@ pub(crate) fn demo(
         Err(code) => return code,
     };
     runtime.block_on(async {
-        let sandbox = match Sandbox::start(SandboxConfig::default(), 0).await {
+        // The device flow's example need not wait the default 5 s a poll.
+        let config = SandboxConfig {
+            device_interval: 1,
+            ..SandboxConfig::default()
+        };
+        let sandbox = match Sandbox::start(config, 0).await {
             Ok(s) => s,
             Err(e) => {
                 print_error(format!("cannot start the sandbox: {e}"), color);
