@@ -63,6 +63,7 @@ pub(crate) fn login(
         Ok(r) => r,
         Err(code) => return code,
     };
+    let redactor = runner.redactor.clone();
     let signed_in = runtime.block_on(async {
         match client.grant() {
             Grant::AuthorizationCode => browser(&runner, client, &person).await,
@@ -73,14 +74,16 @@ pub(crate) fn login(
             ))),
         }
     });
-    match signed_in {
-        Ok(()) => {}
-        Err(Refusal::Usage(why)) => return usage_error(&why, color),
+    // A provider's text may echo a secret, or carry terminal escapes.
+    let shown = |why: &str| printable(&redactor.redact(why));
+    let renewable = match signed_in {
+        Ok(renewable) => renewable,
+        Err(Refusal::Usage(why)) => return usage_error(&shown(&why), color),
         Err(Refusal::Failed(why)) => {
-            print_error(why, color);
+            print_error(shown(&why), color);
             return Exit::Failed;
         }
-    }
+    };
     if let Some(e) = runner.tokens.take_cache_error() {
         print_error(e.to_string(), color);
         return Exit::Internal;
@@ -90,6 +93,11 @@ pub(crate) fn login(
         cache.display(),
         cache.display()
     );
+    if !renewable {
+        crate::output::print_note(
+            "no refresh token came back (does the client need the offline_access scope?): runs can use the access token until it expires, then a person has to sign in again",
+        );
+    }
     Exit::Passed
 }
 
@@ -104,14 +112,36 @@ fn failed(e: oauthspec_core::oauth::TokenError) -> Refusal {
     Refusal::Failed(format!("{} [{}]", e.message, e.class.as_str()))
 }
 
-/// Shows a URL, and opens it when asked.
-fn show(url: &str, person: &Person) {
-    println!("  {url}\n");
+/// Text from a server, fit for a terminal: control characters escaped.
+fn printable(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| match c {
+            '\n' => vec![c],
+            c if c.is_control() => c.escape_default().collect(),
+            c => vec![c],
+        })
+        .collect()
+}
+
+/// Shows a URL a server gave (an http(s) one only), and opens it when
+/// asked.
+fn show(url: &str, person: &Person) -> Result<(), Refusal> {
+    let parsed = url::Url::parse(url)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https"))
+        .ok_or_else(|| {
+            Refusal::Failed(format!(
+                "the provider gave {:?}, not an http(s) URL",
+                printable(url)
+            ))
+        })?;
+    println!("  {parsed}\n");
     if person.open {
-        if let Err(e) = open::that_detached(url) {
+        if let Err(e) = open::that_detached(parsed.as_str()) {
             println!("(cannot open a browser: {e}; open the URL yourself)");
         }
     }
+    Ok(())
 }
 
 /// The authorization code flow: the browser comes back to a listener on
@@ -120,7 +150,7 @@ async fn browser(
     runner: &Runner,
     mut client: ResolvedClient,
     person: &Person,
-) -> Result<(), Refusal> {
+) -> Result<bool, Refusal> {
     let redirect = client.redirect_uri.clone().unwrap_or_default();
     let mut uri = url::Url::parse(&redirect)
         .map_err(|e| Refusal::Usage(format!("redirect_uri {redirect:?}: {e}")))?;
@@ -133,7 +163,11 @@ async fn browser(
         )));
     }
     // A loopback redirect URI without a port takes any (RFC 8252 §7.3).
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", uri.port().unwrap_or(0)))
+    let address: std::net::IpAddr = match uri.host_str() {
+        Some("[::1]") => std::net::Ipv6Addr::LOCALHOST.into(),
+        _ => std::net::Ipv4Addr::LOCALHOST.into(),
+    };
+    let listener = tokio::net::TcpListener::bind((address, uri.port().unwrap_or(0)))
         .await
         .map_err(|e| Refusal::Usage(format!("cannot listen on {redirect}: {e}")))?;
     let port = listener
@@ -150,7 +184,7 @@ async fn browser(
         .await
         .map_err(failed)?;
     println!("Sign in for client `{}` at:\n", client.name);
-    show(auth.url.as_str(), person);
+    show(auth.url.as_str(), person)?;
     println!(
         "Waiting up to {} for the browser to come back to {uri} ...",
         human(person.wait)
@@ -196,18 +230,24 @@ async fn redirected(
 }
 
 /// The device flow: the person approves the user code on another device.
-async fn device(runner: &Runner, client: &ResolvedClient, person: &Person) -> Result<(), Refusal> {
+async fn device(
+    runner: &Runner,
+    client: &ResolvedClient,
+    person: &Person,
+) -> Result<bool, Refusal> {
     let tokens = &runner.tokens;
     let timeout = runner.options.timeout;
     let device = tokens.begin_device(client, timeout).await.map_err(failed)?;
     println!("To approve client `{}`, open\n", client.name);
-    println!("  {}\n", device.verification_uri);
-    println!("and enter the code  {}\n", device.user_code);
+    let opened = Person {
+        open: person.open && device.verification_uri_complete.is_none(),
+        wait: person.wait,
+    };
+    show(&device.verification_uri, &opened)?;
+    println!("and enter the code  {}\n", printable(&device.user_code));
     if let Some(complete) = &device.verification_uri_complete {
         println!("(or open this page, which has the code in it:)\n");
-        show(complete, person);
-    } else if person.open {
-        show(&device.verification_uri, person);
+        show(complete, person)?;
     }
     println!("Waiting up to {} for the approval ...", human(person.wait));
     match tokio::time::timeout(person.wait, tokens.finish_device(client, &device, timeout)).await {

@@ -43,6 +43,13 @@ const CODE: &str = "authorization_code";
 const REDIRECT: &str = "  redirect_uri \"http://127.0.0.1:8765/callback\"";
 const ALICE: &str = "    username = \"alice\"\n    password = secret(\"alice-password\")";
 
+/// The spec without its `login` block: a person has to sign in.
+fn without_login(text: &str) -> String {
+    let start = text.find("  login {").expect("a login block");
+    let end = start + text[start..].find("  }\n").expect("its end") + 4;
+    format!("{}{}", &text[..start], &text[end..])
+}
+
 async fn run(base: &str, text: &str) -> RunResult {
     let specs = Specs::new();
     let path = specs.write("t.oauthspec", text);
@@ -180,10 +187,7 @@ async fn sign_in_failures_say_where_the_flow_broke() {
     assert!(error.contains("answered 400: Invalid request"), "{error}");
 
     // No way to sign in: the person has to, once.
-    let text = spec(&base, CODE, REDIRECT, ALICE).replace(
-        "  login {\n    username = \"alice\"\n    password = secret(\"alice-password\")\n  }\n",
-        "",
-    );
+    let text = without_login(&spec(&base, CODE, REDIRECT, ALICE));
     let (class, error) = failed(&run(&base, &text).await);
     assert_eq!(class, Some(FailureClass::Config), "{error}");
     assert!(
@@ -193,7 +197,7 @@ async fn sign_in_failures_say_where_the_flow_broke() {
 }
 
 /// A scope the user may not grant is refused after the password, as
-/// `scope`; a PKCE verifier that does not match is `auth_server`.
+/// `scope`, in both flows.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_scope_the_user_may_not_grant_is_scope() {
     let mut config = SandboxConfig::default();
@@ -207,6 +211,9 @@ async fn a_scope_the_user_may_not_grant_is_scope() {
         error.contains("invalid_scope (user `alice` may not grant scope `orders:read`)"),
         "{error}"
     );
+    let result = run(&base, &spec(&base, "device_code", "", ALICE)).await;
+    let (class, error) = class_and_error(step(&result, "orders as alice"));
+    assert_eq!(class, Some(FailureClass::Scope), "{error}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -288,10 +295,7 @@ async fn login_keeps_a_device_clients_tokens_for_later_runs() {
     let sandbox = sandbox_with(config).await;
     let base = sandbox.base_url();
     let specs = Specs::new();
-    let text = spec(&base, "device_code", "", ALICE).replace(
-        "  login {\n    username = \"alice\"\n    password = secret(\"alice-password\")\n  }\n",
-        "",
-    );
+    let text = without_login(&spec(&base, "device_code", "", ALICE));
     let path = specs.write("t.oauthspec", &text);
     let cache = specs.path().join("tokens.json");
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_oauthspec"))
@@ -363,16 +367,8 @@ async fn login_receives_the_code_on_a_loopback_listener() {
     let sandbox = crate::common::sandbox().await;
     let base = sandbox.base_url();
     let specs = Specs::new();
-    let text = spec(
-        &base,
-        CODE,
-        "  redirect_uri \"http://127.0.0.1/callback\"",
-        ALICE,
-    )
-    .replace(
-        "  login {\n    username = \"alice\"\n    password = secret(\"alice-password\")\n  }\n",
-        "",
-    );
+    let redirect = "  redirect_uri \"http://127.0.0.1/callback\"";
+    let text = without_login(&spec(&base, CODE, redirect, ALICE));
     let path = specs.write("t.oauthspec", &text);
     let cache = specs.path().join("tokens.json");
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_oauthspec"))
@@ -493,4 +489,55 @@ fn login_refuses_what_it_cannot_sign_in() {
         stderr.contains("no client `nobody` in the specs (clients: svc)"),
         "{stderr}"
     );
+}
+
+/// A provider that answers a wrong password with 401 and the login form
+/// again (Auth0 does): `credentials`, not `auth_server`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_login_form_back_with_401_is_a_wrong_password() {
+    use axum::response::Html;
+    const FORM: &str = r#"<title>Log in</title><p role="alert">Wrong email or password.</p>
+        <form method="post" action="/login"><input name="email"><input type="password" name="pwd">
+        <button>Continue</button></form>"#;
+    let app = axum::Router::new()
+        .route("/authorize", axum::routing::get(|| async { Html(FORM) }))
+        .route(
+            "/login",
+            axum::routing::post(|| async { (axum::http::StatusCode::UNAUTHORIZED, Html(FORM)) }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let text = format!(
+        r#"client alice {{
+  token_url     "{base}/token"
+  authorize_url "{base}/authorize"
+  grant         authorization_code
+  client_id     "spa"
+  auth_method   none
+  redirect_uri  "http://127.0.0.1/callback"
+  login {{
+    email = "alice@example.com"
+    pwd   = "not-her-password"
+  }}
+}}
+
+step "orders as alice" {{
+  GET "{base}/orders"
+  auth alice
+  expect status == 200
+}}
+"#
+    );
+    let result = run(&base, &text).await;
+    let (class, error) = class_and_error(step(&result, "orders as alice"));
+    assert_eq!(class, Some(FailureClass::Credentials), "{error}");
+    assert!(
+        error.contains("the page says \"Wrong email or password.\""),
+        "{error}"
+    );
+    // `pwd` is a password by its name: never shown.
+    let failed = step(&result, "orders as alice");
+    let shown = format!("{:?} {:?}", failed.attempts, failed.error);
+    assert!(!shown.contains("not-her-password"), "{shown}");
 }

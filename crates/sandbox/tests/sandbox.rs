@@ -2128,7 +2128,8 @@ async fn authorization_code_with_pkce_s256_only() {
 #[tokio::test]
 async fn device_authorization_grant_polls_until_approved() {
     let config = SandboxConfig {
-        device_interval: 1,
+        // Whole seconds apart: two polls at once are always too soon.
+        device_interval: 3,
         ..SandboxConfig::default()
     };
     let sb = start_with(config).await;
@@ -2144,7 +2145,7 @@ async fn device_authorization_grant_polls_until_approved() {
         device["device_code"].as_str().unwrap(),
         device["user_code"].as_str().unwrap(),
     );
-    assert_eq!(device["interval"], 1);
+    assert_eq!(device["interval"], 3);
     assert!(device["verification_uri_complete"]
         .as_str()
         .unwrap()
@@ -2169,13 +2170,13 @@ async fn device_authorization_grant_polls_until_approved() {
         .await
         .unwrap();
     assert_eq!(approve.status(), 204);
-    tokio::time::sleep(Duration::from_secs(6)).await;
+    // 3 s, and 5 more after the slow_down.
+    tokio::time::sleep(Duration::from_secs(9)).await;
     let tokens = poll().await.json();
     assert_eq!(
         jwt_claims(tokens["access_token"].as_str().unwrap())["sub"],
         "alice"
     );
-    // Once.
-    tokio::time::sleep(Duration::from_secs(6)).await;
+    // Once: the device code is spent.
     assert_eq!(poll().await.error(), "invalid_grant");
 }

@@ -488,10 +488,9 @@ fn check_login(def: &ClientDef, grant: Grant, source: &Arc<SourceFile>) -> Vec<D
         }
         let mut seen: Vec<&Template> = Vec::new();
         for field in &login.fields {
-            if let Some(first) = seen
-                .iter()
-                .find(|t| t.as_literal() == field.name.as_literal())
-            {
+            // Templated names are known at run time only.
+            let name = field.name.as_literal();
+            if let Some(first) = (seen.iter()).find(|t| name.is_some() && t.as_literal() == name) {
                 errors.push(
                     Diagnostic::error("this login field is set twice")
                         .at(source, field.name.span)

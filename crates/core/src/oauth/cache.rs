@@ -72,6 +72,7 @@ pub(crate) struct CacheKey {
 fn login_user(client: &ResolvedClient) -> Option<String> {
     let login = client.login.as_ref()?;
     (login.fields.iter())
+        .filter(|(_, value)| !login.secrets.contains(value))
         .find(|(name, _)| {
             let name = name.to_ascii_lowercase();
             ["user", "login", "email", "identifier"]
@@ -113,6 +114,12 @@ impl CacheKey {
         // authorization request asked for. (Not where the code came back
         // to: `oauthspec login` listens on a port of its own choosing.)
         put("acr_values".into(), client.acr_values.as_deref());
+        // Without a `login` block naming the user, the client block and its
+        // hint are all that tell two people apart.
+        if grant.is_user_flow() && login_user(client).is_none() {
+            put("client block".into(), Some(&client.name));
+            put("login_hint".into(), client.login_hint.as_deref());
+        }
         for (name, value) in client.login.iter().flat_map(|l| &l.fields) {
             put(format!("login {name}"), Some(value));
         }

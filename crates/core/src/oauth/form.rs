@@ -42,8 +42,8 @@ pub(crate) fn token_form(
     method: AuthMethod,
 ) -> Vec<(String, String)> {
     let mut form = grant.to_vec();
-    // A user flow's `param`s go to the authorization request instead.
-    let params = if client.grant().is_user_flow() {
+    // The code flow's `param`s go to the authorization request instead.
+    let params = if client.grant() == Grant::AuthorizationCode {
         &[][..]
     } else {
         &client.params[..]

@@ -36,6 +36,16 @@ const APPROVING: &[&str] = &[
     "yes",
 ];
 
+/// Words on a button that says no; such a button is never pressed.
+const DECLINING: &[&str] = &[
+    "deny", "cancel", "abort", "reject", "decline", "refuse", "no", "don't", "dont", "not",
+];
+
+/// Forms and controls of a page looked at: a login page has a few; a
+/// hostile one must not cost more.
+const MAX_FORMS: usize = 100;
+const MAX_CONTROLS: usize = 5_000;
+
 /// A `login` block with its values resolved.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ResolvedLogin {
@@ -81,16 +91,32 @@ impl Button {
         .any(|s| s.trim().to_lowercase() == wanted)
     }
 
+    /// Its words: the text a person reads, else its value.
+    fn words(&self) -> Vec<String> {
+        let shown = if self.text.trim().is_empty() {
+            self.value.as_deref().unwrap_or_default()
+        } else {
+            &self.text
+        };
+        (shown.to_lowercase())
+            .split(|c: char| !c.is_alphanumeric() && c != '\'')
+            .filter(|w| !w.is_empty())
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Whether it says no: deny, cancel, abort, "Don't allow", ...
+    fn declines(&self) -> bool {
+        let said = |w: &str| DECLINING.contains(&w);
+        self.words().iter().any(|w| said(w))
+            || [self.name.as_deref(), self.value.as_deref()]
+                .into_iter()
+                .flatten()
+                .any(|s| said(&s.to_lowercase()))
+    }
+
     fn approves(&self) -> bool {
-        let words = format!(
-            "{} {}",
-            self.value.as_deref().unwrap_or_default(),
-            self.text
-        )
-        .to_lowercase();
-        words
-            .split(|c: char| !c.is_alphanumeric())
-            .any(|w| APPROVING.contains(&w))
+        !self.declines() && self.words().iter().any(|w| APPROVING.contains(&w.as_str()))
     }
 
     /// What pressing it adds to the form.
@@ -134,91 +160,99 @@ pub(crate) fn parse_page(html: &str) -> Page {
         ))
         .map(|e| text(&e))
         .find(|t| !t.is_empty());
-    let controls = selector("input, select, textarea, button");
     let options = selector("option");
-    let mut forms = Vec::new();
-    for form in doc.select(&selector("form")) {
-        let attr = |name: &str| form.value().attr(name).unwrap_or_default().to_string();
-        let id = form.value().attr("id");
-        // A form's controls: those inside it that name no other form, and
-        // those anywhere that name it (`form="ID"`, as oidc-provider's
-        // device pages have their buttons).
-        let owned = doc
-            .select(&controls)
-            .filter(|c| match (c.value().attr("form"), id) {
-                (Some(owner), Some(id)) => owner == id,
-                (Some(_), None) => false,
-                (None, _) => c.ancestors().any(|a| a.id() == form.id()),
-            });
-        let mut fields = Vec::new();
-        let mut visible = BTreeSet::new();
-        let mut buttons = Vec::new();
-        for control in owned {
-            let e = control.value();
-            let name = e.attr("name").map(str::to_string);
-            let kind = e.attr("type").unwrap_or_default().to_ascii_lowercase();
-            match e.name() {
-                "button" if matches!(kind.as_str(), "" | "submit") => buttons.push(Button {
-                    name,
-                    value: e.attr("value").map(str::to_string),
-                    text: text(&control),
-                }),
-                "button" => {}
-                "input" if matches!(kind.as_str(), "submit" | "image") => buttons.push(Button {
-                    name,
-                    value: e.attr("value").map(str::to_string),
-                    text: e.attr("value").unwrap_or_default().to_string(),
-                }),
-                "input" => {
-                    let Some(name) = name else { continue };
-                    let checkable = matches!(kind.as_str(), "checkbox" | "radio");
-                    if matches!(kind.as_str(), "file" | "reset" | "button")
-                        || (checkable && e.attr("checked").is_none())
-                        || e.attr("disabled").is_some()
-                    {
-                        continue;
-                    }
-                    let default = if checkable { "on" } else { "" };
-                    if kind != "hidden" {
-                        visible.insert(name.clone());
-                    }
-                    fields.push((name, e.attr("value").unwrap_or(default).to_string()));
-                }
-                "select" => {
-                    let Some(name) = name else { continue };
-                    let chosen = (control.select(&options))
-                        .find(|o| o.value().attr("selected").is_some())
-                        .or_else(|| control.select(&options).next());
-                    if let Some(o) = chosen {
-                        let value = o
-                            .value()
-                            .attr("value")
-                            .map_or_else(|| text(&o), str::to_string);
-                        visible.insert(name.clone());
-                        fields.push((name, value));
-                    }
-                }
-                "textarea" => {
-                    if let Some(name) = name {
-                        visible.insert(name.clone());
-                        fields.push((name, control.text().collect()));
-                    }
-                }
-                _ => {}
+    let form_elements: Vec<ElementRef> = doc.select(&selector("form")).take(MAX_FORMS).collect();
+    let mut forms: Vec<Form> = (form_elements.iter())
+        .map(|form| {
+            let attr = |name: &str| form.value().attr(name).unwrap_or_default().to_string();
+            let method = attr("method").to_ascii_uppercase();
+            Form {
+                method: if method == "POST" {
+                    method
+                } else {
+                    "GET".into()
+                },
+                action: attr("action"),
+                fields: Vec::new(),
+                visible: BTreeSet::new(),
+                buttons: Vec::new(),
             }
+        })
+        .collect();
+    // Each control belongs to the form it names (`form="ID"`, as
+    // oidc-provider's device pages have their buttons), else to the form
+    // it is in: one pass over the controls.
+    let by_id: std::collections::HashMap<&str, usize> = (form_elements.iter().enumerate())
+        .filter_map(|(i, f)| Some((f.value().attr("id")?, i)))
+        .collect();
+    let by_node: std::collections::HashMap<_, usize> = (form_elements.iter().enumerate())
+        .map(|(i, f)| (f.id(), i))
+        .collect();
+    let control_selector = selector("input, select, textarea, button");
+    let controls = doc.select(&control_selector).take(MAX_CONTROLS);
+    for control in controls {
+        let e = control.value();
+        let owner = match e.attr("form") {
+            Some(id) => by_id.get(id).copied(),
+            None => control
+                .ancestors()
+                .find_map(|a| by_node.get(&a.id()).copied()),
+        };
+        let Some(form) = owner.map(|i| &mut forms[i]) else {
+            continue;
+        };
+        let name = e.attr("name").map(str::to_string);
+        let kind = e.attr("type").unwrap_or_default().to_ascii_lowercase();
+        match e.name() {
+            "button" if matches!(kind.as_str(), "" | "submit") => form.buttons.push(Button {
+                name,
+                value: e.attr("value").map(str::to_string),
+                text: text(&control),
+            }),
+            "button" => {}
+            "input" if matches!(kind.as_str(), "submit" | "image") => form.buttons.push(Button {
+                name,
+                value: e.attr("value").map(str::to_string),
+                text: e.attr("value").unwrap_or_default().to_string(),
+            }),
+            "input" => {
+                let Some(name) = name else { continue };
+                let checkable = matches!(kind.as_str(), "checkbox" | "radio");
+                if matches!(kind.as_str(), "file" | "reset" | "button")
+                    || (checkable && e.attr("checked").is_none())
+                    || e.attr("disabled").is_some()
+                {
+                    continue;
+                }
+                let default = if checkable { "on" } else { "" };
+                if kind != "hidden" {
+                    form.visible.insert(name.clone());
+                }
+                form.fields
+                    .push((name, e.attr("value").unwrap_or(default).to_string()));
+            }
+            "select" => {
+                let Some(name) = name else { continue };
+                let chosen = (control.select(&options))
+                    .find(|o| o.value().attr("selected").is_some())
+                    .or_else(|| control.select(&options).next());
+                if let Some(o) = chosen {
+                    let value = o
+                        .value()
+                        .attr("value")
+                        .map_or_else(|| text(&o), str::to_string);
+                    form.visible.insert(name.clone());
+                    form.fields.push((name, value));
+                }
+            }
+            "textarea" => {
+                if let Some(name) = name {
+                    form.visible.insert(name.clone());
+                    form.fields.push((name, control.text().collect()));
+                }
+            }
+            _ => {}
         }
-        let method = attr("method").to_ascii_uppercase();
-        forms.push(Form {
-            method: if method == "POST" {
-                method
-            } else {
-                "GET".into()
-            },
-            action: attr("action"),
-            fields,
-            visible,
-            buttons,
-        });
     }
     Page {
         title,
@@ -269,7 +303,8 @@ pub(crate) fn choose(page: &Page, login: &ResolvedLogin) -> Choice {
             }
         }
         // The form's own submit button, as a click on it would send.
-        fields.extend(form.buttons.first().and_then(Button::pressed));
+        let submit = form.buttons.iter().find(|b| !b.declines());
+        fields.extend(submit.and_then(Button::pressed));
         return Choice::Submit {
             form: i,
             fields,
@@ -361,18 +396,7 @@ fn without_query(url: &url::Url) -> String {
     url.to_string()
 }
 
-/// Where a walk stopped.
-pub(crate) enum End {
-    /// A redirect to the redirect URI: this is its URL.
-    Redirected(url::Url),
-    /// A page with nothing left to submit, after something was (a device
-    /// approved).
-    Finished,
-}
-
-/// Walks the pages from `start`. With `redirect_uri` it ends at the
-/// redirect there; without (a device approval) at the first page with
-/// nothing to submit after a submission. Every request is an attempt.
+/// Walks the pages of a sign-in. Every request is an attempt.
 pub(crate) struct Walk<'a> {
     pub http: &'a Http,
     pub client: reqwest::Client,
@@ -381,99 +405,183 @@ pub(crate) struct Walk<'a> {
     pub client_name: &'a str,
 }
 
+/// What the next request is.
+struct Next {
+    method: &'static str,
+    url: url::Url,
+    form: Option<Vec<(String, String)>>,
+}
+
 impl Walk<'_> {
-    pub async fn run(
+    /// From the authorization URL to the redirect to `redirect_uri`: its
+    /// URL, which holds the code.
+    pub async fn to_code(
+        &self,
+        start: url::Url,
+        redirect_uri: &url::Url,
+        login: &ResolvedLogin,
+        attempts: &mut Vec<Attempt>,
+    ) -> Result<url::Url, TokenError> {
+        match self.run(start, Some(redirect_uri), login, attempts).await? {
+            Some(back) => Ok(back),
+            None => Err(self.fail(
+                FailureClass::AuthServer,
+                "the sign-in ended without a redirect".into(),
+            )),
+        }
+    }
+
+    /// From the verification URI until nothing is left to submit (the
+    /// device approved, or refused: the token endpoint then says which).
+    pub async fn approve_device(
+        &self,
+        start: url::Url,
+        login: &ResolvedLogin,
+        attempts: &mut Vec<Attempt>,
+    ) -> Result<(), TokenError> {
+        self.run(start, None, login, attempts).await.map(|_| ())
+    }
+
+    fn fail(&self, class: FailureClass, message: String) -> TokenError {
+        TokenError {
+            class,
+            message: format!("client `{}`: sign-in: {message}", self.client_name),
+        }
+    }
+
+    async fn run(
         &self,
         start: url::Url,
         redirect_uri: Option<&url::Url>,
         login: &ResolvedLogin,
         attempts: &mut Vec<Attempt>,
-    ) -> Result<End, TokenError> {
-        let fail = |class, message: String| TokenError {
-            class,
-            message: format!("client `{}`: sign-in: {message}", self.client_name),
-        };
+    ) -> Result<Option<url::Url>, TokenError> {
         let jar = reqwest::cookie::Jar::default();
-        let mut next: (String, url::Url, Option<Vec<(String, String)>>) =
-            ("GET".into(), start, None);
+        let mut next = Next {
+            method: "GET",
+            url: start,
+            form: None,
+        };
         let mut submitted: Vec<BTreeSet<String>> = Vec::new();
+        let mut secure = false;
         for _ in 0..MAX_PAGES {
-            let (method, url, form) = next;
+            // Once on https, a password never goes out in clear.
+            let loopback = matches!(
+                next.url.host_str(),
+                Some("127.0.0.1" | "[::1]" | "localhost")
+            );
+            if secure && next.url.scheme() == "http" && !loopback {
+                return Err(self.fail(
+                    FailureClass::AuthServer,
+                    format!(
+                        "refused to go from https to plain http ({})",
+                        without_query(&next.url)
+                    ),
+                ));
+            }
+            secure |= next.url.scheme() == "https";
+            let url = next.url.clone();
             let x = self
-                .send(&jar, &method, &url, form.as_deref(), attempts)
+                .send(&jar, &next, attempts)
                 .await
-                .map_err(|m| fail(FailureClass::AuthServer, m))?;
+                .map_err(|m| self.fail(FailureClass::AuthServer, m))?;
             if (300..400).contains(&x.status) {
-                let location = x
-                    .header_values("location")
-                    .next()
-                    .unwrap_or_default()
-                    .to_string();
-                let to = url.join(&location).map_err(|e| {
-                    fail(
-                        FailureClass::AuthServer,
-                        format!("{} redirected to {location:?}: {e}", without_query(&url)),
-                    )
-                })?;
+                let location = x.header_values("location").next().unwrap_or_default();
+                let to = url
+                    .join(location)
+                    .ok()
+                    .filter(|_| !location.is_empty())
+                    .ok_or_else(|| {
+                        self.fail(
+                            FailureClass::AuthServer,
+                            format!(
+                                "{} answered {} without a usable Location",
+                                without_query(&url),
+                                x.status
+                            ),
+                        )
+                    })?;
                 if redirect_uri.is_some_and(|r| same_endpoint(r, &to)) {
-                    return Ok(End::Redirected(to));
+                    return Ok(Some(to));
                 }
-                next = ("GET".into(), to, None);
+                // 307 and 308 repeat the request as it was.
+                next = match (x.status, next.form) {
+                    (307 | 308, Some(form)) => Next {
+                        method: "POST",
+                        url: to,
+                        form: Some(form),
+                    },
+                    _ => Next {
+                        method: "GET",
+                        url: to,
+                        form: None,
+                    },
+                };
                 continue;
             }
             let page = parse_page(&x.body_text());
-            if x.status >= 400 {
+            let choice = choose(&page, login);
+            // The same login fields asked for again: they were refused
+            // (some providers answer so with 400 or 401).
+            if let Choice::Submit { filled, .. } = &choice {
+                if !filled.is_empty() && submitted.contains(filled) {
+                    let said = page
+                        .alert
+                        .as_ref()
+                        .map(|a| format!(": the page says {a:?}"))
+                        .unwrap_or_default();
+                    return Err(self.fail(
+                        FailureClass::Credentials,
+                        format!(
+                            "the login form came back after {} were submitted (wrong username or password?){said}",
+                            filled.iter().cloned().collect::<Vec<_>>().join(" and ")
+                        ),
+                    ));
+                }
+            }
+            let device_done = redirect_uri.is_none() && !submitted.is_empty();
+            if x.status >= 400 && !device_done {
                 let what = page.alert.clone().unwrap_or(page.title.clone());
-                return Err(fail(
+                return Err(self.fail(
                     FailureClass::AuthServer,
                     format!("{} answered {}: {what}", without_query(&url), x.status),
                 ));
             }
-            match choose(&page, login) {
+            match choice {
                 Choice::Submit {
                     form,
                     fields,
                     filled,
-                } => {
-                    // The same login fields asked for again: they were refused.
-                    if !filled.is_empty() && submitted.contains(&filled) {
-                        let said = page
-                            .alert
-                            .map(|a| format!(": the page says {a:?}"))
-                            .unwrap_or_default();
-                        return Err(fail(
-                            FailureClass::Credentials,
-                            format!(
-                                "the login form came back after {} were submitted (wrong username or password?){said}",
-                                filled.iter().cloned().collect::<Vec<_>>().join(" and ")
-                            ),
-                        ));
-                    }
+                } if x.status < 400 => {
                     submitted.push(filled);
                     let form = &page.forms[form];
                     let action = url.join(&form.action).map_err(|e| {
-                        fail(
+                        self.fail(
                             FailureClass::AuthServer,
                             format!("a form's action {:?}: {e}", form.action),
                         )
                     })?;
                     next = if form.method == "POST" {
-                        ("POST".into(), action, Some(fields))
+                        Next {
+                            method: "POST",
+                            url: action,
+                            form: Some(fields),
+                        }
                     } else {
                         let mut action = action;
                         action.query_pairs_mut().clear().extend_pairs(&fields);
-                        ("GET".into(), action, None)
+                        Next {
+                            method: "GET",
+                            url: action,
+                            form: None,
+                        }
                     };
                 }
-                Choice::Nothing if redirect_uri.is_none() && !submitted.is_empty() => {
-                    return Ok(End::Finished)
-                }
-                Choice::Nothing => {
-                    return Err(fail(FailureClass::AuthServer, describe(&page, &url, login)));
-                }
+                _ if device_done => return Ok(None),
+                _ => return Err(self.fail(FailureClass::AuthServer, describe(&page, &url, login))),
             }
         }
-        Err(fail(
+        Err(self.fail(
             FailureClass::AuthServer,
             format!(
                 "no way through after {MAX_PAGES} pages{}",
@@ -484,16 +592,16 @@ impl Walk<'_> {
         ))
     }
 
-    /// One page request, with the cookies the pages set; recorded.
+    /// One page request, with the cookies the pages set; recorded once
+    /// the secrets it brings (cookies, a code on its way back) are known.
     async fn send(
         &self,
         jar: &reqwest::cookie::Jar,
-        method: &str,
-        url: &url::Url,
-        form: Option<&[(String, String)]>,
+        next: &Next,
         attempts: &mut Vec<Attempt>,
     ) -> Result<Exchange, String> {
-        let mut request = match form {
+        let url = &next.url;
+        let mut request = match &next.form {
             Some(fields) => self
                 .client
                 .post(url.clone())
@@ -511,26 +619,21 @@ impl Walk<'_> {
         }
         let result = self.http.send(request, self.timeout).await;
         if let Ok(x) = &result {
-            let set: Vec<reqwest::header::HeaderValue> = (x.header_values("set-cookie"))
-                .filter_map(|v| reqwest::header::HeaderValue::from_str(v).ok())
-                .collect();
-            for cookie in &set {
+            let set = x.headers.get_all(reqwest::header::SET_COOKIE);
+            for cookie in set.iter() {
                 // A session cookie is as good as a password.
-                if let Some((_, value)) = cookie
-                    .to_str()
-                    .unwrap_or_default()
-                    .split(';')
+                let first = cookie
+                    .as_bytes()
+                    .split(|b| *b == b';')
                     .next()
-                    .and_then(|p| p.split_once('='))
-                {
-                    if value.len() >= 8 {
-                        self.redactor.add(value.trim());
-                    }
+                    .unwrap_or_default();
+                if let Some(eq) = first.iter().position(|b| *b == b'=') {
+                    self.redactor
+                        .add(String::from_utf8_lossy(&first[eq + 1..]).trim());
                 }
             }
             jar.set_cookies(&mut set.iter(), url);
-            // The code on its way to the redirect URI, before the exchange
-            // is recorded.
+            // The code on its way to the redirect URI.
             if let Some(to) = (x.header_values("location").next()).and_then(|l| url.join(l).ok()) {
                 for (name, value) in to.query_pairs() {
                     if name == "code" {
@@ -541,7 +644,7 @@ impl Walk<'_> {
         }
         attempts.push(Attempt::record(
             AttemptKind::Token,
-            method.to_string(),
+            next.method.to_string(),
             without_query(url),
             &result,
             self.redactor,
@@ -664,7 +767,8 @@ mod tests {
     fn a_consent_form_is_approved_by_its_button() {
         let consent = r#"<title>Authorize</title><form method="post" action="/consent">
             <input type="hidden" name="i" value="1">
-            <button name="decision" value="deny">Deny</button>
+            <button name="abort" value="yes">[ Abort ]</button>
+            <button name="decision" value="deny">Don't allow</button>
             <button name="decision" value="approve">Allow</button></form>"#;
         let page = parse_page(consent);
         let pressed = |c: Option<&str>| match choose(&page, &login(&[("username", "a")], c)) {
@@ -678,12 +782,13 @@ mod tests {
         assert_eq!(pressed(None), approve);
         assert_eq!(pressed(Some("ALLOW")), approve);
         assert_eq!(pressed(Some("deny"))[1].1, "deny");
+        assert_eq!(pressed(Some("[ Abort ]"))[1].0, "abort");
         assert!(pressed(Some("Maybe")).is_empty());
         let url = url::Url::parse("http://as/consent?state=s3cr3t").unwrap();
         let why = describe(&page, &url, &login(&[("username", "a")], Some("Maybe")));
         assert!(why.contains("\"Authorize\" (http://as/consent)"), "{why}");
         assert!(
-            why.contains("fields i; buttons \"Deny\", \"Allow\""),
+            why.contains("fields i; buttons \"[ Abort ]\", \"Don't allow\", \"Allow\""),
             "{why}"
         );
         assert!(!why.contains("s3cr3t"), "{why}");

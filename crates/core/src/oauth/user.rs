@@ -12,7 +12,7 @@ use rand::RngCore as _;
 use sha2::{Digest as _, Sha256};
 
 use super::form::grant_fields;
-use super::login::{End, Walk};
+use super::login::Walk;
 use super::response::oauth_error_code;
 use super::tokens::{RequestPolicy, ResolvedClient, Slot, Token, TokenError, TokenManager};
 use crate::check::client::Grant;
@@ -97,24 +97,23 @@ impl TokenManager {
                 login
                     .fields
                     .push(("user_code".into(), device.user_code.clone()));
-                self.walk(client, policy, &start)?
-                    .run(start, None, &login, attempts)
+                self.walk(client, policy)?
+                    .approve_device(start, &login, attempts)
                     .await?;
+                // Approved (or refused) by now: the next polls say which.
+                let deadline = device.expires_at.min(Instant::now() + HEADLESS_APPROVAL);
                 let x = self
-                    .poll(client, endpoint, &device, policy, attempts)
+                    .poll(client, endpoint, &device, deadline, policy, attempts)
                     .await?;
                 self.token_from(client, &x, slot, None, trace)
                     .map(|(t, _)| t)
             }
             _ => {
                 let auth = self.authorization(client, policy).await?;
-                let walked = self
-                    .walk(client, policy, &auth.url)?
-                    .run(auth.url.clone(), Some(&auth.redirect_uri), login, attempts)
+                let back = self
+                    .walk(client, policy)?
+                    .to_code(auth.url.clone(), &auth.redirect_uri, login, attempts)
                     .await?;
-                let End::Redirected(back) = walked else {
-                    unreachable!("a walk with a redirect URI ends there or fails")
-                };
                 let code = self.code_from(client, &auth, &back)?;
                 self.redeem(
                     client, endpoint, &auth, &code, slot, policy, attempts, trace,
@@ -130,16 +129,17 @@ impl TokenManager {
         &'a self,
         client: &'a ResolvedClient,
         policy: &RequestPolicy,
-        start: &url::Url,
     ) -> Result<Walk<'a>, TokenError> {
         let key = TlsKey {
             follow_redirects: false,
             ..client.tls_key()
         };
+        // The pool for https (roots, --cacert, insecure), whatever the
+        // first page's scheme: a sign-in moves between the two.
         let pool = self
             .http
-            .client_for(&key, start.as_str())
-            .map_err(|m| TokenError::of(client, FailureClass::Credentials, m))?;
+            .client_for(&key, "https://sign-in.invalid/")
+            .map_err(|m| TokenError::of(client, FailureClass::Config, m))?;
         Ok(Walk {
             http: &self.http,
             client: pool,
@@ -330,14 +330,14 @@ impl TokenManager {
                 e
             })?;
         if let (Some(nonce), Some(id_token)) = (&auth.nonce, &parsed.id_token) {
-            let claims = super::jwt::claims(id_token).map_err(|m| {
+            let matches = nonce_matches(id_token, nonce).map_err(|m| {
                 TokenError::of(
                     client,
                     FailureClass::AuthServer,
                     format!("the ID token: {m}"),
                 )
             })?;
-            if claims.get("nonce").and_then(|n| n.as_str()) != Some(nonce.as_str()) {
+            if !matches {
                 return Err(TokenError::of(
                     client,
                     FailureClass::AuthServer,
@@ -394,33 +394,45 @@ impl TokenManager {
             .await
     }
 
-    /// Tokens for the authorization response the browser brought to `back`.
+    /// Tokens for the authorization response the browser brought to
+    /// `back`; whether a refresh token came with them.
     pub async fn finish_sign_in(
         &self,
         client: &ResolvedClient,
         auth: &Authorization,
         back: &url::Url,
         timeout: Duration,
-    ) -> Result<(), TokenError> {
+    ) -> Result<bool, TokenError> {
         let policy = Self::interactive(timeout);
         let code = self.code_from(client, auth, back)?;
+        self.kept(client, timeout, async |endpoint, slot, attempts, trace| {
+            (self.redeem(
+                client, endpoint, auth, &code, slot, &policy, attempts, trace,
+            ))
+            .await
+        })
+        .await
+    }
+
+    /// Keeps the token `get` gets (with the slot it fills) as a run would;
+    /// whether a refresh token came with it.
+    async fn kept(
+        &self,
+        client: &ResolvedClient,
+        timeout: Duration,
+        get: impl AsyncFnOnce(
+            &str,
+            &mut Slot,
+            &mut Vec<Attempt>,
+            &mut Vec<String>,
+        ) -> Result<Token, TokenError>,
+    ) -> Result<bool, TokenError> {
         let (endpoint, key, slot) = self.slot_of(client, timeout).await?;
         let mut slot = slot.lock().await;
         let (mut attempts, mut trace) = (Vec::new(), Vec::new());
-        let token = self
-            .redeem(
-                client,
-                &endpoint,
-                auth,
-                &code,
-                &mut slot,
-                &policy,
-                &mut attempts,
-                &mut trace,
-            )
-            .await?;
+        let token = get(&endpoint, &mut slot, &mut attempts, &mut trace).await?;
         self.keep(client, &key, &mut slot, &token, &mut trace);
-        Ok(())
+        Ok(slot.refresh_token.is_some())
     }
 
     /// A device code, and the user code a person approves it with.
@@ -434,25 +446,40 @@ impl TokenManager {
             .await
     }
 
-    /// Tokens, once the device is approved.
+    /// Tokens, once the device is approved; whether a refresh token came
+    /// with them.
     pub async fn finish_device(
         &self,
         client: &ResolvedClient,
         device: &DeviceAuthorization,
         timeout: Duration,
-    ) -> Result<(), TokenError> {
+    ) -> Result<bool, TokenError> {
         let policy = Self::interactive(timeout);
-        let (endpoint, key, slot) = self.slot_of(client, timeout).await?;
-        let mut slot = slot.lock().await;
-        let (mut attempts, mut trace) = (Vec::new(), Vec::new());
-        let x = self
-            .poll(client, &endpoint, device, &policy, &mut attempts)
+        self.kept(client, timeout, async |endpoint, slot, attempts, trace| {
+            let x = (self.poll(
+                client,
+                endpoint,
+                device,
+                device.expires_at,
+                &policy,
+                attempts,
+            ))
             .await?;
-        let (token, _) = self.token_from(client, &x, &mut slot, None, &mut trace)?;
-        self.keep(client, &key, &mut slot, &token, &mut trace);
-        Ok(())
+            self.token_from(client, &x, slot, None, trace)
+                .map(|(t, _)| t)
+        })
+        .await
     }
 }
+
+/// Whether an ID token's `nonce` is `nonce`.
+fn nonce_matches(id_token: &str, nonce: &str) -> Result<bool, String> {
+    let claims = super::jwt::claims(id_token)?;
+    Ok(claims.get("nonce").and_then(|n| n.as_str()) == Some(nonce))
+}
+
+/// How long a run polls after its headless sign-in approved the device.
+const HEADLESS_APPROVAL: Duration = Duration::from_secs(120);
 
 /// RFC 8628 §3.2: 5 seconds when the server names no interval.
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
@@ -505,6 +532,7 @@ impl TokenManager {
         client: &ResolvedClient,
         endpoint: &str,
         device: &DeviceAuthorization,
+        deadline: Instant,
         policy: &RequestPolicy,
         attempts: &mut Vec<Attempt>,
     ) -> Result<Exchange, TokenError> {
@@ -517,11 +545,16 @@ impl TokenManager {
         ];
         let mut interval = device.interval;
         loop {
-            if Instant::now() + interval > device.expires_at {
+            if Instant::now() + interval > deadline {
+                let why = if deadline < device.expires_at {
+                    "the device was not approved within 2 minutes of the sign-in"
+                } else {
+                    "the user code expired before the device was approved"
+                };
                 return Err(TokenError::of(
                     client,
                     FailureClass::Credentials,
-                    "the user code expired before the device was approved".into(),
+                    why.into(),
                 ));
             }
             tokio::time::sleep(interval).await;
@@ -596,14 +629,108 @@ fn parse_device(x: &Exchange) -> Result<DeviceAuthorization, (FailureClass, Stri
         verification_uri_complete: text("verification_uri_complete"),
         expires_at: Instant::now()
             + Duration::from_secs(seconds("expires_in").unwrap_or(600).min(86_400)),
-        interval: seconds("interval")
-            .map_or(DEFAULT_INTERVAL, |s| Duration::from_secs(s.clamp(1, 60))),
+        interval: seconds("interval").map_or(DEFAULT_INTERVAL, |s| Duration::from_secs(s.max(1))),
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
+
+    fn manager() -> TokenManager {
+        let http = Arc::new(crate::http::Http::new(false, 1 << 20));
+        TokenManager::new(
+            http,
+            Arc::new(crate::secrets::Redactor::new()),
+            Duration::from_secs(5),
+        )
+    }
+
+    fn auth(iss_required: bool) -> Authorization {
+        Authorization {
+            url: url::Url::parse("https://as.example/authorize").unwrap(),
+            redirect_uri: url::Url::parse("http://127.0.0.1/cb").unwrap(),
+            state: "the-state".into(),
+            nonce: Some("the-nonce".into()),
+            verifier: "v".repeat(43),
+            issuer: Some("https://as.example".into()),
+            iss_required,
+        }
+    }
+
+    #[test]
+    fn an_authorization_response_is_checked_before_its_code_is_used() {
+        let tokens = manager();
+        let client = ResolvedClient {
+            name: "alice".into(),
+            ..ResolvedClient::default()
+        };
+        let back = |query: &str| url::Url::parse(&format!("http://127.0.0.1/cb?{query}")).unwrap();
+        let outcome = |query: &str, required: bool| match tokens.code_from(
+            &client,
+            &auth(required),
+            &back(query),
+        ) {
+            Ok(code) => Ok(code),
+            Err(e) => Err((e.class, e.message)),
+        };
+        let iss = "iss=https%3A%2F%2Fas.example";
+        assert_eq!(
+            outcome(&format!("code=c0de-1234&state=the-state&{iss}"), true),
+            Ok("c0de-1234".into())
+        );
+        assert_eq!(
+            outcome("code=c0de-1234&state=the-state", false),
+            Ok("c0de-1234".into())
+        );
+        let refused = |query: &str, required: bool, class: FailureClass, says: &str| {
+            let (got, message) = outcome(query, required).unwrap_err();
+            assert_eq!(got, class, "{query}: {message}");
+            assert!(message.contains(says), "{query}: {message}");
+        };
+        refused(
+            &format!("code=x&state=forged&{iss}"),
+            true,
+            FailureClass::AuthServer,
+            "`state` is not the request's",
+        );
+        refused(
+            "code=x&state=the-state&iss=https%3A%2F%2Fevil.example",
+            true,
+            FailureClass::AuthServer,
+            "a mix-up attack?",
+        );
+        refused(
+            "code=x&state=the-state",
+            true,
+            FailureClass::AuthServer,
+            "this one has none (RFC 9207)",
+        );
+        for (error, class) in [
+            ("access_denied", FailureClass::Scope),
+            ("invalid_scope", FailureClass::Scope),
+            ("login_required", FailureClass::Credentials),
+            ("invalid_request", FailureClass::AuthServer),
+        ] {
+            let query = format!("error={error}&error_description=why+not&state=the-state&{iss}");
+            refused(&query, true, class, &format!("refused: {error} (why not)"));
+        }
+        // The code is a secret from the moment it is seen.
+        assert_eq!(tokens.redactor.redact("c0de-1234"), "***");
+    }
+
+    #[test]
+    fn an_id_token_must_carry_the_requests_nonce() {
+        let token = |claims: &str| {
+            let b64 = |s: &str| URL_SAFE_NO_PAD.encode(s);
+            format!("{}.{}.sig", b64(r#"{"alg":"RS256"}"#), b64(claims))
+        };
+        assert!(nonce_matches(&token(r#"{"nonce":"the-nonce"}"#), "the-nonce").unwrap());
+        assert!(!nonce_matches(&token(r#"{"nonce":"replayed"}"#), "the-nonce").unwrap());
+        assert!(!nonce_matches(&token(r#"{}"#), "the-nonce").unwrap());
+        assert!(nonce_matches("not-a-jwt", "the-nonce").is_err());
+    }
 
     #[test]
     fn pkce_s256_is_rfc_7636s() {

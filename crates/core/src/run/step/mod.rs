@@ -528,7 +528,7 @@ pub(super) fn file_of(spec: &Spec) -> Arc<crate::source::SourceFile> {
 fn looks_secret(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
     [
-        "pass", "secret", "pin", "otp", "totp", "token", "code", "key",
+        "pass", "pwd", "secret", "pin", "otp", "totp", "token", "code", "key",
     ]
     .iter()
     .any(|w| name.contains(w))
