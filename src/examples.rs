@@ -18,6 +18,10 @@ pub(crate) const EXAMPLES: &[(&str, &str)] = &[
         include_str!("../specs/examples/discovery.oauthspec"),
     ),
     (
+        "dpop.oauthspec",
+        include_str!("../specs/examples/dpop.oauthspec"),
+    ),
+    (
         "error-in-200.oauthspec",
         include_str!("../specs/examples/error-in-200.oauthspec"),
     ),

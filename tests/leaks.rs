@@ -95,6 +95,19 @@ step "a device's token, shown in a failure" always {
   expect status == 299
 }
 
+client bound {
+  token_url "{{issuer}}/oauth2/token"
+  client_id "demo-client"
+  client_secret secret("demo-secret")
+  dpop true
+}
+
+step "a DPoP-bound token, shown in a failure" always {
+  GET "{{issuer}}/v1/orders"
+  auth bound
+  expect status == 299
+}
+
 step "admin client" always {
   GET "{{issuer}}/v1/admin/stats"
   auth admin
@@ -200,6 +213,17 @@ async fn no_secret_in_any_output_in_any_encoding() {
             "admin-client:admin-secret",
         ]
         .map(String::from),
+    );
+    // DPoP proofs: base64url of `{"typ":"dpop+jwt",`, how each begins.
+    for (name, text) in &artifacts {
+        assert!(
+            !text.contains("eyJ0eXAiOiJkcG9wK2p3dCIs"),
+            "{name} shows a DPoP proof"
+        );
+    }
+    assert!(
+        artifacts[0].1.contains("> dpop: ***"),
+        "the run sent proofs"
     );
     for secret in &secrets {
         // A secret cut short before redaction would leave its start behind.

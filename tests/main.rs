@@ -9,6 +9,7 @@ mod check_corpus;
 mod ci;
 mod cli;
 mod docs;
+mod dpop;
 mod faults;
 mod fmt;
 mod highlighting;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use axum::extract::{Path, State};
 use axum::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{Method, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use jsonwebtoken::errors::ErrorKind;
@@ -21,7 +22,7 @@ pub(crate) const SCOPE_ADMIN: &str = "orders:admin";
 
 /// Authorization schemes accepted for access tokens (compared
 /// case-insensitively). Zoho uses its own scheme name for bearer tokens.
-const SCHEMES: [&str; 2] = ["bearer", "zoho-oauthtoken"];
+const SCHEMES: [&str; 3] = ["bearer", "zoho-oauthtoken", "dpop"];
 
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct Order {
@@ -57,6 +58,8 @@ struct BearerError {
     error: Option<&'static str>,
     description: String,
     scope: Option<&'static str>,
+    /// A `DPoP` challenge (RFC 9449 §7.1), with the nonce to use if any.
+    dpop: Option<Option<String>>,
 }
 
 impl BearerError {
@@ -66,6 +69,7 @@ impl BearerError {
             error: None,
             description: "missing bearer token".into(),
             scope: None,
+            dpop: None,
         }
     }
 
@@ -75,13 +79,28 @@ impl BearerError {
             error: Some("invalid_token"),
             description: description.into(),
             scope: None,
+            dpop: None,
+        }
+    }
+
+    /// A refusal of a DPoP-bound token or its proof.
+    fn dpop(state: &AppState, error: &'static str, description: impl Into<String>) -> Self {
+        BearerError {
+            dpop: Some(state.config.dpop_nonce.then(|| state.dpop_nonce.clone())),
+            error: Some(error),
+            ..BearerError::invalid_token(description)
         }
     }
 }
 
 impl IntoResponse for BearerError {
     fn into_response(self) -> Response {
-        let mut challenge = String::from("Bearer realm=\"sandbox\"");
+        let scheme = if self.dpop.is_some() {
+            "DPoP"
+        } else {
+            "Bearer"
+        };
+        let mut challenge = format!("{scheme} realm=\"sandbox\"");
         if let Some(error) = self.error {
             challenge.push_str(&format!(", error=\"{error}\""));
             match self.scope {
@@ -112,15 +131,27 @@ impl IntoResponse for BearerError {
         if let Ok(v) = HeaderValue::from_str(&challenge) {
             resp.headers_mut().insert(WWW_AUTHENTICATE, v);
         }
+        if let Some(Some(nonce)) = &self.dpop {
+            if let Ok(v) = HeaderValue::from_str(nonce) {
+                resp.headers_mut().insert("dpop-nonce", v);
+            }
+        }
         resp
     }
 }
 
 /// Checks the request's access token and that it grants `scope`.
+/// The request a token comes with, for its DPoP proof.
+pub(crate) struct Request<'a> {
+    pub method: &'a Method,
+    pub uri: &'a Uri,
+}
+
 fn authorize(
     state: &AppState,
     headers: &HeaderMap,
     scope: &'static str,
+    request: Request,
 ) -> Result<AccessClaims, BearerError> {
     let Some(value) = headers.get(AUTHORIZATION) else {
         return Err(BearerError::missing());
@@ -130,6 +161,7 @@ fn authorize(
         error: Some("invalid_request"),
         description: "malformed Authorization header".into(),
         scope: None,
+        dpop: None,
     };
     let value = value.to_str().map_err(|_| malformed())?.trim();
     let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
@@ -156,6 +188,44 @@ fn authorize(
             _ => "the access token is malformed".to_string(),
         })
     })?;
+    // RFC 9449 §7: a bound token only with a proof by its key.
+    let jkt = (claims.cnf.as_ref())
+        .and_then(|c| c.get("jkt"))
+        .and_then(|j| j.as_str());
+    match (jkt, scheme.eq_ignore_ascii_case("dpop")) {
+        (Some(jkt), true) => {
+            let url = state.endpoint(request.uri.path());
+            match crate::dpop::verify(state, headers, request.method.as_str(), &url, Some(token)) {
+                Ok(Some(key)) if key == jkt => {}
+                Ok(Some(_)) => {
+                    return Err(BearerError::dpop(
+                        state,
+                        "invalid_token",
+                        "the proof is not by the token's key",
+                    ))
+                }
+                Ok(None) => {
+                    return Err(BearerError::dpop(
+                        state,
+                        "invalid_dpop_proof",
+                        "a DPoP-bound token needs a DPoP proof",
+                    ))
+                }
+                Err(refused) => {
+                    return Err(BearerError::dpop(state, refused.error, refused.description))
+                }
+            }
+        }
+        (Some(_), false) => {
+            return Err(BearerError::dpop(
+                state,
+                "invalid_token",
+                "a DPoP-bound token was sent as a bearer token",
+            ))
+        }
+        (None, true) => return Err(BearerError::invalid_token("the token is not DPoP-bound")),
+        (None, false) => {}
+    }
     if state.tokens.is_revoked(&claims.jti) {
         return Err(BearerError::invalid_token("the access token was revoked"));
     }
@@ -173,6 +243,7 @@ fn authorize(
             error: Some("insufficient_scope"),
             description: format!("this request needs the scope {scope}"),
             scope: Some(scope),
+            dpop: None,
         });
     }
     Ok(claims)
@@ -193,9 +264,15 @@ pub(crate) async fn health() -> Response {
 
 pub(crate) async fn list_orders(
     State(state): State<Arc<AppState>>,
+    method: Method,
+    uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(e) = authorize(&state, &headers, SCOPE_READ) {
+    let request = Request {
+        method: &method,
+        uri: &uri,
+    };
+    if let Err(e) = authorize(&state, &headers, SCOPE_READ, request) {
         return e.into_response();
     }
     let orders = lock_orders(&state).clone();
@@ -205,9 +282,15 @@ pub(crate) async fn list_orders(
 pub(crate) async fn get_order(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
+    method: Method,
+    uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(e) = authorize(&state, &headers, SCOPE_READ) {
+    let request = Request {
+        method: &method,
+        uri: &uri,
+    };
+    if let Err(e) = authorize(&state, &headers, SCOPE_READ, request) {
         return e.into_response();
     }
     let order = lock_orders(&state).iter().find(|o| o.id == id).cloned();
@@ -221,9 +304,15 @@ pub(crate) async fn get_order(
 pub(crate) async fn release_hold(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
+    method: Method,
+    uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(e) = authorize(&state, &headers, SCOPE_WRITE) {
+    let request = Request {
+        method: &method,
+        uri: &uri,
+    };
+    if let Err(e) = authorize(&state, &headers, SCOPE_WRITE, request) {
         return e.into_response();
     }
     let mut orders = lock_orders(&state);
@@ -238,9 +327,15 @@ pub(crate) async fn release_hold(
 
 pub(crate) async fn admin_stats(
     State(state): State<Arc<AppState>>,
+    method: Method,
+    uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    let claims = match authorize(&state, &headers, SCOPE_ADMIN) {
+    let request = Request {
+        method: &method,
+        uri: &uri,
+    };
+    let claims = match authorize(&state, &headers, SCOPE_ADMIN, request) {
         Ok(c) => c,
         Err(e) => return e.into_response(),
     };

@@ -167,6 +167,8 @@ pub struct SandboxConfig {
     pub faults: Vec<Fault>,
     /// The device flow's polling interval, seconds (RFC 8628 `interval`).
     pub device_interval: u64,
+    /// DPoP proofs must carry the server's nonce (RFC 9449 §8, §9).
+    pub dpop_nonce: bool,
 }
 
 impl Default for SandboxConfig {
@@ -224,6 +226,7 @@ impl Default for SandboxConfig {
             audience: s(DEFAULT_AUDIENCE),
             faults: Vec::new(),
             device_interval: 5,
+            dpop_nonce: false,
         }
     }
 }
@@ -237,6 +240,7 @@ struct RawConfig {
     rotate_refresh_tokens: Option<bool>,
     audience: Option<String>,
     device_interval: Option<u64>,
+    dpop_nonce: Option<bool>,
     #[serde(default)]
     faults: Vec<String>,
     #[serde(default)]
@@ -284,6 +288,9 @@ impl SandboxConfig {
         }
         if let Some(v) = raw.device_interval {
             config.device_interval = v;
+        }
+        if let Some(v) = raw.dpop_nonce {
+            config.dpop_nonce = v;
         }
         for spec in &raw.faults {
             config.faults.push(parse_fault(spec)?);

@@ -39,6 +39,7 @@ pub(crate) async fn metadata(State(state): State<Arc<AppState>>) -> Response {
         "scopes_supported": state.config.all_scopes(),
         "response_types_supported": ["code"],
         "code_challenge_methods_supported": ["S256"],
+        "dpop_signing_alg_values_supported": ["ES256", "RS256"],
         // RFC 9207: the authorization response names its issuer.
         "authorization_response_iss_parameter_supported": true,
         "subject_types_supported": ["public"],

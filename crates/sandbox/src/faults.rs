@@ -107,6 +107,9 @@ pub enum FaultKind {
     /// A device-code poll is answered `expired_token`: the user code ran
     /// out before anyone approved it.
     ExpiredToken,
+    /// A token asked for with a DPoP proof is issued as an unbound Bearer
+    /// token.
+    UnboundDpop,
 }
 
 impl FaultKind {
@@ -125,6 +128,7 @@ impl FaultKind {
             FaultKind::InvalidToken => "invalid_token",
             FaultKind::SlowDown => "slow_down",
             FaultKind::ExpiredToken => "expired_token",
+            FaultKind::UnboundDpop => "unbound_dpop",
         }
     }
 
@@ -137,7 +141,8 @@ impl FaultKind {
             | FaultKind::RotateSecret { .. }
             | FaultKind::RemoveScope { .. }
             | FaultKind::SlowDown
-            | FaultKind::ExpiredToken => group == Group::Token,
+            | FaultKind::ExpiredToken
+            | FaultKind::UnboundDpop => group == Group::Token,
             FaultKind::InvalidToken => group == Group::Api,
             _ => true,
         }
@@ -188,7 +193,8 @@ impl fmt::Display for Fault {
             | FaultKind::Close
             | FaultKind::InvalidToken
             | FaultKind::SlowDown
-            | FaultKind::ExpiredToken => {}
+            | FaultKind::ExpiredToken
+            | FaultKind::UnboundDpop => {}
         }
         if let Some(n) = self.times {
             write!(f, ",times={n}")?;
@@ -199,7 +205,7 @@ impl fmt::Display for Fault {
 
 const KINDS: &str = "latency=DURATION, status=CODE, rate_limit=N, error_200, expires_in_ms, \
                      expires_in_sec, malformed_json, close, rotate_secret=CLIENT:SECRET, remove_scope=CLIENT:SCOPE, \
-                     invalid_token, slow_down, expired_token";
+                     invalid_token, slow_down, expired_token, unbound_dpop";
 
 /// Parses `GROUP:KIND[=VALUE][,PARAM=VALUE]...` (see the module docs).
 pub fn parse_fault(spec: &str) -> Result<Fault, String> {
@@ -292,6 +298,7 @@ pub fn parse_fault(spec: &str) -> Result<Fault, String> {
         "invalid_token" => no_value().map(|_| FaultKind::InvalidToken)?,
         "slow_down" => no_value().map(|_| FaultKind::SlowDown)?,
         "expired_token" => no_value().map(|_| FaultKind::ExpiredToken)?,
+        "unbound_dpop" => no_value().map(|_| FaultKind::UnboundDpop)?,
         "rotate_secret" => {
             let (client_id, new_secret) = split_client(need("CLIENT:NEW_SECRET")?).map_err(err)?;
             FaultKind::RotateSecret {

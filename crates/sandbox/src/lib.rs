@@ -9,6 +9,7 @@ mod config;
 mod conn;
 mod control;
 mod discovery;
+mod dpop;
 mod fault_store;
 mod faults;
 mod introspect;

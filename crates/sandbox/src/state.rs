@@ -25,6 +25,8 @@ pub(crate) struct AppState {
     pub issued: Mutex<Vec<String>>,
     /// Logins, codes and device authorizations in progress.
     pub user_flows: crate::authorize::UserFlows,
+    /// The nonce DPoP proofs must carry, when `config.dpop_nonce`.
+    pub dpop_nonce: String,
 }
 
 impl AppState {
@@ -52,6 +54,7 @@ impl AppState {
             orders: Mutex::new(crate::api::demo_orders()),
             issued: Mutex::default(),
             user_flows: Default::default(),
+            dpop_nonce: crate::keys::random_token(12),
         })
     }
 

@@ -34,6 +34,9 @@ pub(crate) struct AccessClaims {
     pub iat: u64,
     pub exp: u64,
     pub jti: String,
+    /// RFC 9449 §6: `{"jkt": ...}` for a DPoP-bound token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Value>,
 }
 
 impl AccessClaims {
@@ -48,11 +51,16 @@ pub(crate) async fn token_endpoint(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let jkt = match crate::dpop::verify(&state, &headers, "POST", &state.token_endpoint(), None) {
+        Ok(jkt) => jkt,
+        Err(refused) => return crate::dpop::token_refusal(&state, refused),
+    };
     match handle(
         &state,
         &headers,
         &body,
         conn.peer_cert.as_deref().map(Vec::as_slice),
+        jkt,
     ) {
         Ok(resp) => resp,
         Err(e) => e.into_response(),
@@ -90,6 +98,7 @@ fn handle(
     headers: &HeaderMap,
     body: &[u8],
     peer_cert: Option<&[u8]>,
+    jkt: Option<String>,
 ) -> Result<Response, OAuthError> {
     let params = Params::parse(headers, body)?;
     let grant_type = params.require("grant_type")?;
@@ -117,7 +126,7 @@ fn handle(
         GrantType::AuthorizationCode => crate::authorize::redeem_code(state, config, &params)?,
         GrantType::DeviceCode => crate::authorize::poll_device(state, config, &params)?,
     };
-    issue(state, config, grant)
+    issue(state, config, grant, jkt)
 }
 
 /// `audience` (a common extension) and RFC 8707 `resource` values; empty
@@ -264,11 +273,20 @@ fn refresh(
     })
 }
 
+/// The tokens of a grant; with a verified DPoP proof's `jkt`, bound to
+/// its key (`token_type` DPoP), unless a fault says otherwise.
 fn issue(
     state: &AppState,
     config: &RegisteredClient,
     grant: Grant,
+    jkt: Option<String>,
 ) -> Result<Response, OAuthError> {
+    let unbound = jkt.is_some()
+        && (state.take_fault(Group::Token, |k| {
+            matches!(k, FaultKind::UnboundDpop).then_some(())
+        }))
+        .is_some();
+    let jkt = jkt.filter(|_| !unbound);
     let now = now_secs();
     let lifetime = state.config.token_lifetime;
     let aud = if grant.aud.is_empty() {
@@ -288,6 +306,7 @@ fn issue(
         iat: now,
         exp: now + lifetime,
         jti: random_token(16),
+        cnf: jkt.as_ref().map(|jkt| json!({ "jkt": jkt })),
     };
     let access_token = state
         .signing
@@ -300,7 +319,7 @@ fn issue(
     });
     let mut body = json!({
         "access_token": access_token,
-        "token_type": "Bearer",
+        "token_type": if jkt.is_some() { "DPoP" } else { "Bearer" },
         "expires_in": if shape.is_some() { lifetime * 1000 } else { lifetime },
         "scope": claims.scope,
     });

@@ -83,6 +83,19 @@ impl AuthMethod {
     }
 }
 
+/// `dpop`: whether tokens are sender-constrained by DPoP (RFC 9449).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Dpop {
+    #[default]
+    Off,
+    /// `dpop true`: every token request and use carries a proof, and the
+    /// token must come back bound (`token_type` DPoP).
+    Required,
+    /// `dpop optional`: proofs are sent; an unbound Bearer token is used
+    /// as one.
+    Optional,
+}
+
 /// Signing algorithms for `private_key_jwt` assertions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SigningAlg {
@@ -140,6 +153,9 @@ pub struct ClientConfig {
     pub device_authorization_url: Option<Value>,
     /// How to sign in without a browser.
     pub login: Option<LoginDef>,
+    pub dpop: Dpop,
+    /// The DPoP key (PKCS#8 PEM); none with `dpop`: one made per run.
+    pub dpop_key: Option<Value>,
 }
 
 impl ClientConfig {
@@ -170,6 +186,7 @@ impl ClientConfig {
             &self.login_hint,
             &self.acr_values,
             &self.device_authorization_url,
+            &self.dpop_key,
         ];
         let login = self
             .login
@@ -211,6 +228,8 @@ pub const SETTINGS: &[&str] = &[
     "login_hint",
     "acr_values",
     "device_authorization_url",
+    "dpop",
+    "dpop_key",
 ];
 
 /// Settings only the authorization code grant uses.
@@ -408,6 +427,25 @@ pub fn from_def(
         }
     }
     errors.extend(check_login(def, grant, source));
+    let dpop = match get("dpop").map(|v| (v.kind.clone(), v.span)) {
+        None | Some((ValueKind::Bool(false), _)) => Dpop::Off,
+        Some((ValueKind::Bool(true), _)) => Dpop::Required,
+        Some((ValueKind::Symbol(word), _)) if word == "optional" => Dpop::Optional,
+        Some((_, span)) => {
+            errors.push(
+                Diagnostic::error("`dpop` is `true`, `false` or `optional`")
+                    .at(source, span)
+                    .help("`dpop true` binds every token to a key made for the run; add `dpop_key secret(file(\"dpop.pem\"))` for your own"),
+            );
+            Dpop::Off
+        }
+    };
+    if let (Some(key), Dpop::Off) = (get("dpop_key"), dpop) {
+        errors.push(
+            Diagnostic::error("`dpop_key` without `dpop true` (or `dpop optional`)")
+                .at(source, key.span),
+        );
+    }
     for (have, need) in [("client_cert", "client_key"), ("client_key", "client_cert")] {
         if let (Some(v), None) = (get(have), get(need)) {
             errors.push(
@@ -455,6 +493,8 @@ pub fn from_def(
         acr_values: get("acr_values"),
         device_authorization_url: get("device_authorization_url"),
         login: def.login.first().cloned(),
+        dpop,
+        dpop_key: get("dpop_key"),
     })
 }
 

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::Checker;
+use crate::check::client::Dpop;
 use crate::check::value::Resolved;
 use crate::diagnostic::{closest, Diagnostic};
 use crate::source::Span;
@@ -50,6 +51,21 @@ impl Checker<'_> {
                 self.eval(file, token, Some(ctx));
             }
             Some(Auth::Client(name)) => {
+                let proofless = self
+                    .out
+                    .clients
+                    .get(&name.node)
+                    .is_some_and(|c| c.dpop == Dpop::Off);
+                if let (Some(span), true) = (step.options.without_proof, proofless) {
+                    self.error(
+                        Diagnostic::error(format!(
+                            "client `{}` sends no DPoP proof to leave out",
+                            name.node
+                        ))
+                        .at(&file.source, span)
+                        .help("`without_proof` is for a client with `dpop true`"),
+                    );
+                }
                 let known = self.out.clients.contains_key(&name.node)
                     || self.out.invalid_clients.contains(&name.node);
                 if !known {

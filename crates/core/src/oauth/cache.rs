@@ -140,6 +140,11 @@ impl CacheKey {
         }
     }
 
+    /// The key of a token bound to the DPoP key with this thumbprint.
+    pub fn bind_to(&mut self, jkt: &str, keyer: &Keyer) {
+        self.settings.insert("dpop_jkt".into(), keyer.hash(jkt));
+    }
+
     /// The settings that differ from `older`'s, when both are for the
     /// same client (and user) at the same endpoint.
     pub fn changed_since(&self, older: &CacheKey) -> Option<Vec<String>> {

@@ -5,6 +5,7 @@ mod assertion;
 mod cache;
 pub mod challenge;
 pub mod discovery;
+pub mod dpop;
 mod form;
 pub mod jwt;
 pub mod login;

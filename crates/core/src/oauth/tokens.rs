@@ -15,10 +15,11 @@ use jsonwebtoken::jwk::JwkSet;
 use super::assertion::AssertionSigner;
 use super::cache::{self, why_not_reused, CacheEntry, CacheFile, CacheKey, Keyer};
 use super::discovery::{self, Metadata};
+use super::dpop::DpopKey;
 use super::form::{add_assertion, basic, grant_fields, token_form};
 use super::login::ResolvedLogin;
 use super::response::{oauth_error_code, parse_token_response};
-use crate::check::client::{AuthMethod, Grant, SigningAlg};
+use crate::check::client::{AuthMethod, Dpop, Grant, SigningAlg};
 use crate::error::{CacheAction, Error};
 use crate::http::{Exchange, Http, TlsKey, TransportError, TransportErrorKind};
 use crate::results::{supersede_last, Attempt, AttemptKind, FailureClass};
@@ -60,6 +61,9 @@ pub struct ResolvedClient {
     pub device_authorization_url: Option<String>,
     /// How to sign in without a browser.
     pub login: Option<ResolvedLogin>,
+    pub dpop: Dpop,
+    /// PKCS#8 PEM; none with `dpop`: a key made for the run.
+    pub dpop_key: Option<String>,
 }
 
 impl ResolvedClient {
@@ -187,6 +191,11 @@ pub struct TokenManager {
     /// The keys the cache file held when the run started, to say why one
     /// was not reused.
     stored_keys: Vec<CacheKey>,
+    /// DPoP keys, by client block and key (one made per run for a client
+    /// that names none).
+    dpop_keys: Mutex<HashMap<String, Arc<DpopKey>>>,
+    /// The newest `DPoP-Nonce` of each server (origin).
+    dpop_nonces: Mutex<HashMap<String, String>>,
 }
 
 impl TokenManager {
@@ -205,6 +214,8 @@ impl TokenManager {
             cache_file: None,
             cache_error: Mutex::default(),
             stored_keys: Vec::new(),
+            dpop_keys: Mutex::default(),
+            dpop_nonces: Mutex::default(),
         }
     }
 
@@ -389,7 +400,11 @@ impl TokenManager {
         timeout: Duration,
     ) -> Result<(String, CacheKey, Shared<Slot>), TokenError> {
         let endpoint = self.token_endpoint(client, timeout).await?;
-        let key = CacheKey::of(client, &endpoint, &self.keyer);
+        let mut key = CacheKey::of(client, &endpoint, &self.keyer);
+        // A bound token is only good with its key.
+        if let Some(dpop) = self.dpop_key(client)? {
+            key.bind_to(&dpop.thumbprint, &self.keyer);
+        }
         let slot = self.slot(&key);
         Ok((endpoint, key, slot))
     }
@@ -397,10 +412,9 @@ impl TokenManager {
     /// Drops `rejected` from the cache (a resource answered 401 to it), so
     /// the next [`token`](Self::token) fetches a new one.
     pub async fn invalidate(&self, client: &ResolvedClient, rejected: &Token) {
-        let Ok(endpoint) = self.token_endpoint(client, self.timeout).await else {
+        let Ok((_, _, slot)) = self.slot_of(client, self.timeout).await else {
             return;
         };
-        let slot = self.slot(&CacheKey::of(client, &endpoint, &self.keyer));
         let mut slot = slot.lock().await;
         if slot
             .token
@@ -571,12 +585,115 @@ impl TokenManager {
         } else if slot.refresh_token.is_none() {
             slot.refresh_token = refresh;
         }
+        let bound = parsed.token_type.eq_ignore_ascii_case("DPoP");
+        match client.dpop {
+            Dpop::Required if !bound => {
+                return Err(fail(
+                    FailureClass::AuthServer,
+                    format!(
+                        "a DPoP proof was sent and the token came back as token_type {}: it is not bound to the key (`dpop optional` accepts that)",
+                        parsed.token_type
+                    ),
+                ))
+            }
+            Dpop::Optional if !bound => trace.push(format!(
+                "client `{}`: the token is not DPoP-bound (token_type {}); it is used as it is",
+                client.name, parsed.token_type
+            )),
+            _ => {}
+        }
+        let scheme = if bound && client.dpop != Dpop::Off {
+            "DPoP".to_string()
+        } else {
+            client.scheme.clone().unwrap_or_else(|| "Bearer".into())
+        };
         let token = Token {
             access_token: parsed.access_token.clone(),
-            scheme: client.scheme.clone().unwrap_or_else(|| "Bearer".into()),
+            scheme,
             expires_at: now.checked_add(lifetime.saturating_sub(self.skew)),
         };
         Ok((token, parsed))
+    }
+
+    /// The client's DPoP key, made or read once per run; none without
+    /// `dpop`.
+    pub(crate) fn dpop_key(
+        &self,
+        client: &ResolvedClient,
+    ) -> Result<Option<Arc<DpopKey>>, TokenError> {
+        if client.dpop == Dpop::Off {
+            return Ok(None);
+        }
+        let id = format!(
+            "{}\0{}",
+            client.name,
+            client.dpop_key.as_deref().unwrap_or_default()
+        );
+        let mut keys = self.dpop_keys.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(key) = keys.get(&id) {
+            return Ok(Some(key.clone()));
+        }
+        let key = match &client.dpop_key {
+            Some(pem) => {
+                self.redactor.add(pem);
+                DpopKey::from_pem(pem)
+            }
+            None => DpopKey::generate(),
+        }
+        .map_err(|m| TokenError::of(client, FailureClass::Config, m))?;
+        let key = Arc::new(key);
+        keys.insert(id, key.clone());
+        Ok(Some(key))
+    }
+
+    /// A DPoP proof of `token` for one request, with the server's newest
+    /// nonce; registered as a secret. None unless the token is bound.
+    pub(crate) fn resource_proof(
+        &self,
+        client: &ResolvedClient,
+        method: &str,
+        url: &str,
+        token: &Token,
+    ) -> Result<Option<String>, String> {
+        if token.scheme != "DPoP" {
+            return Ok(None);
+        }
+        let Some(key) = self.dpop_key(client).map_err(|e| e.message)? else {
+            return Ok(None);
+        };
+        let proof = key.proof(
+            method,
+            url,
+            self.dpop_nonce(url).as_deref(),
+            Some(&token.access_token),
+        )?;
+        self.redactor.add(&proof);
+        Ok(Some(proof))
+    }
+
+    /// The newest `DPoP-Nonce` the server at `url` gave.
+    fn dpop_nonce(&self, url: &str) -> Option<String> {
+        let origin = url::Url::parse(url).ok()?.origin().ascii_serialization();
+        let nonces = self.dpop_nonces.lock().unwrap_or_else(|e| e.into_inner());
+        nonces.get(&origin).cloned()
+    }
+
+    /// Keeps a server's new `DPoP-Nonce`; whether the answer asks to be
+    /// sent again with it (`use_dpop_nonce`, RFC 9449 §8 and §9).
+    pub(crate) fn take_dpop_nonce(&self, url: &str, x: &Exchange) -> bool {
+        let Some(nonce) = x.header_values("dpop-nonce").next() else {
+            return false;
+        };
+        if let Some(origin) = url::Url::parse(url)
+            .ok()
+            .map(|u| u.origin().ascii_serialization())
+        {
+            let mut nonces = self.dpop_nonces.lock().unwrap_or_else(|e| e.into_inner());
+            nonces.insert(origin, nonce.to_string());
+        }
+        let challenged =
+            (x.header_values("www-authenticate")).any(|c| c.contains("use_dpop_nonce"));
+        challenged || oauth_error_code(x).as_deref() == Some("use_dpop_nonce")
     }
 
     /// One request to the token endpoint (or another that authenticates
@@ -615,52 +732,78 @@ impl TokenManager {
         } else {
             crate::retry::retryable
         };
+        let dpop = self.dpop_key(client)?;
         let result = policy
             .retry
             .send(retryable, async || {
                 if attempts.len() > first {
                     supersede_last(attempts);
                 }
-                let mut form = form.clone();
-                let mut request = http.post(endpoint).header("Accept", "application/json");
-                match method {
-                    AuthMethod::ClientSecretBasic => {
-                        request = request.header("Authorization", basic(client));
+                // A server that wants a nonce says so once; a second ask is
+                // its answer (RFC 9449 §8).
+                let mut nonce_asked = false;
+                loop {
+                    let mut form = form.clone();
+                    let mut request = http.post(endpoint).header("Accept", "application/json");
+                    match method {
+                        AuthMethod::ClientSecretBasic => {
+                            request = request.header("Authorization", basic(client));
+                        }
+                        AuthMethod::PrivateKeyJwt => {
+                            let signer = signer.as_ref().expect("made above for this method");
+                            let assertion =
+                                signer
+                                    .sign(&client.client_id, endpoint)
+                                    .map_err(|message| TransportError {
+                                        kind: TransportErrorKind::Other,
+                                        message,
+                                        latency: Duration::ZERO,
+                                        transcript: None,
+                                    })?;
+                            self.redactor.add(&assertion);
+                            add_assertion(&mut form, client, assertion);
+                        }
+                        _ => {}
                     }
-                    AuthMethod::PrivateKeyJwt => {
-                        let signer = signer.as_ref().expect("made above for this method");
-                        let assertion =
-                            signer
-                                .sign(&client.client_id, endpoint)
-                                .map_err(|message| TransportError {
-                                    kind: TransportErrorKind::Other,
-                                    message,
-                                    latency: Duration::ZERO,
-                                    transcript: None,
-                                })?;
-                        self.redactor.add(&assertion);
-                        add_assertion(&mut form, client, assertion);
+                    let body: String = url::form_urlencoded::Serializer::new(String::new())
+                        .extend_pairs(&form)
+                        .finish();
+                    request = request
+                        .header("Content-Type", "application/x-www-form-urlencoded")
+                        .body(body);
+                    if let Some(key) = &dpop {
+                        let nonce = self.dpop_nonce(endpoint);
+                        let proof = key
+                            .proof("POST", endpoint, nonce.as_deref(), None)
+                            .map_err(|message| TransportError {
+                                kind: TransportErrorKind::Other,
+                                message,
+                                latency: Duration::ZERO,
+                                transcript: None,
+                            })?;
+                        self.redactor.add(&proof);
+                        request = request.header("DPoP", proof);
                     }
-                    _ => {}
+                    self.requests
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let result = self.http.send(request, policy.timeout).await;
+                    attempts.push(Attempt::record(
+                        AttemptKind::Token,
+                        "POST".into(),
+                        endpoint.to_string(),
+                        &result,
+                        &self.redactor,
+                        Some(&client.name),
+                    ));
+                    if let (Ok(x), Some(_)) = (&result, &dpop) {
+                        if self.take_dpop_nonce(endpoint, x) && !nonce_asked {
+                            nonce_asked = true;
+                            supersede_last(attempts);
+                            continue;
+                        }
+                    }
+                    break result;
                 }
-                let body: String = url::form_urlencoded::Serializer::new(String::new())
-                    .extend_pairs(&form)
-                    .finish();
-                request = request
-                    .header("Content-Type", "application/x-www-form-urlencoded")
-                    .body(body);
-                self.requests
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let result = self.http.send(request, policy.timeout).await;
-                attempts.push(Attempt::record(
-                    AttemptKind::Token,
-                    "POST".into(),
-                    endpoint.to_string(),
-                    &result,
-                    &self.redactor,
-                    Some(&client.name),
-                ));
-                result
             })
             .await;
         result.map_err(|e| {

@@ -210,6 +210,9 @@ pub struct StepOptions {
     pub client_key: Option<Value>,
     /// Extra trusted roots (PEM) for this step's request.
     pub ca_cert: Option<Value>,
+    /// `auth CLIENT without_proof`: the token without its DPoP proof; the
+    /// span of the word.
+    pub without_proof: Option<Span>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

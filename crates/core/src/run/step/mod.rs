@@ -224,11 +224,13 @@ impl SpecRun<'_> {
             let mut exchange = self
                 .send(step, outgoing, token.as_ref(), policy, &mut result.attempts)
                 .await;
-            // A managed token the resource rejects is fetched again once.
+            // A managed token the resource rejects is fetched again once
+            // (not one sent without its proof on purpose: that 401 is the
+            // point).
             if let (Ok(x), AuthPlan::Client(name), Some(rejected)) =
                 (&exchange, &outgoing.auth, &token)
             {
-                if x.status == 401 && !refetched {
+                if x.status == 401 && !refetched && step.options.without_proof.is_none() {
                     refetched = true;
                     let client = self.clients.get(name).cloned().unwrap_or_default();
                     self.runner.tokens.invalidate(&client, rejected).await;
@@ -449,6 +451,8 @@ impl SpecRun<'_> {
             acr_values: opt(&c.acr_values)?,
             device_authorization_url: opt(&c.device_authorization_url)?,
             login,
+            dpop: c.dpop,
+            dpop_key: opt(&c.dpop_key)?,
         })
     }
 

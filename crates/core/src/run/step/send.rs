@@ -51,40 +51,75 @@ impl SpecRun<'_> {
         let timeout = self.timeout(step);
         let shown_url = self.redact(&outgoing.url);
         let first = attempts.len();
+        // A DPoP-bound token goes with a fresh proof, unless the step
+        // leaves it out to see the API refuse the token.
+        let bound = match (managed, token) {
+            (Some(c), Some(t)) if step.options.without_proof.is_none() => Some((c, t)),
+            _ => None,
+        };
+        let proof_failed = |message: String| TransportError {
+            kind: TransportErrorKind::Other,
+            message,
+            latency: Duration::ZERO,
+            transcript: None,
+        };
+        let tokens = &self.runner.tokens;
         policy
             .send(crate::retry::retryable, async || {
                 if attempts.len() > first {
                     supersede_last(attempts);
                 }
-                let mut request = client.request(outgoing.method.clone(), &outgoing.url);
-                if !outgoing.query.is_empty() {
-                    request = request.query(&outgoing.query);
-                }
-                for (name, value) in &outgoing.headers {
-                    request = request.header(name, value);
-                }
-                match (&outgoing.auth, token) {
-                    (AuthPlan::Header(value), _) => {
-                        request = request.header("Authorization", value)
+                let mut nonce_asked = false;
+                loop {
+                    let mut request = client.request(outgoing.method.clone(), &outgoing.url);
+                    if !outgoing.query.is_empty() {
+                        request = request.query(&outgoing.query);
                     }
-                    (AuthPlan::Client(_), Some(token)) => {
-                        request = request.header("Authorization", token.authorization())
+                    for (name, value) in &outgoing.headers {
+                        request = request.header(name, value);
                     }
-                    _ => {}
+                    match (&outgoing.auth, token) {
+                        (AuthPlan::Header(value), _) => {
+                            request = request.header("Authorization", value)
+                        }
+                        (AuthPlan::Client(_), Some(token)) => {
+                            request = request.header("Authorization", token.authorization())
+                        }
+                        _ => {}
+                    }
+                    if let Some(body) = &outgoing.body {
+                        request = request.body(body.clone());
+                    }
+                    if let Some((c, t)) = bound {
+                        let proof = tokens
+                            .resource_proof(c, outgoing.method.as_str(), &outgoing.url, t)
+                            .map_err(proof_failed)?;
+                        if let Some(proof) = proof {
+                            request = request.header("DPoP", proof);
+                        }
+                    }
+                    let result = http.send(request, timeout).await;
+                    attempts.push(Attempt::record(
+                        AttemptKind::Request,
+                        outgoing.method.to_string(),
+                        shown_url.clone(),
+                        &result,
+                        &self.runner.redactor,
+                        None,
+                    ));
+                    // `use_dpop_nonce` once: sent again with the server's nonce.
+                    if let (Ok(x), Some(_)) = (&result, bound) {
+                        if tokens.take_dpop_nonce(&outgoing.url, x)
+                            && !nonce_asked
+                            && x.status == 401
+                        {
+                            nonce_asked = true;
+                            supersede_last(attempts);
+                            continue;
+                        }
+                    }
+                    break result;
                 }
-                if let Some(body) = &outgoing.body {
-                    request = request.body(body.clone());
-                }
-                let result = http.send(request, timeout).await;
-                attempts.push(Attempt::record(
-                    AttemptKind::Request,
-                    outgoing.method.to_string(),
-                    shown_url.clone(),
-                    &result,
-                    &self.runner.redactor,
-                    None,
-                ));
-                result
             })
             .await
     }

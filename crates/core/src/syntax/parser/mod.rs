@@ -348,6 +348,7 @@ impl Builder {
                 }
                 Rule::auth_stmt => {
                     let client = self.spanned_str(&parts.nth(1).expect("client name"));
+                    step.options.without_proof = parts.next().map(|w| self.span(&w));
                     self.set_auth(&mut step, Auth::Client(client), stmt_span);
                 }
                 Rule::timeout_opt => {

@@ -1,0 +1,141 @@
+//! DPoP-bound tokens (RFC 9449) against the sandbox: proofs on token and
+//! resource requests, nonces, tokens that come back unbound, and requests
+//! that leave the proof out to see the API refuse the token.
+
+use oauthspec_core::results::{AttemptKind, FailureClass, Outcome, RunResult, StepResult};
+use oauthspec_sandbox::{Sandbox, SandboxConfig};
+
+use crate::common::{options, run_with, step, Specs};
+
+fn spec(base: &str, dpop: &str) -> String {
+    format!(
+        r#"client bound {{
+  token_url     "{base}/oauth2/token"
+  client_id     "demo-client"
+  client_secret secret("demo-secret")
+  dpop          {dpop}
+}}
+
+step "orders with a proof" {{
+  GET "{base}/v1/orders"
+  auth bound
+  expect status == 200
+}}
+
+step "the token alone is refused" {{
+  GET "{base}/v1/orders"
+  auth bound without_proof
+  expect status == 401
+  expect header "WWW-Authenticate" contains "DPoP"
+}}
+"#
+    )
+}
+
+async fn run(base: &str, text: &str) -> RunResult {
+    let specs = Specs::new();
+    let path = specs.write("t.oauthspec", text);
+    run_with(&[path], options(base)).await.0
+}
+
+fn statuses(step: &StepResult, kind: AttemptKind) -> Vec<(Option<u16>, bool)> {
+    (step.attempts.iter())
+        .filter(|a| a.kind == kind)
+        .map(|a| (a.status, a.superseded))
+        .collect()
+}
+
+/// The JWT access tokens the sandbox issued, decoded.
+fn issued_claims(sandbox: &Sandbox) -> Vec<serde_json::Value> {
+    (sandbox.issued_tokens().iter())
+        .filter_map(|t| oauthspec_core::oauth::jwt::claims(t).ok())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bound_token_goes_with_a_proof_and_alone_is_refused() {
+    let sandbox = crate::common::sandbox().await;
+    let base = sandbox.base_url();
+    let result = run(&base, &spec(&base, "true")).await;
+    let first = step(&result, "orders with a proof");
+    assert!(matches!(first.outcome, Outcome::Passed), "{first:#?}");
+    let alone = step(&result, "the token alone is refused");
+    assert!(matches!(alone.outcome, Outcome::Passed), "{alone:#?}");
+    // Refused, and not fetched again: that 401 was the point.
+    assert_eq!(statuses(alone, AttemptKind::Request), [(Some(401), false)]);
+    assert!(statuses(alone, AttemptKind::Token).is_empty());
+    // The sandbox bound the token to the key the proofs were signed with.
+    let claims = issued_claims(&sandbox);
+    let jkt = claims[0]["cnf"]["jkt"].as_str().unwrap_or_default();
+    assert_eq!(jkt.len(), 43, "{claims:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_nonce_is_used_after_one_refusal() {
+    let config = SandboxConfig {
+        dpop_nonce: true,
+        ..SandboxConfig::default()
+    };
+    let sandbox = Sandbox::start(config, 0).await.unwrap();
+    let base = sandbox.base_url();
+    let result = run(&base, &spec(&base, "true")).await;
+    let first = step(&result, "orders with a proof");
+    assert!(matches!(first.outcome, Outcome::Passed), "{first:#?}");
+    // The token endpoint asked once (use_dpop_nonce); the API knew the
+    // nonce by then.
+    assert_eq!(
+        statuses(first, AttemptKind::Token),
+        [(Some(400), true), (Some(200), false)]
+    );
+    assert_eq!(statuses(first, AttemptKind::Request), [(Some(200), false)]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unbound_token_fails_unless_dpop_is_optional() {
+    let config = SandboxConfig {
+        faults: vec![oauthspec_sandbox::parse_fault("token:unbound_dpop").unwrap()],
+        ..SandboxConfig::default()
+    };
+    let sandbox = Sandbox::start(config, 0).await.unwrap();
+    let base = sandbox.base_url();
+    let result = run(&base, &spec(&base, "true")).await;
+    let first = step(&result, "orders with a proof");
+    assert_eq!(first.class(), Some(FailureClass::AuthServer), "{first:#?}");
+    let error = first.error.clone().unwrap_or_default();
+    assert!(
+        error.contains("the token came back as token_type Bearer: it is not bound to the key"),
+        "{error}"
+    );
+    let text = spec(&base, "optional").replace(
+        "  auth bound without_proof\n  expect status == 401\n  expect header \"WWW-Authenticate\" contains \"DPoP\"",
+        "  auth bound\n  expect status == 200",
+    );
+    let result = run(&base, &text).await;
+    let first = step(&result, "orders with a proof");
+    assert!(matches!(first.outcome, Outcome::Passed), "{first:#?}");
+    assert!(
+        first.trace.iter().any(|t| t.contains("not DPoP-bound")),
+        "{:?}",
+        first.trace
+    );
+}
+
+/// `-v` shows that a proof went, never the proof.
+#[tokio::test(flavor = "multi_thread")]
+async fn proofs_are_secrets() {
+    let sandbox = crate::common::sandbox().await;
+    let base = sandbox.base_url();
+    let specs = Specs::new();
+    let path = specs.write("t.oauthspec", &spec(&base, "true"));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_oauthspec"))
+        .args(["run", "-v"])
+        .arg(&path)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("> dpop: ***"), "{stdout}");
+    // base64url of `{"typ":"dpop+jwt",`: the start of every proof.
+    assert!(!stdout.contains("eyJ0eXAiOiJkcG9wK2p3dCIs"), "{stdout}");
+}
