@@ -120,6 +120,27 @@ async fn an_unbound_token_fails_unless_dpop_is_optional() {
     );
 }
 
+/// A server that asks for a new nonce every time: one retry, then its
+/// answer stands, as `auth_server`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_nonce_asked_for_forever_is_asked_once() {
+    let config = SandboxConfig {
+        faults: vec![oauthspec_sandbox::parse_fault("token:new_dpop_nonce").unwrap()],
+        ..SandboxConfig::default()
+    };
+    let sandbox = Sandbox::start(config, 0).await.unwrap();
+    let base = sandbox.base_url();
+    let result = run(&base, &spec(&base, "true")).await;
+    let first = step(&result, "orders with a proof");
+    assert_eq!(first.class(), Some(FailureClass::AuthServer), "{first:#?}");
+    assert_eq!(
+        statuses(first, AttemptKind::Token),
+        [(Some(400), true), (Some(400), false)]
+    );
+    let error = first.error.clone().unwrap_or_default();
+    assert!(error.contains("use_dpop_nonce"), "{error}");
+}
+
 /// `-v` shows that a proof went, never the proof.
 #[tokio::test(flavor = "multi_thread")]
 async fn proofs_are_secrets() {
@@ -136,6 +157,12 @@ async fn proofs_are_secrets() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(stdout.contains("> dpop: ***"), "{stdout}");
+    // Its header and claims, not its signature.
+    assert!(
+        stdout.contains("= DPoP proof: header {\"typ\":\"dpop+jwt\""),
+        "{stdout}"
+    );
+    assert!(stdout.contains("\"htm\":\"GET\",\"htu\":"), "{stdout}");
     // base64url of `{"typ":"dpop+jwt",`: the start of every proof.
     assert!(!stdout.contains("eyJ0eXAiOiJkcG9wK2p3dCIs"), "{stdout}");
 }

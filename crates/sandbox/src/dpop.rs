@@ -140,3 +140,16 @@ pub(crate) fn add_nonce(state: &AppState, response: &mut axum::response::Respons
         }
     }
 }
+
+/// `use_dpop_nonce` with a nonce never asked for again (fault
+/// `new_dpop_nonce`).
+pub(crate) fn restless_nonce() -> axum::response::Response {
+    let mut response = crate::oauth_error::oauth_json(
+        axum::http::StatusCode::BAD_REQUEST,
+        serde_json::json!({"error": "use_dpop_nonce", "error_description": "a new nonce, again"}),
+    );
+    if let Ok(value) = axum::http::HeaderValue::from_str(&crate::keys::random_token(12)) {
+        response.headers_mut().insert("dpop-nonce", value);
+    }
+    response
+}

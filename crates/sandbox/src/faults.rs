@@ -110,6 +110,9 @@ pub enum FaultKind {
     /// A token asked for with a DPoP proof is issued as an unbound Bearer
     /// token.
     UnboundDpop,
+    /// A token request with a DPoP proof is answered `use_dpop_nonce`
+    /// with a new nonce, every time (a server that never settles).
+    NewDpopNonce,
 }
 
 impl FaultKind {
@@ -129,6 +132,7 @@ impl FaultKind {
             FaultKind::SlowDown => "slow_down",
             FaultKind::ExpiredToken => "expired_token",
             FaultKind::UnboundDpop => "unbound_dpop",
+            FaultKind::NewDpopNonce => "new_dpop_nonce",
         }
     }
 
@@ -142,7 +146,8 @@ impl FaultKind {
             | FaultKind::RemoveScope { .. }
             | FaultKind::SlowDown
             | FaultKind::ExpiredToken
-            | FaultKind::UnboundDpop => group == Group::Token,
+            | FaultKind::UnboundDpop
+            | FaultKind::NewDpopNonce => group == Group::Token,
             FaultKind::InvalidToken => group == Group::Api,
             _ => true,
         }
@@ -194,7 +199,8 @@ impl fmt::Display for Fault {
             | FaultKind::InvalidToken
             | FaultKind::SlowDown
             | FaultKind::ExpiredToken
-            | FaultKind::UnboundDpop => {}
+            | FaultKind::UnboundDpop
+            | FaultKind::NewDpopNonce => {}
         }
         if let Some(n) = self.times {
             write!(f, ",times={n}")?;
@@ -205,7 +211,7 @@ impl fmt::Display for Fault {
 
 const KINDS: &str = "latency=DURATION, status=CODE, rate_limit=N, error_200, expires_in_ms, \
                      expires_in_sec, malformed_json, close, rotate_secret=CLIENT:SECRET, remove_scope=CLIENT:SCOPE, \
-                     invalid_token, slow_down, expired_token, unbound_dpop";
+                     invalid_token, slow_down, expired_token, unbound_dpop, new_dpop_nonce";
 
 /// Parses `GROUP:KIND[=VALUE][,PARAM=VALUE]...` (see the module docs).
 pub fn parse_fault(spec: &str) -> Result<Fault, String> {
@@ -299,6 +305,7 @@ pub fn parse_fault(spec: &str) -> Result<Fault, String> {
         "slow_down" => no_value().map(|_| FaultKind::SlowDown)?,
         "expired_token" => no_value().map(|_| FaultKind::ExpiredToken)?,
         "unbound_dpop" => no_value().map(|_| FaultKind::UnboundDpop)?,
+        "new_dpop_nonce" => no_value().map(|_| FaultKind::NewDpopNonce)?,
         "rotate_secret" => {
             let (client_id, new_secret) = split_client(need("CLIENT:NEW_SECRET")?).map_err(err)?;
             FaultKind::RotateSecret {

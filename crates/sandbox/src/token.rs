@@ -51,6 +51,14 @@ pub(crate) async fn token_endpoint(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    if headers.contains_key("dpop") {
+        let restless = state.take_fault(Group::Token, |k| {
+            matches!(k, FaultKind::NewDpopNonce).then_some(())
+        });
+        if restless.is_some() {
+            return crate::dpop::restless_nonce();
+        }
+    }
     let jkt = match crate::dpop::verify(&state, &headers, "POST", &state.token_endpoint(), None) {
         Ok(jkt) => jkt,
         Err(refused) => return crate::dpop::token_refusal(&state, refused),

@@ -13,6 +13,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::diagnostic::Diagnostic;
+use crate::oauth::dpop::DpopKey;
 use crate::source::{SourceFile, Span};
 use crate::syntax::ast::*;
 use client::ClientConfig;
@@ -187,6 +188,14 @@ impl Checker<'_> {
                     ] {
                         if let Some(value) = value {
                             self.pem(file, what, value, None);
+                        }
+                    }
+                    // A DPoP key that cannot sign is found before anything
+                    // is sent.
+                    if let Some(value) = &config.dpop_key {
+                        let key = self.eval(file, value, None);
+                        if let Some(Err(why)) = key.map(|k| DpopKey::from_pem(&k.text)) {
+                            self.error(Diagnostic::error(why).at(&file.source, value.span));
                         }
                     }
                     self.out

@@ -53,10 +53,11 @@ impl DpopKey {
         match label {
             Some("-----BEGIN PRIVATE KEY-----") => {}
             Some(other) => {
+                let label = other.trim_matches('-').trim();
                 return Err(format!(
-                    "the DPoP key is {}, not a PKCS#8 private key (BEGIN PRIVATE KEY): convert it with `openssl pkcs8 -topk8 -nocrypt`",
-                    other.trim_matches('-').trim().to_lowercase()
-                ))
+                    "the DPoP key is a {} ({label}), not a PKCS#8 private key (BEGIN PRIVATE KEY): convert it with `openssl pkcs8 -topk8 -nocrypt`",
+                    label.trim_start_matches("BEGIN ").to_lowercase()
+                ));
             }
             None => return Err("the DPoP key is not PEM".into()),
         }
@@ -145,6 +146,21 @@ impl DpopKey {
     }
 }
 
+/// A proof as `-v` shows it: header and claims, the signature left out.
+pub fn shown(proof: &str) -> String {
+    let part = |i: usize| -> String {
+        (proof.split('.').nth(i))
+            .and_then(|p| URL_SAFE_NO_PAD.decode(p).ok())
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+            .unwrap_or_default()
+    };
+    format!(
+        "DPoP proof: header {} claims {} signature ***",
+        part(0),
+        part(1)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,6 +187,12 @@ mod tests {
             (claims["htm"].as_str(), claims["nonce"].as_str()),
             (Some("GET"), Some("n-1"))
         );
+        let decoded = shown(&proof);
+        assert!(
+            decoded.starts_with("DPoP proof: header {\"typ\":\"dpop+jwt\""),
+            "{decoded}"
+        );
+        assert!(decoded.contains("\"htm\":\"GET\"") && decoded.ends_with("signature ***"));
         // RFC 9449 §4.2: ath is base64url(SHA-256(token)).
         assert_eq!(
             claims["ath"],

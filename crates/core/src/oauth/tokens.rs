@@ -771,6 +771,7 @@ impl TokenManager {
                     request = request
                         .header("Content-Type", "application/x-www-form-urlencoded")
                         .body(body);
+                    let mut proof_sent = None;
                     if let Some(key) = &dpop {
                         let nonce = self.dpop_nonce(endpoint);
                         let proof = key
@@ -782,7 +783,8 @@ impl TokenManager {
                                 transcript: None,
                             })?;
                         self.redactor.add(&proof);
-                        request = request.header("DPoP", proof);
+                        request = request.header("DPoP", &proof);
+                        proof_sent = Some(proof);
                     }
                     self.requests
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -795,6 +797,7 @@ impl TokenManager {
                         &self.redactor,
                         Some(&client.name),
                     ));
+                    show_proof(attempts, proof_sent.as_deref(), &self.redactor);
                     if let (Ok(x), Some(_)) = (&result, &dpop) {
                         if self.take_dpop_nonce(endpoint, x) && !nonce_asked {
                             nonce_asked = true;
@@ -812,6 +815,18 @@ impl TokenManager {
                 format!("token endpoint unreachable: {}", e.message),
             )
         })
+    }
+}
+
+/// With `-v`, the proof a request carried, decoded (its signature left out)
+/// at the end of the exchange's transcript.
+pub(crate) fn show_proof(attempts: &mut [Attempt], proof: Option<&str>, redactor: &Redactor) {
+    let (Some(proof), Some(last)) = (proof, attempts.last_mut()) else {
+        return;
+    };
+    if let Some(transcript) = &mut last.transcript {
+        let shown = super::dpop::shown(proof);
+        transcript.push_str(&format!("= {}\n", redactor.redact(&shown)));
     }
 }
 

@@ -90,11 +90,12 @@ impl SpecRun<'_> {
                     if let Some(body) = &outgoing.body {
                         request = request.body(body.clone());
                     }
+                    let mut proof = None;
                     if let Some((c, t)) = bound {
-                        let proof = tokens
+                        proof = tokens
                             .resource_proof(c, outgoing.method.as_str(), &outgoing.url, t)
                             .map_err(proof_failed)?;
-                        if let Some(proof) = proof {
+                        if let Some(proof) = &proof {
                             request = request.header("DPoP", proof);
                         }
                     }
@@ -107,6 +108,11 @@ impl SpecRun<'_> {
                         &self.runner.redactor,
                         None,
                     ));
+                    crate::oauth::tokens::show_proof(
+                        attempts,
+                        proof.as_deref(),
+                        &self.runner.redactor,
+                    );
                     // `use_dpop_nonce` once: sent again with the server's nonce.
                     if let (Ok(x), Some(_)) = (&result, bound) {
                         if tokens.take_dpop_nonce(&outgoing.url, x)
