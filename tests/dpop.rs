@@ -22,6 +22,13 @@ step "orders with a proof" {{
   expect status == 200
 }}
 
+step "the token is bound to the client's key" {{
+  GET "{base}/v1/whoami"
+  auth bound
+  expect status == 200
+  expect json "$.cnf.jkt" == dpop_thumbprint(bound)
+}}
+
 step "the token alone is refused" {{
   GET "{base}/v1/orders"
   auth bound without_proof
@@ -59,6 +66,8 @@ async fn a_bound_token_goes_with_a_proof_and_alone_is_refused() {
     let result = run(&base, &spec(&base, "true")).await;
     let first = step(&result, "orders with a proof");
     assert!(matches!(first.outcome, Outcome::Passed), "{first:#?}");
+    let bound = step(&result, "the token is bound to the client's key");
+    assert!(matches!(bound.outcome, Outcome::Passed), "{bound:#?}");
     let alone = step(&result, "the token alone is refused");
     assert!(matches!(alone.outcome, Outcome::Passed), "{alone:#?}");
     // Refused, and not fetched again: that 401 was the point.

@@ -325,6 +325,30 @@ pub(crate) async fn release_hold(
     }
 }
 
+/// `GET /v1/whoami`: the verified token's subject, client, scope and
+/// `cnf` (what a bound token is bound to), as APIs' `/me` answer.
+pub(crate) async fn whoami(
+    State(state): State<Arc<AppState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let request = Request {
+        method: &method,
+        uri: &uri,
+    };
+    match authorize(&state, &headers, SCOPE_READ, request) {
+        Ok(claims) => Json(json!({
+            "sub": claims.sub,
+            "client_id": claims.client_id,
+            "scope": claims.scope,
+            "cnf": claims.cnf,
+        }))
+        .into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
 pub(crate) async fn admin_stats(
     State(state): State<Arc<AppState>>,
     method: Method,

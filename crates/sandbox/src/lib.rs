@@ -302,6 +302,7 @@ fn router(state: Arc<AppState>) -> Router {
     let api = Router::new()
         .route("/v1/health", get(api::health))
         .route("/v1/orders", get(api::list_orders))
+        .route("/v1/whoami", get(api::whoami))
         .route("/v1/orders/{id}", get(api::get_order))
         .route("/v1/orders/{id}/hold", delete(api::release_hold))
         .route("/v1/admin/stats", get(api::admin_stats));

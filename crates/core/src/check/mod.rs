@@ -355,6 +355,24 @@ impl Checker<'_> {
                 }
             }
             ValueKind::Secret(inner) => self.walk_value(file, inner, ctx, complete),
+            // Known when the spec runs: the key is made then.
+            ValueKind::DpopThumbprint(client) => {
+                *complete = false;
+                let dpop = self.out.clients.get(&client.node).map(|c| c.dpop);
+                let problem = match dpop {
+                    Some(client::Dpop::Off) => Some("has no `dpop`, so no DPoP key"),
+                    None if !self.out.invalid_clients.contains(&client.node) => {
+                        Some("is not a client of this spec")
+                    }
+                    _ => None,
+                };
+                if let Some(problem) = problem {
+                    self.error(
+                        Diagnostic::error(format!("`{}` {problem}", client.node))
+                            .at(&file.source, client.span),
+                    );
+                }
+            }
             _ => {}
         }
     }

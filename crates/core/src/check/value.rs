@@ -149,6 +149,12 @@ impl EvalError {
 /// Variables in scope, by name.
 pub type Scope = HashMap<String, Resolved>;
 
+/// Where a run keeps a client's DPoP thumbprint in the scope (a name no
+/// variable can have).
+pub fn thumbprint_var(client: &str) -> String {
+    format!("dpop_thumbprint({client})")
+}
+
 /// Evaluates values against a scope and an environment.
 pub struct Evaluator<'a> {
     pub env: &'a Environment,
@@ -187,6 +193,17 @@ impl Evaluator<'_> {
                 text: self.value(inner)?.text,
                 secret: true,
             },
+            ValueKind::DpopThumbprint(client) => {
+                match self.scope.get(&thumbprint_var(&client.node)) {
+                    Some(r) => r.clone(),
+                    None => {
+                        return Err(EvalError::UndefinedVar {
+                            name: format!("dpop_thumbprint({})", client.node),
+                            span: value.span,
+                        })
+                    }
+                }
+            }
             ValueKind::File(path) => {
                 let rel = self.template(path)?;
                 let full = self.base_dir.join(&rel.text);

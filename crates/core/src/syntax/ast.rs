@@ -44,6 +44,9 @@ pub enum ValueKind {
     Secret(Box<Value>),
     /// Contents of a file, relative to the spec that names it.
     File(Template),
+    /// `dpop_thumbprint(CLIENT)`: the thumbprint of the client's DPoP key,
+    /// known when the spec runs.
+    DpopThumbprint(Spanned<String>),
 }
 
 /// Text with `{{name}}` holes.

@@ -83,6 +83,20 @@ impl SpecRun<'_> {
         for value in self.scope.values().filter(|v| v.secret) {
             self.runner.redactor.add(&value.text);
         }
+        // `dpop_thumbprint(CLIENT)`: the key is made (or read) now, and is
+        // the one the client's tokens are bound to.
+        for (name, config) in &self.checked.clients {
+            if config.dpop == crate::check::client::Dpop::Off {
+                continue;
+            }
+            let key = (self.resolve_client(config).ok())
+                .and_then(|client| self.runner.tokens.dpop_key(&client).ok().flatten());
+            if let Some(key) = key {
+                let var = crate::check::value::thumbprint_var(name);
+                self.scope
+                    .insert(var, Resolved::plain(key.thumbprint.clone()));
+            }
+        }
         Ok(())
     }
 

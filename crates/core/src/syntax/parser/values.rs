@@ -41,6 +41,10 @@ impl Builder {
             Rule::file_call => {
                 ValueKind::File(self.string(inner.parts().nth(1).expect("file path")))
             }
+            Rule::thumbprint_call => {
+                let client = inner.parts().nth(1).expect("client name");
+                ValueKind::DpopThumbprint(self.spanned_str(&client))
+            }
             rule => unreachable!("unexpected value rule {rule:?}"),
         };
         Value {
