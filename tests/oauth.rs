@@ -937,3 +937,72 @@ async fn an_unwritable_token_cache_is_the_runs_problem_not_the_servers() {
     assert!(!stdout.contains("[auth_server]"), "{stdout}");
     assert!(stderr.contains("token cache"), "{stderr}");
 }
+
+/// The JWT bearer grant (RFC 7523 §2.1): a service account's assertion,
+/// signed with its key, about the user it acts for; fresh per attempt, the
+/// only credential.
+#[tokio::test(flavor = "multi_thread")]
+async fn jwt_bearer_gets_a_token_for_the_assertions_subject() {
+    use p256::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
+    let key = p256::SecretKey::random(&mut rand::rngs::OsRng);
+    let mut config = SandboxConfig::default();
+    config.clients.push(RegisteredClient {
+        id: "service-account".into(),
+        secret: None,
+        public_key_pem: Some(key.public_key().to_public_key_pem(LineEnding::LF).unwrap()),
+        grants: vec![GrantType::JwtBearer],
+        scopes: vec!["orders:read".into()],
+        auth_methods: vec![ClientAuthMethod::None],
+        redirect_uris: Vec::new(),
+    });
+    let sandbox = Sandbox::start(config, 0).await.unwrap();
+    let base = sandbox.base_url();
+    let specs = Specs::new();
+    specs.write("key.pem", &key.to_pkcs8_pem(LineEnding::LF).unwrap());
+    let spec = |subject: &str, audience: &str| {
+        format!(
+            "client svc {{\n  token_url \"{base}/oauth2/token\"\n  grant jwt_bearer\n  client_id \"service-account\"\n  private_key secret(file(\"key.pem\"))\n  alg ES256\n  subject \"{subject}\"\n{audience}}}\n\nstep \"who\" {{\n  GET \"{base}/v1/whoami\"\n  auth svc\n  expect status == 200\n  expect json \"$.sub\" == \"{subject}\"\n}}\n"
+        )
+    };
+    let path = specs.write("jwt-bearer.oauthspec", &spec("alice@example.com", ""));
+    // A rejected token makes a second assertion: its jti must be fresh.
+    sandbox.add_fault(parse_fault("api:invalid_token,times=1").unwrap());
+    let (result, _) = run_with(&[path], options(&base)).await;
+    let who = step(&result, "who");
+    assert!(passed(who), "{:?} {:?}", who.error, failures(who));
+    assert_eq!(sandbox.stats().tokens_issued, 2);
+    let form = (who.attempts.iter())
+        .find(|a| a.url.ends_with("/oauth2/token"))
+        .and_then(|a| a.transcript.clone())
+        .unwrap_or_default();
+    assert!(
+        form.contains(
+            "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&client_id=service-account&assertion=***"
+        ),
+        "{form}"
+    );
+    // An assertion for another audience is refused: credentials.
+    let path = specs.write(
+        "wrong-aud.oauthspec",
+        &spec(
+            "alice@example.com",
+            "  assertion_audience \"https://elsewhere.example\"\n",
+        ),
+    );
+    let (result, _) = run_with(&[path], options(&base)).await;
+    let who = step(&result, "who");
+    assert_eq!(
+        who.class(),
+        Some(FailureClass::Credentials),
+        "{:?}",
+        who.error
+    );
+    assert!(
+        who.error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("the assertion's aud must be"),
+        "{:?}",
+        who.error
+    );
+}

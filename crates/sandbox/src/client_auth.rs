@@ -396,6 +396,86 @@ fn check_assertion(
     })
 }
 
+/// Whether a request names no client credentials at all (a JWT bearer
+/// grant's assertion is then the only credential, RFC 7523 §3.1).
+pub(crate) fn no_credentials(headers: &HeaderMap, params: &Params) -> bool {
+    !headers.contains_key(axum::http::header::AUTHORIZATION)
+        && ["client_id", "client_secret", "client_assertion"]
+            .iter()
+            .all(|p| params.get(p).is_none())
+}
+
+/// The client a JWT bearer grant's assertion comes from: its `iss`.
+pub(crate) fn assertion_issuer(
+    state: &AppState,
+    assertion: &str,
+) -> Result<AuthenticatedClient, OAuthError> {
+    let iss = unverified_claims(assertion)
+        .and_then(|c| c.iss)
+        .ok_or_else(|| OAuthError::invalid_grant("the assertion is not a JWT with an `iss`"))?;
+    let client = state.client(&iss).ok_or_else(|| {
+        OAuthError::invalid_grant(format!("the assertion's issuer `{iss}` is no client"))
+    })?;
+    Ok(AuthenticatedClient {
+        id: client.id.clone(),
+        method: ClientAuthMethod::None,
+    })
+}
+
+/// Verifies a JWT bearer grant's assertion (RFC 7523 §3): signed with the
+/// client's registered key, `iss` the client, `aud` this server, not
+/// expired, its `jti` new. Its `sub`, whom the token is for.
+pub(crate) fn verify_grant_assertion(
+    state: &AppState,
+    client_id: &str,
+    assertion: &str,
+) -> Result<String, OAuthError> {
+    let fail = |m: String| OAuthError::invalid_grant(m);
+    let header = jsonwebtoken::decode_header(assertion)
+        .map_err(|_| fail("the assertion is not a JWT".into()))?;
+    let key = state
+        .client_keys
+        .get(client_id)
+        .ok_or_else(|| fail(format!("client `{client_id}` has no registered public key")))?;
+    if !ASSERTION_ALGS.contains(&header.alg) || !key.accepts(header.alg) {
+        return Err(fail(format!(
+            "assertion alg {:?} does not match the registered key",
+            header.alg
+        )));
+    }
+    let token_url = state.token_endpoint();
+    let mut validation = Validation::new(header.alg);
+    validation.leeway = 0;
+    validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
+    validation.set_audience(&[token_url.as_str(), state.issuer.as_str()]);
+    validation.set_issuer(&[client_id]);
+    let claims = jsonwebtoken::decode::<AssertionClaims>(assertion, &key.key, &validation)
+        .map_err(|e| {
+            fail(match e.kind() {
+                ErrorKind::ExpiredSignature => "the assertion has expired".to_string(),
+                ErrorKind::InvalidAudience => format!("the assertion's aud must be {token_url}"),
+                ErrorKind::InvalidSignature => {
+                    "the assertion's signature does not verify with the registered key".to_string()
+                }
+                _ => format!("invalid assertion: {e}"),
+            })
+        })?
+        .claims;
+    let jti = claims
+        .jti
+        .filter(|j| !j.is_empty())
+        .ok_or_else(|| fail("the assertion lacks `jti`".into()))?;
+    if !state
+        .tokens
+        .use_assertion(client_id, &jti, claims.exp.unwrap_or(0))
+    {
+        return Err(fail("the assertion's jti was already used".into()));
+    }
+    claims
+        .sub
+        .ok_or_else(|| fail("the assertion has no `sub`".into()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

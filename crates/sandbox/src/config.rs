@@ -32,15 +32,18 @@ pub enum GrantType {
     AuthorizationCode,
     /// RFC 8628; `device_code` in the TOML config.
     DeviceCode,
+    /// RFC 7523 §2.1; `jwt_bearer` in the TOML config.
+    JwtBearer,
 }
 
 impl GrantType {
-    pub const ALL: [GrantType; 5] = [
+    pub const ALL: [GrantType; 6] = [
         GrantType::ClientCredentials,
         GrantType::RefreshToken,
         GrantType::Password,
         GrantType::AuthorizationCode,
         GrantType::DeviceCode,
+        GrantType::JwtBearer,
     ];
 
     /// The `grant_type` value of the token request.
@@ -51,6 +54,7 @@ impl GrantType {
             GrantType::Password => "password",
             GrantType::AuthorizationCode => "authorization_code",
             GrantType::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
+            GrantType::JwtBearer => "urn:ietf:params:oauth:grant-type:jwt-bearer",
         }
     }
 

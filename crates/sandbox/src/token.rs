@@ -110,7 +110,12 @@ fn handle(
 ) -> Result<Response, OAuthError> {
     let params = Params::parse(headers, body)?;
     let grant_type = params.require("grant_type")?;
-    let client = authenticate(state, headers, &params, &state.token_endpoint(), peer_cert)?;
+    let jwt_bearer = GrantType::parse(grant_type) == Some(GrantType::JwtBearer);
+    let client = if jwt_bearer && crate::client_auth::no_credentials(headers, &params) {
+        crate::client_auth::assertion_issuer(state, params.require("assertion")?)?
+    } else {
+        authenticate(state, headers, &params, &state.token_endpoint(), peer_cert)?
+    };
     let grant = GrantType::parse(grant_type).ok_or_else(|| {
         OAuthError::unsupported_grant_type(format!("grant_type `{grant_type}` is not supported"))
     })?;
@@ -133,6 +138,20 @@ fn handle(
         GrantType::RefreshToken => refresh(state, config, &params, requested_aud)?,
         GrantType::AuthorizationCode => crate::authorize::redeem_code(state, config, &params)?,
         GrantType::DeviceCode => crate::authorize::poll_device(state, config, &params)?,
+        GrantType::JwtBearer => {
+            let assertion = params.require("assertion")?;
+            let sub = crate::client_auth::verify_grant_assertion(state, &config.id, assertion)?;
+            let allowed = state.effective_scopes(config);
+            Grant {
+                sub,
+                scopes: resolve_scopes(&params, &allowed, &format!("client `{}`", config.id))?,
+                aud: requested_aud,
+                family: None,
+                // RFC 7523 §2.1: a new assertion, not a refresh token.
+                with_refresh: false,
+                id_token_nonce: None,
+            }
+        }
     };
     issue(state, config, grant, jkt)
 }

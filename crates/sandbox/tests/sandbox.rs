@@ -225,7 +225,8 @@ async fn discovery_documents_describe_the_server() {
                 "refresh_token",
                 "password",
                 "authorization_code",
-                "urn:ietf:params:oauth:grant-type:device_code"
+                "urn:ietf:params:oauth:grant-type:device_code",
+                "urn:ietf:params:oauth:grant-type:jwt-bearer"
             ])
         );
         assert_eq!(

@@ -15,6 +15,8 @@ pub enum Grant {
     AuthorizationCode,
     /// A user's token, by the device authorization grant (RFC 8628).
     DeviceCode,
+    /// A token for a signed assertion (RFC 7523 §2.1): service accounts.
+    JwtBearer,
 }
 
 impl Grant {
@@ -24,6 +26,7 @@ impl Grant {
         "password",
         "authorization_code",
         "device_code",
+        "jwt_bearer",
     ];
 
     /// The name in a spec (and in the token cache).
@@ -34,6 +37,7 @@ impl Grant {
             Grant::Password => "password",
             Grant::AuthorizationCode => "authorization_code",
             Grant::DeviceCode => "device_code",
+            Grant::JwtBearer => "jwt_bearer",
         }
     }
 
@@ -41,6 +45,7 @@ impl Grant {
     pub fn grant_type(self) -> &'static str {
         match self {
             Grant::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
+            Grant::JwtBearer => "urn:ietf:params:oauth:grant-type:jwt-bearer",
             other => other.as_str(),
         }
     }
@@ -156,6 +161,10 @@ pub struct ClientConfig {
     pub dpop: Dpop,
     /// The DPoP key (PKCS#8 PEM); none with `dpop`: one made per run.
     pub dpop_key: Option<Value>,
+    /// `grant jwt_bearer`: the assertion's `sub` (else the client id) and
+    /// `aud` (else the token endpoint).
+    pub subject: Option<Value>,
+    pub assertion_audience: Option<Value>,
 }
 
 impl ClientConfig {
@@ -187,6 +196,8 @@ impl ClientConfig {
             &self.acr_values,
             &self.device_authorization_url,
             &self.dpop_key,
+            &self.subject,
+            &self.assertion_audience,
         ];
         let login = self
             .login
@@ -230,6 +241,8 @@ pub const SETTINGS: &[&str] = &[
     "device_authorization_url",
     "dpop",
     "dpop_key",
+    "subject",
+    "assertion_audience",
 ];
 
 /// Settings only the authorization code grant uses.
@@ -311,14 +324,18 @@ pub fn from_def(
         Grant::Password,
         Grant::AuthorizationCode,
         Grant::DeviceCode,
+        Grant::JwtBearer,
     ][choice("grant", Grant::NAMES, 0)];
+    // The assertion is the credential of a JWT bearer grant: by default
+    // the client does not authenticate besides (Google's service accounts).
+    let default_method = if grant == Grant::JwtBearer { 3 } else { 0 };
     let auth_method = [
         AuthMethod::ClientSecretBasic,
         AuthMethod::ClientSecretPost,
         AuthMethod::PrivateKeyJwt,
         AuthMethod::None,
         AuthMethod::TlsClientAuth,
-    ][choice("auth_method", AuthMethod::NAMES, 0)];
+    ][choice("auth_method", AuthMethod::NAMES, default_method)];
     let alg = [SigningAlg::RS256, SigningAlg::ES256][choice("alg", SigningAlg::NAMES, 0)];
 
     let endpoint = match (get("token_url"), get("discovery")) {
@@ -390,12 +407,14 @@ pub fn from_def(
                 );
             }
         }
+        Grant::JwtBearer => require("private_key", "to sign the assertion of `grant jwt_bearer`"),
         Grant::ClientCredentials => {}
     }
     // Settings of another grant would be silently ignored.
     let only_for = |key: &str| match key {
         k if AUTHORIZATION_ONLY.contains(&k) => Some(Grant::AuthorizationCode),
         "device_authorization_url" => Some(Grant::DeviceCode),
+        "subject" | "assertion_audience" => Some(Grant::JwtBearer),
         _ => None,
     };
     for setting in &def.settings {
@@ -495,6 +514,8 @@ pub fn from_def(
         login: def.login.first().cloned(),
         dpop,
         dpop_key: get("dpop_key"),
+        subject: get("subject"),
+        assertion_audience: get("assertion_audience"),
     })
 }
 

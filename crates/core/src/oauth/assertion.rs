@@ -1,4 +1,5 @@
-//! Client assertions for `private_key_jwt` (RFC 7523 §2.2).
+//! Signed assertions (RFC 7523): client assertions for `private_key_jwt`
+//! (§2.2), and the JWT bearer grant's own (§2.1).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -28,9 +29,15 @@ impl AssertionSigner {
         Ok(AssertionSigner { key, header })
     }
 
-    /// iss = sub = client_id, aud = the token endpoint, a fresh jti, valid
-    /// for a minute.
+    /// A client assertion: iss = sub = client_id, aud = the token endpoint,
+    /// a fresh jti, valid for a minute.
     pub(crate) fn sign(&self, client_id: &str, endpoint: &str) -> Result<String, String> {
+        self.sign_for(client_id, client_id, endpoint)
+    }
+
+    /// An assertion of `iss` about `sub` for `aud`: a fresh jti, valid for
+    /// a minute.
+    pub(crate) fn sign_for(&self, iss: &str, sub: &str, aud: &str) -> Result<String, String> {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
@@ -41,9 +48,9 @@ impl AssertionSigner {
             .map(char::from)
             .collect();
         let claims = serde_json::json!({
-            "iss": client_id,
-            "sub": client_id,
-            "aud": endpoint,
+            "iss": iss,
+            "sub": sub,
+            "aud": aud,
             "iat": now,
             "exp": now + 60,
             "jti": jti,

@@ -102,6 +102,8 @@ impl CacheKey {
             ("scope", &client.scope),
             ("audience", &client.audience),
             ("resource", &client.resource),
+            ("subject", &client.subject),
+            ("assertion_audience", &client.assertion_audience),
         ] {
             put(name.into(), value.as_deref());
         }

@@ -22,6 +22,8 @@ pub(crate) fn grant_fields(
     };
     match client.grant() {
         Grant::ClientCredentials => vec![field("grant_type", "client_credentials")],
+        // The assertion is signed per attempt (its jti must not repeat).
+        Grant::JwtBearer => vec![field("grant_type", Grant::JwtBearer.grant_type())],
         Grant::RefreshToken | Grant::AuthorizationCode | Grant::DeviceCode => {
             refresh(refresh_token)
         }

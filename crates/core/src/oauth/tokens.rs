@@ -64,6 +64,9 @@ pub struct ResolvedClient {
     pub dpop: Dpop,
     /// PKCS#8 PEM; none with `dpop`: a key made for the run.
     pub dpop_key: Option<String>,
+    /// `grant jwt_bearer`: the assertion's `sub` and `aud`.
+    pub subject: Option<String>,
+    pub assertion_audience: Option<String>,
 }
 
 impl ResolvedClient {
@@ -714,8 +717,11 @@ impl TokenManager {
             .client_for(&client.tls_key(), endpoint)
             .map_err(|m| fail(FailureClass::Credentials, m))?;
         let method = client.auth_method.unwrap_or(AuthMethod::ClientSecretBasic);
-        let signer = match method {
-            AuthMethod::PrivateKeyJwt => {
+        let jwt_bearer = grant
+            .iter()
+            .any(|(k, v)| k == "grant_type" && v == Grant::JwtBearer.grant_type());
+        let signer = match (method, jwt_bearer) {
+            (AuthMethod::PrivateKeyJwt, _) | (_, true) => {
                 Some(AssertionSigner::new(client).map_err(|m| fail(FailureClass::Credentials, m))?)
             }
             _ => None,
@@ -733,82 +739,99 @@ impl TokenManager {
             crate::retry::retryable
         };
         let dpop = self.dpop_key(client)?;
-        let result = policy
-            .retry
-            .send(retryable, async || {
-                if attempts.len() > first {
-                    supersede_last(attempts);
-                }
-                // A server that wants a nonce says so once; a second ask is
-                // its answer (RFC 9449 §8).
-                let mut nonce_asked = false;
-                loop {
-                    let mut form = form.clone();
-                    let mut request = http.post(endpoint).header("Accept", "application/json");
-                    match method {
-                        AuthMethod::ClientSecretBasic => {
-                            request = request.header("Authorization", basic(client));
-                        }
-                        AuthMethod::PrivateKeyJwt => {
-                            let signer = signer.as_ref().expect("made above for this method");
-                            let assertion =
-                                signer
-                                    .sign(&client.client_id, endpoint)
-                                    .map_err(|message| TransportError {
+        let result =
+            policy
+                .retry
+                .send(retryable, async || {
+                    if attempts.len() > first {
+                        supersede_last(attempts);
+                    }
+                    // A server that wants a nonce says so once; a second ask is
+                    // its answer (RFC 9449 §8).
+                    let mut nonce_asked = false;
+                    loop {
+                        let mut form = form.clone();
+                        let mut request = http.post(endpoint).header("Accept", "application/json");
+                        match method {
+                            AuthMethod::ClientSecretBasic => {
+                                request = request.header("Authorization", basic(client));
+                            }
+                            AuthMethod::PrivateKeyJwt => {
+                                let signer = signer.as_ref().expect("made above for this method");
+                                let assertion = signer.sign(&client.client_id, endpoint).map_err(
+                                    |message| TransportError {
                                         kind: TransportErrorKind::Other,
                                         message,
                                         latency: Duration::ZERO,
                                         transcript: None,
-                                    })?;
+                                    },
+                                )?;
+                                self.redactor.add(&assertion);
+                                add_assertion(&mut form, client, assertion);
+                            }
+                            _ => {}
+                        }
+                        // RFC 7523 §2.1: the grant's own assertion, fresh per
+                        // attempt.
+                        if jwt_bearer {
+                            let signer = signer.as_ref().expect("made above for this grant");
+                            let sub = client.subject.as_deref().unwrap_or(&client.client_id);
+                            let aud = client.assertion_audience.as_deref().unwrap_or(endpoint);
+                            let assertion = signer.sign_for(&client.client_id, sub, aud).map_err(
+                                |message| TransportError {
+                                    kind: TransportErrorKind::Other,
+                                    message,
+                                    latency: Duration::ZERO,
+                                    transcript: None,
+                                },
+                            )?;
                             self.redactor.add(&assertion);
-                            add_assertion(&mut form, client, assertion);
+                            form.push(("assertion".into(), assertion));
                         }
-                        _ => {}
-                    }
-                    let body: String = url::form_urlencoded::Serializer::new(String::new())
-                        .extend_pairs(&form)
-                        .finish();
-                    request = request
-                        .header("Content-Type", "application/x-www-form-urlencoded")
-                        .body(body);
-                    let mut proof_sent = None;
-                    if let Some(key) = &dpop {
-                        let nonce = self.dpop_nonce(endpoint);
-                        let proof = key
-                            .proof("POST", endpoint, nonce.as_deref(), None)
-                            .map_err(|message| TransportError {
-                                kind: TransportErrorKind::Other,
-                                message,
-                                latency: Duration::ZERO,
-                                transcript: None,
-                            })?;
-                        self.redactor.add(&proof);
-                        request = request.header("DPoP", &proof);
-                        proof_sent = Some(proof);
-                    }
-                    self.requests
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let result = self.http.send(request, policy.timeout).await;
-                    attempts.push(Attempt::record(
-                        AttemptKind::Token,
-                        "POST".into(),
-                        endpoint.to_string(),
-                        &result,
-                        &self.redactor,
-                        Some(&client.name),
-                    ));
-                    show_proof(attempts, proof_sent.as_deref(), &self.redactor);
-                    if let (Ok(x), Some(_)) = (&result, &dpop) {
-                        if self.take_dpop_nonce(endpoint, x) && !nonce_asked {
-                            nonce_asked = true;
-                            supersede_last(attempts);
-                            continue;
+                        let body: String = url::form_urlencoded::Serializer::new(String::new())
+                            .extend_pairs(&form)
+                            .finish();
+                        request = request
+                            .header("Content-Type", "application/x-www-form-urlencoded")
+                            .body(body);
+                        let mut proof_sent = None;
+                        if let Some(key) = &dpop {
+                            let nonce = self.dpop_nonce(endpoint);
+                            let proof = key
+                                .proof("POST", endpoint, nonce.as_deref(), None)
+                                .map_err(|message| TransportError {
+                                    kind: TransportErrorKind::Other,
+                                    message,
+                                    latency: Duration::ZERO,
+                                    transcript: None,
+                                })?;
+                            self.redactor.add(&proof);
+                            request = request.header("DPoP", &proof);
+                            proof_sent = Some(proof);
                         }
+                        self.requests
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let result = self.http.send(request, policy.timeout).await;
+                        attempts.push(Attempt::record(
+                            AttemptKind::Token,
+                            "POST".into(),
+                            endpoint.to_string(),
+                            &result,
+                            &self.redactor,
+                            Some(&client.name),
+                        ));
+                        show_proof(attempts, proof_sent.as_deref(), &self.redactor);
+                        if let (Ok(x), Some(_)) = (&result, &dpop) {
+                            if self.take_dpop_nonce(endpoint, x) && !nonce_asked {
+                                nonce_asked = true;
+                                supersede_last(attempts);
+                                continue;
+                            }
+                        }
+                        break result;
                     }
-                    break result;
-                }
-            })
-            .await;
+                })
+                .await;
         result.map_err(|e| {
             fail(
                 FailureClass::AuthServer,

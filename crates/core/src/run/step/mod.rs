@@ -467,6 +467,8 @@ impl SpecRun<'_> {
             login,
             dpop: c.dpop,
             dpop_key: opt(&c.dpop_key)?,
+            subject: opt(&c.subject)?,
+            assertion_audience: opt(&c.assertion_audience)?,
         })
     }
 
