@@ -108,6 +108,21 @@ step "a DPoP-bound token, shown in a failure" always {
   expect status == 299
 }
 
+client traded {
+  token_url "{{issuer}}/oauth2/token"
+  grant token_exchange
+  client_id "admin-client"
+  client_secret secret("admin-secret")
+  subject_token token(bound)
+  scope "orders:read"
+}
+
+step "an exchanged token, shown in a failure" always {
+  GET "{{issuer}}/v1/orders"
+  auth traded
+  expect status == 299
+}
+
 step "admin client" always {
   GET "{{issuer}}/v1/admin/stats"
   auth admin

@@ -1006,3 +1006,71 @@ async fn jwt_bearer_gets_a_token_for_the_assertions_subject() {
         who.error
     );
 }
+
+/// Token exchange (RFC 8693): another client's current token traded for
+/// one of the same subject; the issued token type is checked.
+#[tokio::test(flavor = "multi_thread")]
+async fn token_exchange_trades_another_clients_token() {
+    let sandbox = crate::common::sandbox().await;
+    let base = sandbox.base_url();
+    let spec = |requested: &str| {
+        format!(
+            r#"client orders {{
+  token_url     "{base}/oauth2/token"
+  client_id     "demo-client"
+  client_secret secret("demo-secret")
+}}
+
+client traded {{
+  token_url     "{base}/oauth2/token"
+  grant         token_exchange
+  client_id     "admin-client"
+  client_secret secret("admin-secret")
+  subject_token token(orders)
+  scope         "orders:read"
+{requested}}}
+
+step "the subject's token, exchanged" {{
+  GET "{base}/v1/whoami"
+  auth traded
+  expect status == 200
+  expect json "$.sub" == "demo-client"
+  expect json "$.client_id" == "admin-client"
+}}
+"#
+        )
+    };
+    let specs = Specs::new();
+    let path = specs.write("exchange.oauthspec", &spec(""));
+    let (result, runner) = run_with(&[path], options(&base)).await;
+    let s = step(&result, "the subject's token, exchanged");
+    assert!(passed(s), "{:?} {:?}", s.error, failures(s));
+    // The subject's token first, then the exchange.
+    assert_eq!(runner.tokens.requests_sent(), 2);
+    let exchange = s
+        .attempts
+        .iter()
+        .rfind(|a| a.url.ends_with("/oauth2/token"))
+        .unwrap();
+    let form = exchange.transcript.clone().unwrap_or_default();
+    assert!(
+        form.contains("grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange&subject_token=***&subject_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Aaccess_token"),
+        "{form}"
+    );
+    // A token type the server does not issue: its refusal, auth_server.
+    let path = specs.write(
+        "refused.oauthspec",
+        &spec("  requested_token_type \"urn:ietf:params:oauth:token-type:id_token\"\n"),
+    );
+    let (result, _) = run_with(&[path], options(&base)).await;
+    let s = step(&result, "the subject's token, exchanged");
+    assert_eq!(s.class(), Some(FailureClass::AuthServer), "{:?}", s.error);
+    assert!(
+        s.error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("requested_token_type"),
+        "{:?}",
+        s.error
+    );
+}

@@ -549,6 +549,7 @@ pub(crate) fn redeem_code(
         ));
     }
     Ok(Grant {
+        exchange: None,
         id_token_nonce: record
             .scopes
             .iter()
@@ -793,6 +794,7 @@ pub(crate) fn poll_device(
         Decision::Approved(sub) => {
             let device = flows.devices.remove(code).expect("found above");
             Ok(Grant {
+                exchange: None,
                 id_token_nonce: device.scopes.iter().any(|s| s == "openid").then_some(None),
                 sub,
                 scopes: device.scopes,

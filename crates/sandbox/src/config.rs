@@ -34,16 +34,19 @@ pub enum GrantType {
     DeviceCode,
     /// RFC 7523 §2.1; `jwt_bearer` in the TOML config.
     JwtBearer,
+    /// RFC 8693; `token_exchange` in the TOML config.
+    TokenExchange,
 }
 
 impl GrantType {
-    pub const ALL: [GrantType; 6] = [
+    pub const ALL: [GrantType; 7] = [
         GrantType::ClientCredentials,
         GrantType::RefreshToken,
         GrantType::Password,
         GrantType::AuthorizationCode,
         GrantType::DeviceCode,
         GrantType::JwtBearer,
+        GrantType::TokenExchange,
     ];
 
     /// The `grant_type` value of the token request.
@@ -55,6 +58,7 @@ impl GrantType {
             GrantType::AuthorizationCode => "authorization_code",
             GrantType::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
             GrantType::JwtBearer => "urn:ietf:params:oauth:grant-type:jwt-bearer",
+            GrantType::TokenExchange => "urn:ietf:params:oauth:grant-type:token-exchange",
         }
     }
 

@@ -37,6 +37,9 @@ pub(crate) struct AccessClaims {
     /// RFC 9449 §6: `{"jkt": ...}` for a DPoP-bound token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cnf: Option<Value>,
+    /// RFC 8693 §4.1: who acts for the subject, after an exchange.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Value>,
 }
 
 impl AccessClaims {
@@ -86,7 +89,11 @@ pub(crate) struct Grant {
     /// For an OpenID Connect grant (`openid` scope), an ID token with this
     /// nonce (or none).
     pub id_token_nonce: Option<Option<String>>,
+    /// A token exchange's `act` claim (the actor's, if one acts).
+    pub exchange: Option<Option<Value>>,
 }
+
+const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
 
 /// Claims of the sandbox's ID tokens (OpenID Connect Core §2).
 #[derive(Serialize)]
@@ -138,6 +145,7 @@ fn handle(
         GrantType::RefreshToken => refresh(state, config, &params, requested_aud)?,
         GrantType::AuthorizationCode => crate::authorize::redeem_code(state, config, &params)?,
         GrantType::DeviceCode => crate::authorize::poll_device(state, config, &params)?,
+        GrantType::TokenExchange => token_exchange(state, &params, requested_aud)?,
         GrantType::JwtBearer => {
             let assertion = params.require("assertion")?;
             let sub = crate::client_auth::verify_grant_assertion(state, &config.id, assertion)?;
@@ -149,6 +157,7 @@ fn handle(
                 family: None,
                 // RFC 7523 §2.1: a new assertion, not a refresh token.
                 with_refresh: false,
+                exchange: None,
                 id_token_nonce: None,
             }
         }
@@ -218,6 +227,7 @@ fn client_credentials(
         family: None,
         // RFC 6749 §4.4.3: a refresh token SHOULD NOT be included.
         with_refresh: false,
+        exchange: None,
         id_token_nonce: None,
     })
 }
@@ -246,6 +256,7 @@ fn password(
         aud,
         family: None,
         with_refresh: config.grants.contains(&GrantType::RefreshToken),
+        exchange: None,
         id_token_nonce: None,
     })
 }
@@ -296,12 +307,70 @@ fn refresh(
         aud: if aud.is_empty() { record.aud } else { aud },
         family: Some(record.family),
         with_refresh: rotate,
+        exchange: None,
         id_token_nonce: None,
     })
 }
 
 /// The tokens of a grant; with a verified DPoP proof's `jkt`, bound to
 /// its key (`token_type` DPoP), unless a fault says otherwise.
+/// RFC 8693: an access token of this sandbox traded for another, for the
+/// same subject (and `act`, when an actor token says who acts).
+fn token_exchange(
+    state: &AppState,
+    params: &Params,
+    aud: Vec<String>,
+) -> Result<Grant, OAuthError> {
+    let token_of = |token: &str, kind: Option<&str>, what: &str| {
+        if kind != Some(ACCESS_TOKEN_TYPE) {
+            return Err(OAuthError::invalid_request(format!(
+                "{what}_token_type must be {ACCESS_TOKEN_TYPE}"
+            )));
+        }
+        verify_access_token(state, token, None).map_err(|_| {
+            OAuthError::invalid_grant(format!(
+                "the {what}_token is not a valid token of this server"
+            ))
+        })
+    };
+    let subject = token_of(
+        params.require("subject_token")?,
+        params.get("subject_token_type"),
+        "subject",
+    )?;
+    let actor = match params.get("actor_token") {
+        Some(token) => Some(token_of(token, params.get("actor_token_type"), "actor")?),
+        None => None,
+    };
+    if let Some(kind) = params
+        .get("requested_token_type")
+        .filter(|k| *k != ACCESS_TOKEN_TYPE)
+    {
+        return Err(OAuthError::invalid_request(format!(
+            "requested_token_type {kind} cannot be issued here (only {ACCESS_TOKEN_TYPE})"
+        )));
+    }
+    // No more than the subject's token could do.
+    let scopes = resolve_scopes(
+        params,
+        &subject
+            .scope
+            .split_whitespace()
+            .map(str::to_string)
+            .collect::<Vec<_>>(),
+        "the subject token",
+    )?;
+    Ok(Grant {
+        sub: subject.sub,
+        scopes,
+        aud,
+        family: None,
+        with_refresh: false,
+        exchange: Some(actor.map(|a| json!({ "sub": a.sub }))),
+        id_token_nonce: None,
+    })
+}
+
 fn issue(
     state: &AppState,
     config: &RegisteredClient,
@@ -334,6 +403,7 @@ fn issue(
         exp: now + lifetime,
         jti: random_token(16),
         cnf: jkt.as_ref().map(|jkt| json!({ "jkt": jkt })),
+        act: grant.exchange.clone().flatten(),
     };
     let access_token = state
         .signing
@@ -356,6 +426,9 @@ fn issue(
     let family = (grant.family).or_else(|| grant.with_refresh.then(|| state.tokens.new_family()));
     if let Some(family) = family {
         state.tokens.record_access(family, &claims.jti, claims.exp);
+    }
+    if grant.exchange.is_some() {
+        body["issued_token_type"] = json!(ACCESS_TOKEN_TYPE);
     }
     if let Some(nonce) = &grant.id_token_nonce {
         let id_token = state

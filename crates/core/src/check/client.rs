@@ -17,6 +17,8 @@ pub enum Grant {
     DeviceCode,
     /// A token for a signed assertion (RFC 7523 §2.1): service accounts.
     JwtBearer,
+    /// Another token traded for one (RFC 8693).
+    TokenExchange,
 }
 
 impl Grant {
@@ -27,6 +29,7 @@ impl Grant {
         "authorization_code",
         "device_code",
         "jwt_bearer",
+        "token_exchange",
     ];
 
     /// The name in a spec (and in the token cache).
@@ -38,6 +41,7 @@ impl Grant {
             Grant::AuthorizationCode => "authorization_code",
             Grant::DeviceCode => "device_code",
             Grant::JwtBearer => "jwt_bearer",
+            Grant::TokenExchange => "token_exchange",
         }
     }
 
@@ -46,6 +50,7 @@ impl Grant {
         match self {
             Grant::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
             Grant::JwtBearer => "urn:ietf:params:oauth:grant-type:jwt-bearer",
+            Grant::TokenExchange => "urn:ietf:params:oauth:grant-type:token-exchange",
             other => other.as_str(),
         }
     }
@@ -165,6 +170,13 @@ pub struct ClientConfig {
     /// `aud` (else the token endpoint).
     pub subject: Option<Value>,
     pub assertion_audience: Option<Value>,
+    /// `grant token_exchange` (RFC 8693): what is traded (often another
+    /// client's `token(CLIENT)`), who acts, and what is asked for.
+    pub subject_token: Option<Value>,
+    pub subject_token_type: Option<Value>,
+    pub actor_token: Option<Value>,
+    pub actor_token_type: Option<Value>,
+    pub requested_token_type: Option<Value>,
 }
 
 impl ClientConfig {
@@ -198,6 +210,11 @@ impl ClientConfig {
             &self.dpop_key,
             &self.subject,
             &self.assertion_audience,
+            &self.subject_token,
+            &self.subject_token_type,
+            &self.actor_token,
+            &self.actor_token_type,
+            &self.requested_token_type,
         ];
         let login = self
             .login
@@ -243,6 +260,11 @@ pub const SETTINGS: &[&str] = &[
     "dpop_key",
     "subject",
     "assertion_audience",
+    "subject_token",
+    "subject_token_type",
+    "actor_token",
+    "actor_token_type",
+    "requested_token_type",
 ];
 
 /// Settings only the authorization code grant uses.
@@ -325,6 +347,7 @@ pub fn from_def(
         Grant::AuthorizationCode,
         Grant::DeviceCode,
         Grant::JwtBearer,
+        Grant::TokenExchange,
     ][choice("grant", Grant::NAMES, 0)];
     // The assertion is the credential of a JWT bearer grant: by default
     // the client does not authenticate besides (Google's service accounts).
@@ -408,6 +431,7 @@ pub fn from_def(
             }
         }
         Grant::JwtBearer => require("private_key", "to sign the assertion of `grant jwt_bearer`"),
+        Grant::TokenExchange => require("subject_token", "to trade, for `grant token_exchange`"),
         Grant::ClientCredentials => {}
     }
     // Settings of another grant would be silently ignored.
@@ -415,6 +439,11 @@ pub fn from_def(
         k if AUTHORIZATION_ONLY.contains(&k) => Some(Grant::AuthorizationCode),
         "device_authorization_url" => Some(Grant::DeviceCode),
         "subject" | "assertion_audience" => Some(Grant::JwtBearer),
+        "subject_token"
+        | "subject_token_type"
+        | "actor_token"
+        | "actor_token_type"
+        | "requested_token_type" => Some(Grant::TokenExchange),
         _ => None,
     };
     for setting in &def.settings {
@@ -446,6 +475,15 @@ pub fn from_def(
         }
     }
     errors.extend(check_login(def, grant, source));
+    for setting in &def.settings {
+        let traded = matches!(setting.key.node.as_str(), "subject_token" | "actor_token");
+        if let (ValueKind::ClientToken(other), false) = (&setting.value.kind, traded) {
+            errors.push(
+                Diagnostic::error("`token(CLIENT)` is for `subject_token` or `actor_token`")
+                    .at(source, other.span),
+            );
+        }
+    }
     let dpop = match get("dpop").map(|v| (v.kind.clone(), v.span)) {
         None | Some((ValueKind::Bool(false), _)) => Dpop::Off,
         Some((ValueKind::Bool(true), _)) => Dpop::Required,
@@ -516,6 +554,11 @@ pub fn from_def(
         dpop_key: get("dpop_key"),
         subject: get("subject"),
         assertion_audience: get("assertion_audience"),
+        subject_token: get("subject_token"),
+        subject_token_type: get("subject_token_type"),
+        actor_token: get("actor_token"),
+        actor_token_type: get("actor_token_type"),
+        requested_token_type: get("requested_token_type"),
     })
 }
 

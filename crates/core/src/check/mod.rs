@@ -97,6 +97,9 @@ pub fn check_spec(spec: &Spec, options: &CheckOptions) -> Checked {
     for file in spec.files() {
         checker.clients(file);
     }
+    for file in spec.files() {
+        checker.exchanges(file);
+    }
     for file in &spec.imports {
         if let Some(step) = file.steps.first() {
             checker.out.diagnostics.push(
@@ -157,6 +160,37 @@ impl Checker<'_> {
             // `--var` wins over `vars`.
             if !self.options.cli_vars.contains_key(&def.name.node) {
                 self.learn(def.name.node.clone(), resolved);
+            }
+        }
+    }
+
+    /// A token exchange trades another client's token: one that is there,
+    /// and not its own.
+    fn exchanges(&mut self, file: &Arc<SpecFile>) {
+        for def in &file.clients {
+            let Some(config) = self.out.clients.get(&def.name.node).cloned() else {
+                continue;
+            };
+            for value in [&config.subject_token, &config.actor_token]
+                .into_iter()
+                .flatten()
+            {
+                let ValueKind::ClientToken(other) = &value.kind else {
+                    continue;
+                };
+                let known = self.out.clients.contains_key(&other.node)
+                    || self.out.invalid_clients.contains(&other.node);
+                let problem = if other.node == def.name.node {
+                    "is the exchanging client itself"
+                } else if !known {
+                    "is not a client of this spec"
+                } else {
+                    continue;
+                };
+                self.error(
+                    Diagnostic::error(format!("`{}` {problem}", other.node))
+                        .at(&file.source, other.span),
+                );
             }
         }
     }
@@ -355,6 +389,19 @@ impl Checker<'_> {
                 }
             }
             ValueKind::Secret(inner) => self.walk_value(file, inner, ctx, complete),
+            // Fetched when the exchanging client needs it.
+            // (Which clients it may name is checked once all are known.)
+            ValueKind::ClientToken(client) => {
+                *complete = false;
+                if ctx.is_some() {
+                    self.error(
+                        Diagnostic::error(
+                            "`token(CLIENT)` is for a token_exchange client's `subject_token` or `actor_token`",
+                        )
+                        .at(&file.source, client.span),
+                    );
+                }
+            }
             // Known when the spec runs: the key is made then.
             ValueKind::DpopThumbprint(client) => {
                 *complete = false;

@@ -149,6 +149,11 @@ impl EvalError {
 /// Variables in scope, by name.
 pub type Scope = HashMap<String, Resolved>;
 
+/// Where a run keeps a client's access token for `token(CLIENT)`.
+pub fn client_token_var(client: &str) -> String {
+    format!("token({client})")
+}
+
 /// Where a run keeps a client's DPoP thumbprint in the scope (a name no
 /// variable can have).
 pub fn thumbprint_var(client: &str) -> String {
@@ -204,6 +209,16 @@ impl Evaluator<'_> {
                     }
                 }
             }
+            ValueKind::ClientToken(client) => match self.scope.get(&client_token_var(&client.node))
+            {
+                Some(r) => r.clone(),
+                None => {
+                    return Err(EvalError::UndefinedVar {
+                        name: format!("token({})", client.node),
+                        span: value.span,
+                    })
+                }
+            },
             ValueKind::File(path) => {
                 let rel = self.template(path)?;
                 let full = self.base_dir.join(&rel.text);

@@ -104,6 +104,9 @@ impl CacheKey {
             ("resource", &client.resource),
             ("subject", &client.subject),
             ("assertion_audience", &client.assertion_audience),
+            ("subject_token", &client.subject_token),
+            ("actor_token", &client.actor_token),
+            ("requested_token_type", &client.requested_token_type),
         ] {
             put(name.into(), value.as_deref());
         }

@@ -24,6 +24,29 @@ pub(crate) fn grant_fields(
         Grant::ClientCredentials => vec![field("grant_type", "client_credentials")],
         // The assertion is signed per attempt (its jti must not repeat).
         Grant::JwtBearer => vec![field("grant_type", Grant::JwtBearer.grant_type())],
+        Grant::TokenExchange => {
+            let access_token = "urn:ietf:params:oauth:token-type:access_token";
+            let mut form = vec![
+                field("grant_type", Grant::TokenExchange.grant_type()),
+                field(
+                    "subject_token",
+                    client.subject_token.as_deref().unwrap_or_default(),
+                ),
+                field(
+                    "subject_token_type",
+                    client.subject_token_type.as_deref().unwrap_or(access_token),
+                ),
+            ];
+            if let Some(actor) = &client.actor_token {
+                form.push(field("actor_token", actor));
+                let kind = client.actor_token_type.as_deref().unwrap_or(access_token);
+                form.push(field("actor_token_type", kind));
+            }
+            if let Some(kind) = &client.requested_token_type {
+                form.push(field("requested_token_type", kind));
+            }
+            form
+        }
         Grant::RefreshToken | Grant::AuthorizationCode | Grant::DeviceCode => {
             refresh(refresh_token)
         }

@@ -24,6 +24,8 @@ pub struct TokenResponse {
     pub scope: Option<Vec<String>>,
     /// OpenID Connect: who signed in.
     pub id_token: Option<String>,
+    /// RFC 8693: what a token exchange issued.
+    pub issued_token_type: Option<String>,
     /// What a user running with `-v` should know about how the lifetime
     /// was read.
     pub notes: Vec<String>,
@@ -184,6 +186,10 @@ pub fn parse_token_response(x: &Exchange) -> Result<TokenResponse, (FailureClass
         .get("id_token")
         .and_then(|r| r.as_str())
         .map(str::to_string);
+    let issued_token_type = obj
+        .get("issued_token_type")
+        .and_then(|r| r.as_str())
+        .map(str::to_string);
     Ok(TokenResponse {
         access_token,
         token_type,
@@ -191,6 +197,7 @@ pub fn parse_token_response(x: &Exchange) -> Result<TokenResponse, (FailureClass
         refresh_token,
         scope,
         id_token,
+        issued_token_type,
         notes,
     })
 }
@@ -271,6 +278,7 @@ mod tests {
             refresh_token: None,
             scope: None,
             id_token: None,
+            issued_token_type: None,
             notes: Vec::new(),
         };
         assert!(usual.lifetime(now) <= Duration::from_secs(3600));

@@ -67,6 +67,12 @@ pub struct ResolvedClient {
     /// `grant jwt_bearer`: the assertion's `sub` and `aud`.
     pub subject: Option<String>,
     pub assertion_audience: Option<String>,
+    /// `grant token_exchange`.
+    pub subject_token: Option<String>,
+    pub subject_token_type: Option<String>,
+    pub actor_token: Option<String>,
+    pub actor_token_type: Option<String>,
+    pub requested_token_type: Option<String>,
 }
 
 impl ResolvedClient {
@@ -494,6 +500,8 @@ impl TokenManager {
             &client.password,
             &client.private_key,
             &client.client_key,
+            &client.subject_token,
+            &client.actor_token,
         ]
         .into_iter()
         .flatten()
@@ -587,6 +595,25 @@ impl TokenManager {
             slot.refresh_token = Some(refresh.clone());
         } else if slot.refresh_token.is_none() {
             slot.refresh_token = refresh;
+        }
+        // RFC 8693 §2.2.1: an exchange says what it issued.
+        if client.grant() == Grant::TokenExchange {
+            match (&parsed.issued_token_type, &client.requested_token_type) {
+                (None, _) => {
+                    return Err(fail(
+                        FailureClass::AuthServer,
+                        "the token exchange answered without issued_token_type (RFC 8693 §2.2.1)"
+                            .into(),
+                    ))
+                }
+                (Some(issued), Some(asked)) if issued != asked => {
+                    return Err(fail(
+                        FailureClass::AuthServer,
+                        format!("the token exchange issued {issued}, not the {asked} asked for"),
+                    ))
+                }
+                _ => {}
+            }
         }
         let bound = parsed.token_type.eq_ignore_ascii_case("DPoP");
         match client.dpop {

@@ -47,6 +47,8 @@ pub enum ValueKind {
     /// `dpop_thumbprint(CLIENT)`: the thumbprint of the client's DPoP key,
     /// known when the spec runs.
     DpopThumbprint(Spanned<String>),
+    /// `token(CLIENT)`: the client's access token, for a token exchange.
+    ClientToken(Spanned<String>),
 }
 
 /// Text with `{{name}}` holes.

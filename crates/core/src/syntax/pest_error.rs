@@ -250,6 +250,7 @@ fn describe(rule: Rule) -> &'static str {
         kw_login => "`login`",
         without_proof => "`without_proof`",
         thumbprint_call | kw_dpop_thumbprint => "`dpop_thumbprint(CLIENT)`",
+        token_call | kw_token => "`token(CLIENT)`",
         always => "`always`",
         request_line | header_stmt | query_block | form_block | json_block | body_stmt
         | basic_auth_stmt | bearer_stmt | auth_stmt | timeout_opt | retry_opt | repeat_opt

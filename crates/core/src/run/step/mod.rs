@@ -363,13 +363,34 @@ impl SpecRun<'_> {
         retry: &RetryPolicy,
         result: &mut StepResult,
     ) -> Result<Token, (FailureClass, String)> {
-        if !self.clients.contains_key(name) {
-            let config = self
-                .checked
-                .clients
-                .get(name)
-                .expect("checked: the client exists")
-                .clone();
+        let config = self
+            .checked
+            .clients
+            .get(name)
+            .expect("checked: the client exists")
+            .clone();
+        // A token exchange trades the current tokens of the clients it
+        // names: fetched (or renewed) first, and the client resolved anew.
+        let traded: Vec<String> = [&config.subject_token, &config.actor_token]
+            .into_iter()
+            .flatten()
+            .filter_map(|v| match &v.kind {
+                crate::syntax::ast::ValueKind::ClientToken(other) => Some(other.node.clone()),
+                _ => None,
+            })
+            .collect();
+        for other in &traded {
+            let token = Box::pin(self.client_token(other, step, retry, result)).await?;
+            let var = crate::check::value::client_token_var(other);
+            self.scope.insert(
+                var,
+                Resolved {
+                    text: token.access_token,
+                    secret: true,
+                },
+            );
+        }
+        if !traded.is_empty() || !self.clients.contains_key(name) {
             let resolved = self.resolve_client(&config).map_err(|e| {
                 (
                     FailureClass::Credentials,
@@ -469,6 +490,11 @@ impl SpecRun<'_> {
             dpop_key: opt(&c.dpop_key)?,
             subject: opt(&c.subject)?,
             assertion_audience: opt(&c.assertion_audience)?,
+            subject_token: opt(&c.subject_token)?,
+            subject_token_type: opt(&c.subject_token_type)?,
+            actor_token: opt(&c.actor_token)?,
+            actor_token_type: opt(&c.actor_token_type)?,
+            requested_token_type: opt(&c.requested_token_type)?,
         })
     }
 

@@ -45,6 +45,10 @@ impl Builder {
                 let client = inner.parts().nth(1).expect("client name");
                 ValueKind::DpopThumbprint(self.spanned_str(&client))
             }
+            Rule::token_call => {
+                let client = inner.parts().nth(1).expect("client name");
+                ValueKind::ClientToken(self.spanned_str(&client))
+            }
             rule => unreachable!("unexpected value rule {rule:?}"),
         };
         Value {
