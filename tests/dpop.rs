@@ -129,6 +129,32 @@ async fn an_unbound_token_fails_unless_dpop_is_optional() {
     );
 }
 
+/// An API that wants a nonce of its own: the 401 `use_dpop_nonce` is
+/// answered once with it.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_api_nonce_is_used_after_one_401() {
+    let config = SandboxConfig {
+        faults: vec![oauthspec_sandbox::parse_fault("api:new_dpop_nonce,times=1").unwrap()],
+        ..SandboxConfig::default()
+    };
+    let sandbox = Sandbox::start(config, 0).await.unwrap();
+    let base = sandbox.base_url();
+    let result = run(&base, &spec(&base, "true")).await;
+    let first = step(&result, "orders with a proof");
+    assert!(matches!(first.outcome, Outcome::Passed), "{first:#?}");
+    assert_eq!(
+        statuses(first, AttemptKind::Request),
+        [(Some(401), true), (Some(200), false)]
+    );
+    // The nonce went with the second proof.
+    let shown = first
+        .attempts
+        .last()
+        .and_then(|a| a.transcript.clone())
+        .unwrap_or_default();
+    assert!(shown.contains("\"nonce\":"), "{shown}");
+}
+
 /// A server that asks for a new nonce every time: one retry, then its
 /// answer stands, as `auth_server`.
 #[tokio::test(flavor = "multi_thread")]

@@ -436,6 +436,48 @@ async fn oidc_provider_user_tokens_interop() {
     }
 }
 
+/// DPoP-bound client-credentials tokens from oidc-provider: its token type
+/// DPoP and `cnf.jkt` the thumbprint of our key, accepted with a proof and
+/// refused without; and the nonce round trip for a client that needs one.
+#[tokio::test(flavor = "multi_thread")]
+async fn oidc_provider_dpop_interop() {
+    if !node_ready("oidc_provider_dpop_interop") {
+        return;
+    }
+    let keys = tempfile::tempdir().expect("a temporary directory");
+    let (public_pem, _) = client_key(keys.path());
+    let server = Server::start(
+        "oidc-provider.mjs",
+        &[("INTEROP_CLIENT_PUBLIC_KEY", &public_pem)],
+    );
+    let (result, _) = run_with(
+        &[interop_dir().join("oidc-provider-dpop.oauthspec")],
+        options(&[("OIDC_ISSUER", server.url.as_str())]),
+    )
+    .await;
+    assert_all_passed(&result, &server);
+    assert_eq!(result.counts().passed, 3);
+    // The provider asked for its nonce once, and then issued.
+    let nonced = &result.suites[0].steps[0];
+    let token_statuses: Vec<Option<u16>> = (nonced.attempts.iter())
+        .filter(|a| a.kind == AttemptKind::Token)
+        .map(|a| a.status)
+        .collect();
+    assert_eq!(
+        token_statuses,
+        [Some(400), Some(200)],
+        "{}",
+        describe(&result)
+    );
+    let lines = server.token_lines(2, 1);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l == "TOKEN error cc-dpop-nonce use_dpop_nonce"),
+        "{lines:?}"
+    );
+}
+
 #[tokio::test]
 async fn oauth2_mock_server_interop() {
     if !node_ready("oauth2_mock_server_interop") {

@@ -113,7 +113,7 @@ client traded {
   grant token_exchange
   client_id "admin-client"
   client_secret secret("admin-secret")
-  subject_token token(bound)
+  subject_token token(alice)
   scope "orders:read"
 }
 

@@ -82,6 +82,20 @@ server.listen(port, '127.0.0.1', () => {
         jwks: { keys: [clientJwk] },
       },
       {
+        ...confidential,
+        client_id: 'cc-dpop',
+        client_secret: 'cc-dpop-secret',
+        token_endpoint_auth_method: 'client_secret_basic',
+        dpop_bound_access_tokens: true,
+      },
+      {
+        ...confidential,
+        client_id: 'cc-dpop-nonce',
+        client_secret: 'cc-dpop-nonce-secret',
+        token_endpoint_auth_method: 'client_secret_basic',
+        dpop_bound_access_tokens: true,
+      },
+      {
         client_id: 'spa',
         application_type: 'native',
         token_endpoint_auth_method: 'none',
@@ -107,6 +121,12 @@ server.listen(port, '127.0.0.1', () => {
     features: {
       devInteractions: { enabled: true },
       deviceFlow: { enabled: true },
+      // DPoP-bound tokens; `cc-dpop-nonce` must also use the server's nonce.
+      dPoP: {
+        enabled: true,
+        nonceSecret: crypto.randomBytes(32),
+        requireNonce: (ctx) => ctx.oidc.client?.clientId === 'cc-dpop-nonce',
+      },
       clientCredentials: { enabled: true },
       introspection: { enabled: true },
       revocation: { enabled: true },
@@ -187,7 +207,7 @@ function resourceServer(issuer) {
       return;
     }
     const auth = req.headers.authorization ?? '';
-    const match = /^Bearer ([\w-]+)\.([\w-]+)\.([\w-]+)$/.exec(auth);
+    const match = /^(?:Bearer|DPoP) ([\w-]+)\.([\w-]+)\.([\w-]+)$/.exec(auth);
     if (!match) {
       send(res, 401, { error: 'invalid_request' }, 'Bearer realm="api"');
       return;
@@ -220,6 +240,8 @@ function resourceServer(issuer) {
       refuse(res, 'wrong issuer or audience');
     } else if (!(claims.exp > Date.now() / 1000)) {
       refuse(res, 'expired');
+    } else if (claims.cnf?.jkt && !dpopProofOk(req, auth.split(' ')[1], claims.cnf.jkt, issuer)) {
+      refuse(res, 'a DPoP-bound token needs a valid DPoP proof by its key');
     } else if (path === '/api/admin' && !String(claims.scope ?? '').split(' ').includes('api:admin')) {
       send(
         res,
@@ -233,7 +255,39 @@ function resourceServer(issuer) {
         scope: claims.scope ?? '',
         aud: claims.aud,
         typ: header.typ,
+        cnf: claims.cnf ?? null,
       });
     }
   };
+}
+
+/** RFC 9449 §4.3, as far as this resource needs: the proof is signed by
+ * the key the token is bound to (RFC 7638 thumbprint), for this request,
+ * with the token's hash. */
+function dpopProofOk(req, token, jkt, issuer) {
+  const proof = req.headers.dpop;
+  if (typeof proof !== 'string') return false;
+  const [h, p, s] = proof.split('.');
+  try {
+    const header = JSON.parse(Buffer.from(h, 'base64url'));
+    const claims = JSON.parse(Buffer.from(p, 'base64url'));
+    const { crv, kty, x, y } = header.jwk;
+    const thumbprint = crypto
+      .createHash('sha256')
+      .update(JSON.stringify({ crv, kty, x, y }))
+      .digest('base64url');
+    const signed = crypto.verify(
+      'sha256',
+      Buffer.from(`${h}.${p}`),
+      { key: crypto.createPublicKey({ key: header.jwk, format: 'jwk' }), dsaEncoding: 'ieee-p1363' },
+      Buffer.from(s, 'base64url'),
+    );
+    const ath = crypto.createHash('sha256').update(token).digest('base64url');
+    const htu = new URL(req.url, issuer);
+    htu.search = '';
+    return header.typ === 'dpop+jwt' && thumbprint === jkt && signed
+      && claims.htm === req.method && claims.htu === htu.href && claims.ath === ath;
+  } catch {
+    return false;
+  }
 }

@@ -74,6 +74,19 @@ pub struct TransportError {
     pub transcript: Option<String>,
 }
 
+impl TransportError {
+    /// A request that could not be made (a proof or assertion that could
+    /// not be signed): nothing was sent.
+    pub fn unsent(message: String) -> TransportError {
+        TransportError {
+            kind: TransportErrorKind::Other,
+            message,
+            latency: Duration::ZERO,
+            transcript: None,
+        }
+    }
+}
+
 /// What a connection pool is keyed by: redirects and TLS settings. PEM
 /// texts are kept whole, so two specs naming the same files share a pool.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]

@@ -140,13 +140,14 @@ impl IntoResponse for BearerError {
     }
 }
 
-/// Checks the request's access token and that it grants `scope`.
 /// The request a token comes with, for its DPoP proof.
 pub(crate) struct Request<'a> {
     pub method: &'a Method,
     pub uri: &'a Uri,
 }
 
+/// Checks the request's access token (with its proof, when bound) and
+/// that it grants `scope`.
 fn authorize(
     state: &AppState,
     headers: &HeaderMap,
@@ -192,6 +193,21 @@ fn authorize(
     let jkt = (claims.cnf.as_ref())
         .and_then(|c| c.get("jkt"))
         .and_then(|j| j.as_str());
+    let restless = jkt.is_some()
+        && (state.take_fault(Group::Api, |k| {
+            matches!(k, FaultKind::NewDpopNonce).then_some(())
+        }))
+        .is_some();
+    if restless {
+        return Err(BearerError {
+            dpop: Some(Some(crate::keys::random_token(12))),
+            ..BearerError::dpop(
+                state,
+                "use_dpop_nonce",
+                "send the proof again with this nonce",
+            )
+        });
+    }
     match (jkt, scheme.eq_ignore_ascii_case("dpop")) {
         (Some(jkt), true) => {
             let url = state.endpoint(request.uri.path());

@@ -58,6 +58,16 @@ pub(crate) fn verify(
     if !matches!(header.alg, Algorithm::ES256 | Algorithm::RS256) {
         return Err(invalid("alg must be ES256 or RS256"));
     }
+    // RFC 9449 §4.3: the JWK must hold no private key (a typed JWK would
+    // drop the members silently, so the raw header is read).
+    let raw = (proof.split('.').next())
+        .and_then(|h| URL_SAFE_NO_PAD.decode(h).ok())
+        .and_then(|h| serde_json::from_slice::<Value>(&h).ok())
+        .unwrap_or_default();
+    let private = ["d", "p", "q", "dp", "dq", "qi", "k"];
+    if private.iter().any(|m| raw["jwk"].get(m).is_some()) {
+        return Err(invalid("the jwk holds a private key"));
+    }
     let jwk = header.jwk.ok_or_else(|| invalid("no jwk in the header"))?;
     let key = DecodingKey::from_jwk(&jwk).map_err(|e| invalid(format!("the jwk: {e}")))?;
     let mut validation = Validation::new(header.alg);

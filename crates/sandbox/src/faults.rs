@@ -146,8 +146,8 @@ impl FaultKind {
             | FaultKind::RemoveScope { .. }
             | FaultKind::SlowDown
             | FaultKind::ExpiredToken
-            | FaultKind::UnboundDpop
-            | FaultKind::NewDpopNonce => group == Group::Token,
+            | FaultKind::UnboundDpop => group == Group::Token,
+            FaultKind::NewDpopNonce => matches!(group, Group::Token | Group::Api),
             FaultKind::InvalidToken => group == Group::Api,
             _ => true,
         }

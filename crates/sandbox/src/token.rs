@@ -145,7 +145,7 @@ fn handle(
         GrantType::RefreshToken => refresh(state, config, &params, requested_aud)?,
         GrantType::AuthorizationCode => crate::authorize::redeem_code(state, config, &params)?,
         GrantType::DeviceCode => crate::authorize::poll_device(state, config, &params)?,
-        GrantType::TokenExchange => token_exchange(state, &params, requested_aud)?,
+        GrantType::TokenExchange => token_exchange(state, config, &params, requested_aud)?,
         GrantType::JwtBearer => {
             let assertion = params.require("assertion")?;
             let sub = crate::client_auth::verify_grant_assertion(state, &config.id, assertion)?;
@@ -312,12 +312,12 @@ fn refresh(
     })
 }
 
-/// The tokens of a grant; with a verified DPoP proof's `jkt`, bound to
-/// its key (`token_type` DPoP), unless a fault says otherwise.
 /// RFC 8693: an access token of this sandbox traded for another, for the
-/// same subject (and `act`, when an actor token says who acts).
+/// same subject (and `act`, when an actor token says who acts), within
+/// the subject token's and the client's scopes.
 fn token_exchange(
     state: &AppState,
+    config: &RegisteredClient,
     params: &Params,
     aud: Vec<String>,
 ) -> Result<Grant, OAuthError> {
@@ -327,11 +327,23 @@ fn token_exchange(
                 "{what}_token_type must be {ACCESS_TOKEN_TYPE}"
             )));
         }
-        verify_access_token(state, token, None).map_err(|_| {
+        let claims = verify_access_token(state, token, None).map_err(|_| {
             OAuthError::invalid_grant(format!(
                 "the {what}_token is not a valid token of this server"
             ))
-        })
+        })?;
+        if state.tokens.is_revoked(&claims.jti) {
+            return Err(OAuthError::invalid_grant(format!(
+                "the {what}_token was revoked"
+            )));
+        }
+        // Its proof would be owed to the token's holder, not to us.
+        if claims.cnf.is_some() {
+            return Err(OAuthError::invalid_grant(format!(
+                "the {what}_token is DPoP-bound: a bound token is not traded here"
+            )));
+        }
+        Ok(claims)
     };
     let subject = token_of(
         params.require("subject_token")?,
@@ -350,16 +362,13 @@ fn token_exchange(
             "requested_token_type {kind} cannot be issued here (only {ACCESS_TOKEN_TYPE})"
         )));
     }
-    // No more than the subject's token could do.
-    let scopes = resolve_scopes(
-        params,
-        &subject
-            .scope
-            .split_whitespace()
-            .map(str::to_string)
-            .collect::<Vec<_>>(),
-        "the subject token",
-    )?;
+    // No more than the subject's token could do, nor the client may get.
+    let allowed = state.effective_scopes(config);
+    let within: Vec<String> = (subject.scope.split_whitespace())
+        .filter(|s| allowed.iter().any(|a| a == s))
+        .map(str::to_string)
+        .collect();
+    let scopes = resolve_scopes(params, &within, "the subject token and this client")?;
     Ok(Grant {
         sub: subject.sub,
         scopes,
@@ -371,6 +380,8 @@ fn token_exchange(
     })
 }
 
+/// The tokens of a grant; with a verified DPoP proof's `jkt`, bound to
+/// its key (`token_type` DPoP), unless a fault says otherwise.
 fn issue(
     state: &AppState,
     config: &RegisteredClient,

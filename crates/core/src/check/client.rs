@@ -477,11 +477,19 @@ pub fn from_def(
     errors.extend(check_login(def, grant, source));
     for setting in &def.settings {
         let traded = matches!(setting.key.node.as_str(), "subject_token" | "actor_token");
-        if let (ValueKind::ClientToken(other), false) = (&setting.value.kind, traded) {
-            errors.push(
+        match (&setting.value.kind, traded) {
+            (ValueKind::ClientToken(other), false) => errors.push(
                 Diagnostic::error("`token(CLIENT)` is for `subject_token` or `actor_token`")
                     .at(source, other.span),
-            );
+            ),
+            (ValueKind::Secret(inner), _) if matches!(inner.kind, ValueKind::ClientToken(_)) => {
+                errors.push(
+                    Diagnostic::error("`token(CLIENT)` is a secret already")
+                        .at(source, setting.value.span)
+                        .help("write `token(CLIENT)` without `secret(...)`"),
+                )
+            }
+            _ => {}
         }
     }
     let dpop = match get("dpop").map(|v| (v.kind.clone(), v.span)) {

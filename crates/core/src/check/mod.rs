@@ -184,6 +184,8 @@ impl Checker<'_> {
                     "is the exchanging client itself"
                 } else if !known {
                     "is not a client of this spec"
+                } else if self.trades(&other.node, &def.name.node) {
+                    "trades this client's token in turn: the exchanges go round"
                 } else {
                     continue;
                 };
@@ -193,6 +195,33 @@ impl Checker<'_> {
                 );
             }
         }
+    }
+
+    /// Whether `client` trades `target`'s token, through any chain of
+    /// token exchanges (each client looked at once).
+    fn trades(&self, client: &str, target: &str) -> bool {
+        let mut seen = std::collections::HashSet::new();
+        let mut todo = vec![client.to_string()];
+        while let Some(name) = todo.pop() {
+            if !seen.insert(name.clone()) {
+                continue;
+            }
+            let Some(config) = self.out.clients.get(&name) else {
+                continue;
+            };
+            for value in [&config.subject_token, &config.actor_token]
+                .into_iter()
+                .flatten()
+            {
+                if let ValueKind::ClientToken(other) = &value.kind {
+                    if other.node == target {
+                        return true;
+                    }
+                    todo.push(other.node.clone());
+                }
+            }
+        }
+        false
     }
 
     fn clients(&mut self, file: &Arc<SpecFile>) {

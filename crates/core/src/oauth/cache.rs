@@ -105,7 +105,9 @@ impl CacheKey {
             ("subject", &client.subject),
             ("assertion_audience", &client.assertion_audience),
             ("subject_token", &client.subject_token),
+            ("subject_token_type", &client.subject_token_type),
             ("actor_token", &client.actor_token),
+            ("actor_token_type", &client.actor_token_type),
             ("requested_token_type", &client.requested_token_type),
         ] {
             put(name.into(), value.as_deref());
@@ -115,6 +117,13 @@ impl CacheKey {
         if grant == crate::check::client::Grant::RefreshToken {
             put("refresh_token".into(), client.refresh_token.as_deref());
         }
+        // `dpop true` must never be handed an unbound token `optional` took.
+        let dpop = match client.dpop {
+            crate::check::client::Dpop::Off => None,
+            crate::check::client::Dpop::Required => Some("required"),
+            crate::check::client::Dpop::Optional => Some("optional"),
+        };
+        put("dpop".into(), dpop);
         // A user flow's token is the signed-in user's, with what the
         // authorization request asked for. (Not where the code came back
         // to: `oauthspec login` listens on a port of its own choosing.)

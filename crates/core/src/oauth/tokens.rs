@@ -21,7 +21,7 @@ use super::login::ResolvedLogin;
 use super::response::{oauth_error_code, parse_token_response};
 use crate::check::client::{AuthMethod, Dpop, Grant, SigningAlg};
 use crate::error::{CacheAction, Error};
-use crate::http::{Exchange, Http, TlsKey, TransportError, TransportErrorKind};
+use crate::http::{Exchange, Http, TlsKey, TransportError};
 use crate::results::{supersede_last, Attempt, AttemptKind, FailureClass};
 use crate::retry::RetryPolicy;
 use crate::secrets::Redactor;
@@ -391,6 +391,11 @@ impl TokenManager {
         slot.token = Some(token.clone());
         slot.from_file = false;
         self.renewal(client, token);
+        // A token bound to a key made for this run is of no use to the
+        // next: it is not written, so the file does not grow each run.
+        if client.dpop != Dpop::Off && client.dpop_key.is_none() {
+            return;
+        }
         // The token is good whatever happens to the file: a failed write is
         // the run's problem, reported when it ends, not the server's.
         if let Err(e) = self.save(key, slot) {
@@ -744,9 +749,7 @@ impl TokenManager {
             .client_for(&client.tls_key(), endpoint)
             .map_err(|m| fail(FailureClass::Credentials, m))?;
         let method = client.auth_method.unwrap_or(AuthMethod::ClientSecretBasic);
-        let jwt_bearer = grant
-            .iter()
-            .any(|(k, v)| k == "grant_type" && v == Grant::JwtBearer.grant_type());
+        let jwt_bearer = client.grant() == Grant::JwtBearer;
         let signer = match (method, jwt_bearer) {
             (AuthMethod::PrivateKeyJwt, _) | (_, true) => {
                 Some(AssertionSigner::new(client).map_err(|m| fail(FailureClass::Credentials, m))?)
@@ -766,99 +769,83 @@ impl TokenManager {
             crate::retry::retryable
         };
         let dpop = self.dpop_key(client)?;
-        let result =
-            policy
-                .retry
-                .send(retryable, async || {
-                    if attempts.len() > first {
-                        supersede_last(attempts);
-                    }
-                    // A server that wants a nonce says so once; a second ask is
-                    // its answer (RFC 9449 §8).
-                    let mut nonce_asked = false;
-                    loop {
-                        let mut form = form.clone();
-                        let mut request = http.post(endpoint).header("Accept", "application/json");
-                        match method {
-                            AuthMethod::ClientSecretBasic => {
-                                request = request.header("Authorization", basic(client));
-                            }
-                            AuthMethod::PrivateKeyJwt => {
-                                let signer = signer.as_ref().expect("made above for this method");
-                                let assertion = signer.sign(&client.client_id, endpoint).map_err(
-                                    |message| TransportError {
-                                        kind: TransportErrorKind::Other,
-                                        message,
-                                        latency: Duration::ZERO,
-                                        transcript: None,
-                                    },
-                                )?;
-                                self.redactor.add(&assertion);
-                                add_assertion(&mut form, client, assertion);
-                            }
-                            _ => {}
+        let result = policy
+            .retry
+            .send(retryable, async || {
+                if attempts.len() > first {
+                    supersede_last(attempts);
+                }
+                // A server that wants a nonce says so once; a second ask is
+                // its answer (RFC 9449 §8).
+                let mut nonce_asked = false;
+                loop {
+                    let mut form = form.clone();
+                    let mut request = http.post(endpoint).header("Accept", "application/json");
+                    match method {
+                        AuthMethod::ClientSecretBasic => {
+                            request = request.header("Authorization", basic(client));
                         }
-                        // RFC 7523 §2.1: the grant's own assertion, fresh per
-                        // attempt.
-                        if jwt_bearer {
-                            let signer = signer.as_ref().expect("made above for this grant");
-                            let sub = client.subject.as_deref().unwrap_or(&client.client_id);
-                            let aud = client.assertion_audience.as_deref().unwrap_or(endpoint);
-                            let assertion = signer.sign_for(&client.client_id, sub, aud).map_err(
-                                |message| TransportError {
-                                    kind: TransportErrorKind::Other,
-                                    message,
-                                    latency: Duration::ZERO,
-                                    transcript: None,
-                                },
-                            )?;
+                        AuthMethod::PrivateKeyJwt => {
+                            let signer = signer.as_ref().expect("made above for this method");
+                            let assertion = signer
+                                .sign(&client.client_id, endpoint)
+                                .map_err(TransportError::unsent)?;
                             self.redactor.add(&assertion);
-                            form.push(("assertion".into(), assertion));
+                            add_assertion(&mut form, client, assertion);
                         }
-                        let body: String = url::form_urlencoded::Serializer::new(String::new())
-                            .extend_pairs(&form)
-                            .finish();
-                        request = request
-                            .header("Content-Type", "application/x-www-form-urlencoded")
-                            .body(body);
-                        let mut proof_sent = None;
-                        if let Some(key) = &dpop {
-                            let nonce = self.dpop_nonce(endpoint);
-                            let proof = key
-                                .proof("POST", endpoint, nonce.as_deref(), None)
-                                .map_err(|message| TransportError {
-                                    kind: TransportErrorKind::Other,
-                                    message,
-                                    latency: Duration::ZERO,
-                                    transcript: None,
-                                })?;
-                            self.redactor.add(&proof);
-                            request = request.header("DPoP", &proof);
-                            proof_sent = Some(proof);
-                        }
-                        self.requests
-                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let result = self.http.send(request, policy.timeout).await;
-                        attempts.push(Attempt::record(
-                            AttemptKind::Token,
-                            "POST".into(),
-                            endpoint.to_string(),
-                            &result,
-                            &self.redactor,
-                            Some(&client.name),
-                        ));
-                        show_proof(attempts, proof_sent.as_deref(), &self.redactor);
-                        if let (Ok(x), Some(_)) = (&result, &dpop) {
-                            if self.take_dpop_nonce(endpoint, x) && !nonce_asked {
-                                nonce_asked = true;
-                                supersede_last(attempts);
-                                continue;
-                            }
-                        }
-                        break result;
+                        _ => {}
                     }
-                })
-                .await;
+                    // RFC 7523 §2.1: the grant's own assertion, fresh per
+                    // attempt.
+                    if jwt_bearer {
+                        let signer = signer.as_ref().expect("made above for this grant");
+                        let sub = client.subject.as_deref().unwrap_or(&client.client_id);
+                        let aud = client.assertion_audience.as_deref().unwrap_or(endpoint);
+                        let assertion = signer
+                            .sign_for(&client.client_id, sub, aud)
+                            .map_err(TransportError::unsent)?;
+                        self.redactor.add(&assertion);
+                        form.push(("assertion".into(), assertion));
+                    }
+                    let body: String = url::form_urlencoded::Serializer::new(String::new())
+                        .extend_pairs(&form)
+                        .finish();
+                    request = request
+                        .header("Content-Type", "application/x-www-form-urlencoded")
+                        .body(body);
+                    let mut proof_sent = None;
+                    if let Some(key) = &dpop {
+                        let nonce = self.dpop_nonce(endpoint);
+                        let proof = key
+                            .proof("POST", endpoint, nonce.as_deref(), None)
+                            .map_err(TransportError::unsent)?;
+                        self.redactor.add(&proof);
+                        request = request.header("DPoP", &proof);
+                        proof_sent = Some(proof);
+                    }
+                    self.requests
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let result = self.http.send(request, policy.timeout).await;
+                    attempts.push(Attempt::record(
+                        AttemptKind::Token,
+                        "POST".into(),
+                        endpoint.to_string(),
+                        &result,
+                        &self.redactor,
+                        Some(&client.name),
+                    ));
+                    show_proof(attempts, proof_sent.as_deref(), &self.redactor);
+                    if let (Ok(x), Some(_)) = (&result, &dpop) {
+                        if self.take_dpop_nonce(endpoint, x) && !nonce_asked && x.status == 400 {
+                            nonce_asked = true;
+                            supersede_last(attempts);
+                            continue;
+                        }
+                    }
+                    break result;
+                }
+            })
+            .await;
         result.map_err(|e| {
             fail(
                 FailureClass::AuthServer,

@@ -89,8 +89,21 @@ impl SpecRun<'_> {
             if config.dpop == crate::check::client::Dpop::Off {
                 continue;
             }
-            let key = (self.resolve_client(config).ok())
-                .and_then(|client| self.runner.tokens.dpop_key(&client).ok().flatten());
+            // Only what the key depends on: a client whose other values
+            // are known later (a token exchange) has its key now.
+            let dir = config.source.path.parent().unwrap_or(Path::new(""));
+            let pem = config.dpop_key.as_ref().map(|v| self.eval_in(v, dir));
+            let client = ResolvedClient {
+                name: name.clone(),
+                dpop: config.dpop,
+                dpop_key: match pem {
+                    Some(Ok(pem)) => Some(pem.text),
+                    Some(Err(_)) => continue,
+                    None => None,
+                },
+                ..ResolvedClient::default()
+            };
+            let key = self.runner.tokens.dpop_key(&client).ok().flatten();
             if let Some(key) = key {
                 let var = crate::check::value::thumbprint_var(name);
                 self.scope
@@ -363,6 +376,26 @@ impl SpecRun<'_> {
         retry: &RetryPolicy,
         result: &mut StepResult,
     ) -> Result<Token, (FailureClass, String)> {
+        self.client_token_within(name, step, retry, result, 0).await
+    }
+
+    /// `client_token`, `depth` token exchanges down: `check` refuses
+    /// exchanges that go round, and this bound keeps a run safe anyway.
+    async fn client_token_within(
+        &mut self,
+        name: &str,
+        step: &Step,
+        retry: &RetryPolicy,
+        result: &mut StepResult,
+        depth: usize,
+    ) -> Result<Token, (FailureClass, String)> {
+        const MAX_EXCHANGES: usize = 8;
+        if depth > MAX_EXCHANGES {
+            return Err((
+                FailureClass::Config,
+                format!("client `{name}`: token exchanges nest more than {MAX_EXCHANGES} deep"),
+            ));
+        }
         let config = self
             .checked
             .clients
@@ -380,7 +413,8 @@ impl SpecRun<'_> {
             })
             .collect();
         for other in &traded {
-            let token = Box::pin(self.client_token(other, step, retry, result)).await?;
+            let token =
+                Box::pin(self.client_token_within(other, step, retry, result, depth + 1)).await?;
             let var = crate::check::value::client_token_var(other);
             self.scope.insert(
                 var,

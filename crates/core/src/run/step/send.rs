@@ -57,12 +57,6 @@ impl SpecRun<'_> {
             (Some(c), Some(t)) if step.options.without_proof.is_none() => Some((c, t)),
             _ => None,
         };
-        let proof_failed = |message: String| TransportError {
-            kind: TransportErrorKind::Other,
-            message,
-            latency: Duration::ZERO,
-            transcript: None,
-        };
         let tokens = &self.runner.tokens;
         policy
             .send(crate::retry::retryable, async || {
@@ -94,7 +88,7 @@ impl SpecRun<'_> {
                     if let Some((c, t)) = bound {
                         proof = tokens
                             .resource_proof(c, outgoing.method.as_str(), &outgoing.url, t)
-                            .map_err(proof_failed)?;
+                            .map_err(TransportError::unsent)?;
                         if let Some(proof) = &proof {
                             request = request.header("DPoP", proof);
                         }
