@@ -448,3 +448,37 @@ async fn tls_client_auth_settings_are_checked() {
     assert!(all.contains("`client_cert` is not PEM"), "{all}");
     assert!(all.contains("client_cert file(\"client.pem\")"), "{all}");
 }
+
+/// Certificate-bound tokens (RFC 8705 §3): a token asked for over the
+/// client's certificate carries its thumbprint (`cnf.x5t#S256`), and the
+/// API refuses it over another certificate or none.
+#[tokio::test]
+async fn a_certificate_bound_token_goes_only_with_its_certificate() {
+    let pki = pki();
+    let sandbox = tls_sandbox(&pki, Some(false)).await;
+    let base = sandbox.base_url();
+    let trust = |o: &mut oauthspec_core::run::RunOptions, specs: &Specs| {
+        o.cacert = Some(specs.path().join("ca.pem"));
+    };
+    let text = format!(
+        "{}\nstep \"bound\" {{\n  GET \"{base}/v1/whoami\"\n  auth mtls\n  expect status == 200\n  expect json \"$.cnf['x5t#S256']\" exists\n}}\n\nstep \"over another certificate\" always {{\n  GET \"{base}/v1/whoami\"\n  auth mtls\n  client_cert file(\"other.pem\")\n  client_key secret(file(\"other-key.pem\"))\n  expect status == 401\n}}\n\nstep \"over none\" always {{\n  GET \"{base}/v1/whoami\"\n  auth mtls without_proof\n  expect status == 401\n  expect body contains \"bound to a client certificate\"\n}}\n",
+        mtls_spec(&base, "client.pem", "client-key.pem")
+    );
+    let result = run_spec(&pki, &base, &text, trust).await;
+    for name in ["orders", "bound", "over another certificate", "over none"] {
+        let s = step(&result, name);
+        assert!(
+            passed(s),
+            "{name}: {:?} {} {:?}",
+            s.outcome,
+            error(s),
+            failures(s)
+        );
+    }
+    // Refused, and not fetched again: the token was fine, the certificate not.
+    assert_eq!(
+        sandbox.stats().token,
+        2,
+        "one token, fetched again once after the other certificate's 401"
+    );
+}

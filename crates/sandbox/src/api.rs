@@ -2,10 +2,13 @@
 
 use std::sync::Arc;
 
+use axum::extract::ConnectInfo;
 use axum::extract::{Path, State};
 use axum::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::http::{Method, Uri};
+
+use crate::conn::ConnHandle;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use jsonwebtoken::errors::ErrorKind;
@@ -140,10 +143,13 @@ impl IntoResponse for BearerError {
     }
 }
 
-/// The request a token comes with, for its DPoP proof.
+/// The request a token comes with, for its DPoP proof and its
+/// certificate.
 pub(crate) struct Request<'a> {
     pub method: &'a Method,
     pub uri: &'a Uri,
+    /// The TLS client certificate (DER), if one was presented.
+    pub peer_cert: Option<&'a [u8]>,
 }
 
 /// Checks the request's access token (with its proof, when bound) and
@@ -193,6 +199,22 @@ fn authorize(
     let jkt = (claims.cnf.as_ref())
         .and_then(|c| c.get("jkt"))
         .and_then(|j| j.as_str());
+    // RFC 8705 §3: a certificate-bound token only over its certificate.
+    let x5t = (claims.cnf.as_ref())
+        .and_then(|c| c.get("x5t#S256"))
+        .and_then(|t| t.as_str());
+    if let Some(x5t) = x5t {
+        use base64::Engine as _;
+        use sha2::Digest as _;
+        let presented = request.peer_cert.map(|der| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(der))
+        });
+        if presented.as_deref() != Some(x5t) {
+            return Err(BearerError::invalid_token(
+                "the token is bound to a client certificate this request does not present",
+            ));
+        }
+    }
     let restless = jkt.is_some()
         && (state.take_fault(Group::Api, |k| {
             matches!(k, FaultKind::NewDpopNonce).then_some(())
@@ -282,11 +304,13 @@ pub(crate) async fn list_orders(
     State(state): State<Arc<AppState>>,
     method: Method,
     uri: Uri,
+    ConnectInfo(conn): ConnectInfo<ConnHandle>,
     headers: HeaderMap,
 ) -> Response {
     let request = Request {
         method: &method,
         uri: &uri,
+        peer_cert: conn.peer_cert.as_deref().map(Vec::as_slice),
     };
     if let Err(e) = authorize(&state, &headers, SCOPE_READ, request) {
         return e.into_response();
@@ -300,11 +324,13 @@ pub(crate) async fn get_order(
     Path(id): Path<String>,
     method: Method,
     uri: Uri,
+    ConnectInfo(conn): ConnectInfo<ConnHandle>,
     headers: HeaderMap,
 ) -> Response {
     let request = Request {
         method: &method,
         uri: &uri,
+        peer_cert: conn.peer_cert.as_deref().map(Vec::as_slice),
     };
     if let Err(e) = authorize(&state, &headers, SCOPE_READ, request) {
         return e.into_response();
@@ -322,11 +348,13 @@ pub(crate) async fn release_hold(
     Path(id): Path<String>,
     method: Method,
     uri: Uri,
+    ConnectInfo(conn): ConnectInfo<ConnHandle>,
     headers: HeaderMap,
 ) -> Response {
     let request = Request {
         method: &method,
         uri: &uri,
+        peer_cert: conn.peer_cert.as_deref().map(Vec::as_slice),
     };
     if let Err(e) = authorize(&state, &headers, SCOPE_WRITE, request) {
         return e.into_response();
@@ -347,11 +375,13 @@ pub(crate) async fn whoami(
     State(state): State<Arc<AppState>>,
     method: Method,
     uri: Uri,
+    ConnectInfo(conn): ConnectInfo<ConnHandle>,
     headers: HeaderMap,
 ) -> Response {
     let request = Request {
         method: &method,
         uri: &uri,
+        peer_cert: conn.peer_cert.as_deref().map(Vec::as_slice),
     };
     match authorize(&state, &headers, SCOPE_READ, request) {
         Ok(claims) => Json(json!({
@@ -369,11 +399,13 @@ pub(crate) async fn admin_stats(
     State(state): State<Arc<AppState>>,
     method: Method,
     uri: Uri,
+    ConnectInfo(conn): ConnectInfo<ConnHandle>,
     headers: HeaderMap,
 ) -> Response {
     let request = Request {
         method: &method,
         uri: &uri,
+        peer_cert: conn.peer_cert.as_deref().map(Vec::as_slice),
     };
     let claims = match authorize(&state, &headers, SCOPE_ADMIN, request) {
         Ok(c) => c,

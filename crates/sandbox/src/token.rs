@@ -162,7 +162,14 @@ fn handle(
             }
         }
     };
-    issue(state, config, grant, jkt)
+    // RFC 8705 §3: a token asked for over a client certificate is bound
+    // to it.
+    let x5t = peer_cert.map(|der| {
+        use base64::Engine as _;
+        use sha2::Digest as _;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(der))
+    });
+    issue(state, config, grant, jkt, x5t)
 }
 
 /// `audience` (a common extension) and RFC 8707 `resource` values; empty
@@ -387,6 +394,7 @@ fn issue(
     config: &RegisteredClient,
     grant: Grant,
     jkt: Option<String>,
+    x5t: Option<String>,
 ) -> Result<Response, OAuthError> {
     let unbound = jkt.is_some()
         && (state.take_fault(Group::Token, |k| {
@@ -413,7 +421,7 @@ fn issue(
         iat: now,
         exp: now + lifetime,
         jti: random_token(16),
-        cnf: jkt.as_ref().map(|jkt| json!({ "jkt": jkt })),
+        cnf: confirmation(jkt.as_deref(), x5t.as_deref()),
         act: grant.exchange.clone().flatten(),
     };
     let access_token = state
@@ -477,6 +485,19 @@ fn issue(
     }
     state.record_issued(&access_token);
     Ok(oauth_json(StatusCode::OK, body))
+}
+
+/// RFC 7800 `cnf`: the DPoP key's and the client certificate's
+/// thumbprints the token is bound to, if any.
+fn confirmation(jkt: Option<&str>, x5t: Option<&str>) -> Option<Value> {
+    let mut cnf = serde_json::Map::new();
+    if let Some(jkt) = jkt {
+        cnf.insert("jkt".into(), json!(jkt));
+    }
+    if let Some(x5t) = x5t {
+        cnf.insert("x5t#S256".into(), json!(x5t));
+    }
+    (!cnf.is_empty()).then_some(Value::Object(cnf))
 }
 
 /// Verifies an access token issued by this sandbox: RS256 signature with

@@ -51,19 +51,18 @@ impl Checker<'_> {
                 self.eval(file, token, Some(ctx));
             }
             Some(Auth::Client(name)) => {
-                let proofless = self
-                    .out
-                    .clients
-                    .get(&name.node)
-                    .is_some_and(|c| c.dpop == Dpop::Off);
+                let proofless = (self.out.clients.get(&name.node))
+                    .is_some_and(|c| c.dpop == Dpop::Off && c.client_cert.is_none());
                 if let (Some(span), true) = (step.options.without_proof, proofless) {
                     self.error(
                         Diagnostic::error(format!(
-                            "client `{}` sends no DPoP proof to leave out",
+                            "client `{}` sends no DPoP proof or certificate to leave out",
                             name.node
                         ))
                         .at(&file.source, span)
-                        .help("`without_proof` is for a client with `dpop true`"),
+                        .help(
+                            "`without_proof` is for a client with `dpop true` or a `client_cert`",
+                        ),
                     );
                 }
                 let known = self.out.clients.contains_key(&name.node)

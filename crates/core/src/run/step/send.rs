@@ -35,10 +35,13 @@ impl SpecRun<'_> {
                 .ca_cert
                 .clone()
                 .or_else(|| managed.and_then(|c| c.ca_cert.clone())),
-            identity: outgoing
-                .identity
-                .clone()
-                .or_else(|| managed.and_then(|c| c.client_cert.clone().zip(c.client_key.clone()))),
+            // `without_proof` leaves out a certificate-bound token's
+            // certificate as it leaves out a DPoP proof.
+            identity: outgoing.identity.clone().or_else(|| {
+                let proofless = step.options.without_proof.is_some();
+                (managed.filter(|_| !proofless))
+                    .and_then(|c| c.client_cert.clone().zip(c.client_key.clone()))
+            }),
         };
         let client = http
             .client_for(&key, &outgoing.url)
