@@ -38,6 +38,10 @@ pub(crate) const EXAMPLES: &[(&str, &str)] = &[
         include_str!("../specs/examples/refresh-token-rotation.oauthspec"),
     ),
     (
+        "token-exchange.oauthspec",
+        include_str!("../specs/examples/token-exchange.oauthspec"),
+    ),
+    (
         "user-tokens.oauthspec",
         include_str!("../specs/examples/user-tokens.oauthspec"),
     ),

@@ -77,6 +77,21 @@ async fn a_bound_token_goes_with_a_proof_and_alone_is_refused() {
     let claims = issued_claims(&sandbox);
     let jkt = claims[0]["cnf"]["jkt"].as_str().unwrap_or_default();
     assert_eq!(jkt.len(), 43, "{claims:?}");
+    // Introspection says so too (RFC 9449 §6.2).
+    let token = sandbox.issued_tokens()[0].clone();
+    let introspected: serde_json::Value = reqwest::Client::new()
+        .post(format!("{base}/oauth2/introspect"))
+        .basic_auth("demo-client", Some("demo-secret"))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(format!("token={token}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(introspected["token_type"], "DPoP", "{introspected}");
+    assert_eq!(introspected["cnf"]["jkt"], jkt, "{introspected}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

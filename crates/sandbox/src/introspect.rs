@@ -50,9 +50,15 @@ fn introspect(
 fn describe(state: &AppState, token: &str) -> Value {
     if let Ok(claims) = verify_access_token(state, token, None) {
         if !state.tokens.is_revoked(&claims.jti) {
+            // RFC 9449 §6.2 / RFC 8705 §3.2: what a bound token is bound to.
+            let token_type = match claims.cnf.as_ref().and_then(|c| c.get("jkt")) {
+                Some(_) => "DPoP",
+                None => "Bearer",
+            };
             return json!({
                 "active": true,
-                "token_type": "Bearer",
+                "token_type": token_type,
+                "cnf": claims.cnf,
                 "scope": claims.scope,
                 "client_id": claims.client_id,
                 "sub": claims.sub,
