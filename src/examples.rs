@@ -26,6 +26,10 @@ pub(crate) const EXAMPLES: &[(&str, &str)] = &[
         include_str!("../specs/examples/error-in-200.oauthspec"),
     ),
     (
+        "jwt-bearer.oauthspec",
+        include_str!("../specs/examples/jwt-bearer.oauthspec"),
+    ),
+    (
         "orders-smoke.oauthspec",
         include_str!("../specs/examples/orders-smoke.oauthspec"),
     ),
@@ -36,6 +40,10 @@ pub(crate) const EXAMPLES: &[(&str, &str)] = &[
     (
         "refresh-token-rotation.oauthspec",
         include_str!("../specs/examples/refresh-token-rotation.oauthspec"),
+    ),
+    (
+        "service-account-key.pem",
+        include_str!("../specs/examples/service-account-key.pem"),
     ),
     (
         "token-exchange.oauthspec",

@@ -947,7 +947,7 @@ async fn jwt_bearer_gets_a_token_for_the_assertions_subject() {
     let key = p256::SecretKey::random(&mut rand::rngs::OsRng);
     let mut config = SandboxConfig::default();
     config.clients.push(RegisteredClient {
-        id: "service-account".into(),
+        id: "robot-account".into(),
         secret: None,
         public_key_pem: Some(key.public_key().to_public_key_pem(LineEnding::LF).unwrap()),
         grants: vec![GrantType::JwtBearer],
@@ -961,7 +961,7 @@ async fn jwt_bearer_gets_a_token_for_the_assertions_subject() {
     specs.write("key.pem", &key.to_pkcs8_pem(LineEnding::LF).unwrap());
     let spec = |subject: &str, audience: &str| {
         format!(
-            "client svc {{\n  token_url \"{base}/oauth2/token\"\n  grant jwt_bearer\n  client_id \"service-account\"\n  private_key secret(file(\"key.pem\"))\n  alg ES256\n  subject \"{subject}\"\n{audience}}}\n\nstep \"who\" {{\n  GET \"{base}/v1/whoami\"\n  auth svc\n  expect status == 200\n  expect json \"$.sub\" == \"{subject}\"\n}}\n"
+            "client svc {{\n  token_url \"{base}/oauth2/token\"\n  grant jwt_bearer\n  client_id \"robot-account\"\n  private_key secret(file(\"key.pem\"))\n  alg ES256\n  subject \"{subject}\"\n{audience}}}\n\nstep \"who\" {{\n  GET \"{base}/v1/whoami\"\n  auth svc\n  expect status == 200\n  expect json \"$.sub\" == \"{subject}\"\n}}\n"
         )
     };
     let path = specs.write("jwt-bearer.oauthspec", &spec("alice@example.com", ""));
@@ -977,7 +977,7 @@ async fn jwt_bearer_gets_a_token_for_the_assertions_subject() {
         .unwrap_or_default();
     assert!(
         form.contains(
-            "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&client_id=service-account&assertion=***"
+            "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&client_id=robot-account&assertion=***"
         ),
         "{form}"
     );

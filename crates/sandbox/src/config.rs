@@ -18,6 +18,9 @@ pub const DEFAULT_REFRESH_TOKEN_LIFETIME: u64 = 86_400;
 /// `aud` of access tokens when the request names none; the demo API only
 /// accepts tokens for this audience.
 pub const DEFAULT_AUDIENCE: &str = "orders-api";
+/// The public half of specs/examples/service-account-key.pem.
+const SERVICE_ACCOUNT_KEY: &str = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEzQgDh8dc/qKulVQOyRC8VMSRhV+W\nYrvAiJcBjv/rkn6xgxkx/OB7YM5Qpq4dD0Pf9dOsU6XKj3Eub3hRb8xDoQ==\n-----END PUBLIC KEY-----\n";
+
 /// The redirect URI of the demo clients: loopback, so any port matches.
 pub const DEMO_REDIRECT_URI: &str = "http://127.0.0.1/callback";
 /// Longest accepted token lifetime (ten years, seconds).
@@ -221,6 +224,18 @@ impl Default for SandboxConfig {
                     scopes: vec![s("orders:read")],
                     auth_methods: vec![ClientAuthMethod::None],
                     redirect_uris: vec![s(DEMO_REDIRECT_URI)],
+                },
+                // A service account for the JWT bearer grant: its private
+                // key is specs/examples/service-account-key.pem, a demo
+                // key of this sandbox and nothing else.
+                RegisteredClient {
+                    id: s("service-account"),
+                    secret: None,
+                    public_key_pem: Some(s(SERVICE_ACCOUNT_KEY)),
+                    grants: vec![GrantType::JwtBearer],
+                    scopes: vec![s("orders:read")],
+                    auth_methods: vec![ClientAuthMethod::None],
+                    redirect_uris: Vec::new(),
                 },
             ],
             users: vec![UserConfig {
