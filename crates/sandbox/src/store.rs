@@ -35,6 +35,9 @@ pub(crate) struct RefreshRecord {
     /// token can revoke them all (RFC 7009 §2.1).
     pub family: u64,
     pub state: RefreshState,
+    /// A public client's refresh token is bound to the DPoP key it was
+    /// issued with (RFC 9449 §5): that key's thumbprint.
+    pub jkt: Option<String>,
 }
 
 fn usable(record: &RefreshRecord, client_id: &str, now: u64) -> Result<(), &'static str> {

@@ -142,7 +142,17 @@ fn handle(
             client_credentials(state, &client, config, &params, requested_aud)?
         }
         GrantType::Password => password(state, config, &params, requested_aud)?,
-        GrantType::RefreshToken => refresh(state, config, &params, requested_aud)?,
+        GrantType::RefreshToken => {
+            let public = client.method == ClientAuthMethod::None;
+            refresh(
+                state,
+                config,
+                &params,
+                requested_aud,
+                jkt.as_deref().filter(|_| public),
+                public,
+            )?
+        }
         GrantType::AuthorizationCode => crate::authorize::redeem_code(state, config, &params)?,
         GrantType::DeviceCode => crate::authorize::poll_device(state, config, &params)?,
         GrantType::TokenExchange => token_exchange(state, config, &params, requested_aud)?,
@@ -268,11 +278,15 @@ fn password(
     })
 }
 
+/// `public`: the client does not authenticate, so a refresh token bound
+/// to a DPoP key needs a proof by it (`jkt`, the proof's key, if any).
 fn refresh(
     state: &AppState,
     config: &RegisteredClient,
     params: &Params,
     aud: Vec<String>,
+    jkt: Option<&str>,
+    public: bool,
 ) -> Result<Grant, OAuthError> {
     let token = params.require("refresh_token")?;
     let now = now_secs();
@@ -282,6 +296,11 @@ fn refresh(
         .tokens
         .check_refresh(token, &config.id, now)
         .map_err(OAuthError::invalid_grant)?;
+    if public && record.jkt.is_some() && record.jkt.as_deref() != jkt {
+        return Err(OAuthError::invalid_grant(
+            "the refresh token is bound to a DPoP key this request does not prove",
+        ));
+    }
     // A refresh can narrow the original grant, never widen it (RFC 6749
     // §6), and a scope removed from the client since is dropped.
     let scopes = resolve_scopes(params, &record.scopes, "this refresh token")?;
@@ -478,6 +497,7 @@ fn issue(
                 exp: now + state.config.refresh_token_lifetime,
                 family,
                 state: RefreshState::Active,
+                jkt: jkt.clone(),
             },
         );
         state.record_issued(&refresh_token);

@@ -2182,3 +2182,74 @@ async fn device_authorization_grant_polls_until_approved() {
     // Once: the device code is spent.
     assert_eq!(poll().await.error(), "invalid_grant");
 }
+
+/// A DPoP proof for a token request, by `key`.
+fn dpop_proof(sb: &Sandbox, key: &p256::SecretKey) -> String {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use p256::elliptic_curve::sec1::ToEncodedPoint as _;
+    use p256::pkcs8::EncodePrivateKey as _;
+    let point = key.public_key().to_encoded_point(false);
+    let b64 = |b: &[u8]| URL_SAFE_NO_PAD.encode(b);
+    let jwk = json!({"kty": "EC", "crv": "P-256", "x": b64(point.x().unwrap()), "y": b64(point.y().unwrap())});
+    let mut header = Header::new(Algorithm::ES256);
+    header.typ = Some("dpop+jwt".into());
+    header.jwk = Some(serde_json::from_value(jwk).unwrap());
+    let jti = b64(&rand::random::<[u8; 16]>());
+    let claims = json!({
+        "jti": jti,
+        "htm": "POST",
+        "htu": format!("{}/oauth2/token", sb.base_url()),
+        "iat": now(),
+    });
+    let der = key.to_pkcs8_der().unwrap();
+    jsonwebtoken::encode(&header, &claims, &EncodingKey::from_ec_der(der.as_bytes())).unwrap()
+}
+
+/// RFC 9449 §5: a public client's refresh token is bound to the DPoP key
+/// it came with; a refresh by another key, or with no proof, is refused.
+#[tokio::test]
+async fn a_public_clients_refresh_token_is_bound_to_its_dpop_key() {
+    let sb = start().await;
+    let key = p256::SecretKey::random(&mut rand::rngs::OsRng);
+    let request = |proof: Option<String>, form: Vec<(&'static str, String)>| {
+        let mut req = http()
+            .post(format!("{}/oauth2/token", sb.base_url()))
+            .form(&form);
+        if let Some(proof) = proof {
+            req = req.header("DPoP", proof);
+        }
+        send(req)
+    };
+    let password = vec![
+        ("grant_type", "password".to_string()),
+        ("client_id", "public-client".to_string()),
+        ("username", "alice".to_string()),
+        ("password", "alice-password".to_string()),
+    ];
+    let tokens = request(Some(dpop_proof(&sb, &key)), password).await.json();
+    assert_eq!(tokens["token_type"], "DPoP");
+    let refresh = |token: String| {
+        vec![
+            ("grant_type", "refresh_token".to_string()),
+            ("client_id", "public-client".to_string()),
+            ("refresh_token", token),
+        ]
+    };
+    let token = tokens["refresh_token"].as_str().unwrap().to_string();
+    let other = p256::SecretKey::random(&mut rand::rngs::OsRng);
+    let refused = request(Some(dpop_proof(&sb, &other)), refresh(token.clone())).await;
+    assert_eq!(refused.error(), "invalid_grant", "{}", refused.text);
+    assert!(
+        refused.text.contains("bound to a DPoP key"),
+        "{}",
+        refused.text
+    );
+    assert_eq!(
+        request(None, refresh(token.clone())).await.error(),
+        "invalid_grant"
+    );
+    let renewed = request(Some(dpop_proof(&sb, &key)), refresh(token))
+        .await
+        .json();
+    assert_eq!(renewed["token_type"], "DPoP", "{renewed}");
+}
