@@ -27,15 +27,7 @@ fn demo_runs_the_examples_against_the_sandbox() {
     let (code, stdout, stderr) = output(oauthspec().arg("demo").current_dir(elsewhere.path()));
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     assert!(stdout.contains("orders api smoke"), "{stdout}");
-    let examples = (std::fs::read_dir("specs/examples").unwrap())
-        .filter(|e| {
-            e.as_ref()
-                .unwrap()
-                .path()
-                .extension()
-                .is_some_and(|x| x == "oauthspec")
-        })
-        .count();
+    let examples = crate::common::example_specs();
     let summary = stdout
         .lines()
         .find(|l| l.ends_with(" passed, 0 failed, 0 skipped"))

@@ -950,16 +950,7 @@ fn the_examples_directory_checks_clean() {
         ]),
     );
     assert_eq!(project.error_count(), 0);
-    // The spec files (the directory also holds the demo's key).
-    let files = (std::fs::read_dir("specs/examples").unwrap())
-        .filter(|e| {
-            e.as_ref()
-                .unwrap()
-                .path()
-                .extension()
-                .is_some_and(|x| x == "oauthspec")
-        })
-        .count();
+    let files = crate::common::example_specs();
     assert_eq!(project.specs.len(), files);
     // clients.oauthspec has no steps: it is shared, not a suite.
     for (spec, _) in &project.specs {

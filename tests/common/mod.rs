@@ -115,3 +115,14 @@ pub fn init_project(dir: &Path) {
         .unwrap();
     assert!(output.status.success(), "{output:?}");
 }
+
+/// The spec files of specs/examples (the directory also holds the demo's
+/// key).
+pub fn example_specs() -> usize {
+    (std::fs::read_dir("specs/examples").expect("the examples"))
+        .filter(|e| {
+            let path = e.as_ref().expect("an entry").path();
+            path.extension().is_some_and(|x| x == "oauthspec")
+        })
+        .count()
+}

@@ -143,13 +143,29 @@ impl IntoResponse for BearerError {
     }
 }
 
-/// The request a token comes with, for its DPoP proof and its
-/// certificate.
-pub(crate) struct Request<'a> {
-    pub method: &'a Method,
-    pub uri: &'a Uri,
-    /// The TLS client certificate (DER), if one was presented.
-    pub peer_cert: Option<&'a [u8]>,
+/// What a request presents besides its token, for a bound token's checks:
+/// its method and URI (for a DPoP proof) and its TLS client certificate.
+pub(crate) struct Presented {
+    method: Method,
+    uri: Uri,
+    /// DER, if one was presented.
+    peer_cert: Option<Arc<Vec<u8>>>,
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Presented {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let conn = parts.extensions.get::<ConnectInfo<ConnHandle>>();
+        Ok(Presented {
+            method: parts.method.clone(),
+            uri: parts.uri.clone(),
+            peer_cert: conn.and_then(|c| c.0.peer_cert.clone()),
+        })
+    }
 }
 
 /// Checks the request's access token (with its proof, when bound) and
@@ -158,7 +174,7 @@ fn authorize(
     state: &AppState,
     headers: &HeaderMap,
     scope: &'static str,
-    request: Request,
+    request: &Presented,
 ) -> Result<AccessClaims, BearerError> {
     let Some(value) = headers.get(AUTHORIZATION) else {
         return Err(BearerError::missing());
@@ -206,7 +222,7 @@ fn authorize(
     if let Some(x5t) = x5t {
         use base64::Engine as _;
         use sha2::Digest as _;
-        let presented = request.peer_cert.map(|der| {
+        let presented = request.peer_cert.as_deref().map(|der| {
             base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(der))
         });
         if presented.as_deref() != Some(x5t) {
@@ -302,17 +318,10 @@ pub(crate) async fn health() -> Response {
 
 pub(crate) async fn list_orders(
     State(state): State<Arc<AppState>>,
-    method: Method,
-    uri: Uri,
-    ConnectInfo(conn): ConnectInfo<ConnHandle>,
+    presented: Presented,
     headers: HeaderMap,
 ) -> Response {
-    let request = Request {
-        method: &method,
-        uri: &uri,
-        peer_cert: conn.peer_cert.as_deref().map(Vec::as_slice),
-    };
-    if let Err(e) = authorize(&state, &headers, SCOPE_READ, request) {
+    if let Err(e) = authorize(&state, &headers, SCOPE_READ, &presented) {
         return e.into_response();
     }
     let orders = lock_orders(&state).clone();
@@ -322,17 +331,10 @@ pub(crate) async fn list_orders(
 pub(crate) async fn get_order(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
-    method: Method,
-    uri: Uri,
-    ConnectInfo(conn): ConnectInfo<ConnHandle>,
+    presented: Presented,
     headers: HeaderMap,
 ) -> Response {
-    let request = Request {
-        method: &method,
-        uri: &uri,
-        peer_cert: conn.peer_cert.as_deref().map(Vec::as_slice),
-    };
-    if let Err(e) = authorize(&state, &headers, SCOPE_READ, request) {
+    if let Err(e) = authorize(&state, &headers, SCOPE_READ, &presented) {
         return e.into_response();
     }
     let order = lock_orders(&state).iter().find(|o| o.id == id).cloned();
@@ -346,17 +348,10 @@ pub(crate) async fn get_order(
 pub(crate) async fn release_hold(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
-    method: Method,
-    uri: Uri,
-    ConnectInfo(conn): ConnectInfo<ConnHandle>,
+    presented: Presented,
     headers: HeaderMap,
 ) -> Response {
-    let request = Request {
-        method: &method,
-        uri: &uri,
-        peer_cert: conn.peer_cert.as_deref().map(Vec::as_slice),
-    };
-    if let Err(e) = authorize(&state, &headers, SCOPE_WRITE, request) {
+    if let Err(e) = authorize(&state, &headers, SCOPE_WRITE, &presented) {
         return e.into_response();
     }
     let mut orders = lock_orders(&state);
@@ -373,17 +368,10 @@ pub(crate) async fn release_hold(
 /// `cnf` (what a bound token is bound to), as APIs' `/me` answer.
 pub(crate) async fn whoami(
     State(state): State<Arc<AppState>>,
-    method: Method,
-    uri: Uri,
-    ConnectInfo(conn): ConnectInfo<ConnHandle>,
+    presented: Presented,
     headers: HeaderMap,
 ) -> Response {
-    let request = Request {
-        method: &method,
-        uri: &uri,
-        peer_cert: conn.peer_cert.as_deref().map(Vec::as_slice),
-    };
-    match authorize(&state, &headers, SCOPE_READ, request) {
+    match authorize(&state, &headers, SCOPE_READ, &presented) {
         Ok(claims) => Json(json!({
             "sub": claims.sub,
             "client_id": claims.client_id,
@@ -397,17 +385,10 @@ pub(crate) async fn whoami(
 
 pub(crate) async fn admin_stats(
     State(state): State<Arc<AppState>>,
-    method: Method,
-    uri: Uri,
-    ConnectInfo(conn): ConnectInfo<ConnHandle>,
+    presented: Presented,
     headers: HeaderMap,
 ) -> Response {
-    let request = Request {
-        method: &method,
-        uri: &uri,
-        peer_cert: conn.peer_cert.as_deref().map(Vec::as_slice),
-    };
-    let claims = match authorize(&state, &headers, SCOPE_ADMIN, request) {
+    let claims = match authorize(&state, &headers, SCOPE_ADMIN, &presented) {
         Ok(c) => c,
         Err(e) => return e.into_response(),
     };
