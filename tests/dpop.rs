@@ -52,6 +52,15 @@ fn statuses(step: &StepResult, kind: AttemptKind) -> Vec<(Option<u16>, bool)> {
         .collect()
 }
 
+/// A sandbox with `fault` active from the start.
+async fn with_fault(fault: &str) -> Sandbox {
+    let config = SandboxConfig {
+        faults: vec![oauthspec_sandbox::parse_fault(fault).unwrap()],
+        ..SandboxConfig::default()
+    };
+    Sandbox::start(config, 0).await.unwrap()
+}
+
 /// The JWT access tokens the sandbox issued, decoded.
 fn issued_claims(sandbox: &Sandbox) -> Vec<serde_json::Value> {
     (sandbox.issued_tokens().iter())
@@ -116,11 +125,7 @@ async fn a_server_nonce_is_used_after_one_refusal() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unbound_token_fails_unless_dpop_is_optional() {
-    let config = SandboxConfig {
-        faults: vec![oauthspec_sandbox::parse_fault("token:unbound_dpop").unwrap()],
-        ..SandboxConfig::default()
-    };
-    let sandbox = Sandbox::start(config, 0).await.unwrap();
+    let sandbox = with_fault("token:unbound_dpop").await;
     let base = sandbox.base_url();
     let result = run(&base, &spec(&base, "true")).await;
     let first = step(&result, "orders with a proof");
@@ -148,11 +153,7 @@ async fn an_unbound_token_fails_unless_dpop_is_optional() {
 /// answered once with it.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_api_nonce_is_used_after_one_401() {
-    let config = SandboxConfig {
-        faults: vec![oauthspec_sandbox::parse_fault("api:new_dpop_nonce,times=1").unwrap()],
-        ..SandboxConfig::default()
-    };
-    let sandbox = Sandbox::start(config, 0).await.unwrap();
+    let sandbox = with_fault("api:new_dpop_nonce,times=1").await;
     let base = sandbox.base_url();
     let result = run(&base, &spec(&base, "true")).await;
     let first = step(&result, "orders with a proof");
@@ -174,11 +175,7 @@ async fn an_api_nonce_is_used_after_one_401() {
 /// answer stands, as `auth_server`.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_nonce_asked_for_forever_is_asked_once() {
-    let config = SandboxConfig {
-        faults: vec![oauthspec_sandbox::parse_fault("token:new_dpop_nonce").unwrap()],
-        ..SandboxConfig::default()
-    };
-    let sandbox = Sandbox::start(config, 0).await.unwrap();
+    let sandbox = with_fault("token:new_dpop_nonce").await;
     let base = sandbox.base_url();
     let result = run(&base, &spec(&base, "true")).await;
     let first = step(&result, "orders with a proof");

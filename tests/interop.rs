@@ -229,6 +229,24 @@ fn sorted(mut lines: Vec<String>) -> Vec<String> {
     lines
 }
 
+/// oidc-provider started for specs that need no private_key_jwt client
+/// (its key is made and dropped), and `spec` of tests/interop/ run against
+/// it.
+async fn run_against_oidc_provider(spec: &str) -> (RunResult, Server) {
+    let keys = tempfile::tempdir().expect("a temporary directory");
+    let (public_pem, _) = client_key(keys.path());
+    let server = Server::start(
+        "oidc-provider.mjs",
+        &[("INTEROP_CLIENT_PUBLIC_KEY", &public_pem)],
+    );
+    let (result, _) = run_with(
+        &[interop_dir().join(spec)],
+        options(&[("OIDC_ISSUER", server.url.as_str())]),
+    )
+    .await;
+    (result, server)
+}
+
 /// A fresh RSA key for the private_key_jwt client: the public half goes to
 /// the provider's client registration, the private half to a temporary file
 /// the spec reads with `file(...)`.
@@ -365,17 +383,7 @@ async fn oidc_provider_user_tokens_interop() {
     if !node_ready("oidc_provider_user_tokens_interop") {
         return;
     }
-    let keys = tempfile::tempdir().expect("a temporary directory");
-    let (public_pem, _) = client_key(keys.path());
-    let server = Server::start(
-        "oidc-provider.mjs",
-        &[("INTEROP_CLIENT_PUBLIC_KEY", &public_pem)],
-    );
-    let (result, _) = run_with(
-        &[interop_dir().join("oidc-provider-users.oauthspec")],
-        options(&[("OIDC_ISSUER", server.url.as_str())]),
-    )
-    .await;
+    let (result, server) = run_against_oidc_provider("oidc-provider-users.oauthspec").await;
     assert_all_passed(&result, &server);
     assert_eq!(result.counts().passed, 2);
     // The pages each flow went through.
@@ -444,17 +452,7 @@ async fn oidc_provider_dpop_interop() {
     if !node_ready("oidc_provider_dpop_interop") {
         return;
     }
-    let keys = tempfile::tempdir().expect("a temporary directory");
-    let (public_pem, _) = client_key(keys.path());
-    let server = Server::start(
-        "oidc-provider.mjs",
-        &[("INTEROP_CLIENT_PUBLIC_KEY", &public_pem)],
-    );
-    let (result, _) = run_with(
-        &[interop_dir().join("oidc-provider-dpop.oauthspec")],
-        options(&[("OIDC_ISSUER", server.url.as_str())]),
-    )
-    .await;
+    let (result, server) = run_against_oidc_provider("oidc-provider-dpop.oauthspec").await;
     assert_all_passed(&result, &server);
     assert_eq!(result.counts().passed, 3);
     // The provider asked for its nonce once, and then issued.

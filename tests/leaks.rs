@@ -261,15 +261,7 @@ async fn no_secret_in_any_output_in_any_encoding() {
         }
     }
     // The token cache holds tokens by design, but only its owner may read it.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        let mode = std::fs::metadata(out.join("tokens.json"))
-            .unwrap()
-            .permissions()
-            .mode();
-        assert_eq!(mode & 0o777, 0o600);
-    }
+    crate::common::assert_private(&out.join("tokens.json"));
 }
 
 /// The same specs under `oauthspec monitor` with notifications: its log,

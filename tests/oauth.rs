@@ -149,12 +149,7 @@ async fn the_token_cache_file_keeps_tokens_and_the_newest_refresh_token() {
     let result = run(path.clone()).await;
     assert!(passed(step(&result, "orders")));
     assert_eq!(sandbox.stats().token, 1);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        let mode = std::fs::metadata(&cache).unwrap().permissions().mode();
-        assert_eq!(mode & 0o777, 0o600);
-    }
+    assert_private(&cache);
     // A second run reuses the cached access token: no token request.
     let result = run(path.clone()).await;
     assert!(passed(step(&result, "orders")));

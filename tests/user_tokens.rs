@@ -282,12 +282,44 @@ async fn device_polling_slows_down_and_stops_on_expiry() {
     );
 }
 
+/// `oauthspec login alice SPEC --token-cache CACHE`, and its stdout's lines.
+fn login_alice(
+    path: &std::path::Path,
+    cache: &std::path::Path,
+) -> (
+    std::process::Child,
+    std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
+) {
+    use std::io::BufRead as _;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_oauthspec"))
+        .args(["login", "alice"])
+        .arg(path)
+        .arg("--token-cache")
+        .arg(cache)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    (child, std::io::BufReader::new(stdout).lines())
+}
+
+/// A run with the cache `oauthspec login` filled: no sign-in, no device
+/// code.
+async fn runs_from_the_cache(base: &str, path: &std::path::Path, cache: &std::path::Path) {
+    let mut o = options(base);
+    o.token_cache = Some(cache.to_path_buf());
+    let (result, _) = run_with(&[path.to_path_buf()], o).await;
+    let first = step(&result, "orders as alice");
+    assert!(matches!(first.outcome, Outcome::Passed), "{first:#?}");
+    assert!(urls(first).is_empty(), "{:?}", urls(first));
+}
+
 /// `oauthspec login` for a device client: the person reads the user code
 /// on the terminal and approves it; later runs use and renew the cached
 /// tokens without a `login` block. No token reaches the terminal.
 #[tokio::test(flavor = "multi_thread")]
 async fn login_keeps_a_device_clients_tokens_for_later_runs() {
-    use std::io::{BufRead as _, BufReader};
     let config = SandboxConfig {
         device_interval: 1,
         ..SandboxConfig::default()
@@ -298,16 +330,7 @@ async fn login_keeps_a_device_clients_tokens_for_later_runs() {
     let text = without_login(&spec(&base, "device_code", "", ALICE));
     let path = specs.write("t.oauthspec", &text);
     let cache = specs.path().join("tokens.json");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_oauthspec"))
-        .args(["login", "alice"])
-        .arg(&path)
-        .arg("--token-cache")
-        .arg(&cache)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (child, mut lines) = login_alice(&path, &cache);
     let mut shown = String::new();
     let user_code = loop {
         let line = lines.next().expect("the user code is shown").unwrap();
@@ -344,26 +367,14 @@ async fn login_keeps_a_device_clients_tokens_for_later_runs() {
             "a token on the terminal: {shown}"
         );
     }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        let mode = std::fs::metadata(&cache).unwrap().permissions().mode();
-        assert_eq!(mode & 0o777, 0o600);
-    }
-    // A run with the cache: no sign-in, no device code.
-    let mut o = options(&base);
-    o.token_cache = Some(cache.clone());
-    let (result, _) = run_with(std::slice::from_ref(&path), o).await;
-    let first = step(&result, "orders as alice");
-    assert!(matches!(first.outcome, Outcome::Passed), "{first:#?}");
-    assert!(urls(first).is_empty(), "{:?}", urls(first));
+    crate::common::assert_private(&cache);
+    runs_from_the_cache(&base, &path, &cache).await;
 }
 
 /// `oauthspec login` for a code client: the browser comes back to its
 /// loopback listener (any port: the registered URI has none).
 #[tokio::test(flavor = "multi_thread")]
 async fn login_receives_the_code_on_a_loopback_listener() {
-    use std::io::{BufRead as _, BufReader};
     let sandbox = crate::common::sandbox().await;
     let base = sandbox.base_url();
     let specs = Specs::new();
@@ -371,16 +382,7 @@ async fn login_receives_the_code_on_a_loopback_listener() {
     let text = without_login(&spec(&base, CODE, redirect, ALICE));
     let path = specs.write("t.oauthspec", &text);
     let cache = specs.path().join("tokens.json");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_oauthspec"))
-        .args(["login", "alice"])
-        .arg(&path)
-        .arg("--token-cache")
-        .arg(&cache)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (child, mut lines) = login_alice(&path, &cache);
     let url = loop {
         let line = lines.next().expect("the URL is shown").unwrap();
         if line
@@ -450,12 +452,7 @@ async fn login_receives_the_code_on_a_loopback_listener() {
         "{shown}{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let mut o = options(&base);
-    o.token_cache = Some(cache);
-    let (result, _) = run_with(std::slice::from_ref(&path), o).await;
-    let first = step(&result, "orders as alice");
-    assert!(matches!(first.outcome, Outcome::Passed), "{first:#?}");
-    assert!(urls(first).is_empty(), "{:?}", urls(first));
+    runs_from_the_cache(&base, &path, &cache).await;
 }
 
 /// `login` for a client that is not a user flow, or not there: exit 2.

@@ -126,3 +126,15 @@ pub fn example_specs() -> usize {
         })
         .count()
 }
+
+/// A file only its owner may read (mode 0600): a token cache.
+pub fn assert_private(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{}", path.display());
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+}

@@ -8,7 +8,6 @@ mod step;
 pub use events::{Event, Reporter};
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -343,13 +342,7 @@ impl Runner {
             names.dedup();
             return Err(ClientLookup::Unknown(names));
         };
-        let mut ctx = step::SpecRun {
-            runner: self,
-            spec,
-            checked,
-            scope: Scope::new(),
-            clients: HashMap::new(),
-        };
+        let mut ctx = step::SpecRun::new(self, spec, checked);
         ctx.resolve_vars().map_err(ClientLookup::Unresolved)?;
         ctx.resolve_client(&checked.clients[name])
             .map_err(|e| ClientLookup::Unresolved(e.message()))
@@ -379,13 +372,7 @@ impl Runner {
                 duration: clock.elapsed(),
             };
         }
-        let mut ctx = step::SpecRun {
-            runner: self,
-            spec,
-            checked,
-            scope: Scope::new(),
-            clients: HashMap::new(),
-        };
+        let mut ctx = step::SpecRun::new(self, spec, checked);
         let vars_problem = ctx.resolve_vars().err();
 
         let name = spec.suite_name();

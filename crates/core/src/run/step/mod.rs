@@ -41,6 +41,19 @@ pub(super) struct SpecRun<'a> {
     pub clients: HashMap<String, ResolvedClient>,
 }
 
+impl<'a> SpecRun<'a> {
+    /// A spec about to run: nothing resolved yet (see `resolve_vars`).
+    pub fn new(runner: &'a Runner, spec: &'a Spec, checked: &'a Checked) -> SpecRun<'a> {
+        SpecRun {
+            runner,
+            spec,
+            checked,
+            scope: Scope::new(),
+            clients: HashMap::new(),
+        }
+    }
+}
+
 pub(super) fn skipped(file: &SpecFile, step: &Step, reason: &str) -> StepResult {
     StepResult {
         outcome: Outcome::Skipped(format!("skipped: {reason}")),
