@@ -108,7 +108,9 @@ impl Server {
             }
         }
         assert!(
-            server.url.starts_with("http://127.0.0.1:"),
+            ["http://127.0.0.1:", "https://127.0.0.1:"]
+                .iter()
+                .any(|loopback| server.url.starts_with(loopback)),
             "{script} serves {}, not loopback",
             server.url
         );
@@ -474,6 +476,71 @@ async fn oidc_provider_dpop_interop() {
             .any(|l| l == "TOKEN error cc-dpop-nonce use_dpop_nonce"),
         "{lines:?}"
     );
+}
+
+/// Certificate-bound tokens from oidc-provider over HTTPS (its mTLS
+/// feature): `tls_client_auth` with a certificate the test CA signed and
+/// `self_signed_tls_client_auth` with a registered self-signed one; each
+/// token's `cnf.x5t#S256` is its certificate's, and the resource refuses
+/// it over none or another.
+#[tokio::test(flavor = "multi_thread")]
+async fn oidc_provider_mtls_interop() {
+    if !node_ready("oidc_provider_mtls_interop") {
+        return;
+    }
+    let pki = crate::tls::pki();
+    let (self_signed, self_signed_key) = crate::tls::self_signed("interop-robot");
+    let certs = tempfile::tempdir().expect("a temporary directory");
+    let write = |name: &str, pem: &str| {
+        let path = certs.path().join(name);
+        std::fs::write(&path, pem).expect("write a PEM file");
+        path.to_str().expect("a UTF-8 temp path").to_string()
+    };
+    let ca = write("ca.pem", &pki.ca);
+    write("client.pem", &pki.client_cert);
+    write("client-key.pem", &pki.client_key);
+    write("self-signed.pem", &self_signed);
+    write("self-signed-key.pem", &self_signed_key);
+    let keys = tempfile::tempdir().expect("a temporary directory");
+    let (public_pem, _) = client_key(keys.path());
+    let server = Server::start(
+        "oidc-provider.mjs",
+        &[
+            ("INTEROP_CLIENT_PUBLIC_KEY", &public_pem),
+            ("INTEROP_TLS_CERT", &pki.server_cert),
+            ("INTEROP_TLS_KEY", &pki.server_key),
+            ("INTEROP_TLS_CLIENT_CA", &pki.ca),
+            ("INTEROP_SELF_SIGNED_CERT", &self_signed),
+            // The resource fetches the provider's keys over HTTPS too.
+            ("NODE_EXTRA_CA_CERTS", &ca),
+        ],
+    );
+    assert!(server.url.starts_with("https://"), "{}", server.url);
+    let (client_x5t, self_signed_x5t) = (
+        crate::tls::x5t(&pki.client_cert),
+        crate::tls::x5t(&self_signed),
+    );
+    let mut options = options(&[
+        ("OIDC_ISSUER", server.url.as_str()),
+        ("OIDC_CERT_DIR", certs.path().to_str().unwrap()),
+        ("OIDC_CLIENT_X5T", &client_x5t),
+        ("OIDC_SELF_SIGNED_X5T", &self_signed_x5t),
+    ]);
+    options.cacert = Some(ca.into());
+    let (result, _) = run_with(
+        &[interop_dir().join("oidc-provider-mtls.oauthspec")],
+        options,
+    )
+    .await;
+    assert_all_passed(&result, &server);
+    assert_eq!(result.counts().passed, 4);
+    let lines = sorted(server.token_lines(2, 0));
+    for expected in [
+        "TOKEN ok cc-mtls client_credentials",
+        "TOKEN ok cc-self-signed client_credentials",
+    ] {
+        assert!(lines.iter().any(|l| l == expected), "{expected}: {lines:?}");
+    }
 }
 
 #[tokio::test]

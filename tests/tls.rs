@@ -16,16 +16,16 @@ use rcgen::{
 };
 
 /// A CA and what it signed, all PEM.
-struct Pki {
-    ca: String,
-    server_cert: String,
-    server_key: String,
+pub(crate) struct Pki {
+    pub ca: String,
+    pub server_cert: String,
+    pub server_key: String,
     /// CN `mtls-client`.
-    client_cert: String,
-    client_key: String,
+    pub client_cert: String,
+    pub client_key: String,
     /// Signed by the same CA, CN `someone-else`.
-    other_cert: String,
-    other_key: String,
+    pub other_cert: String,
+    pub other_key: String,
 }
 
 fn ca(name: &str) -> (CertificateParams, KeyPair, String) {
@@ -53,7 +53,27 @@ fn leaf(
     (cert, key.serialize_pem())
 }
 
-fn pki() -> Pki {
+/// A self-signed end-entity certificate and its key, PEM.
+pub(crate) fn self_signed(cn: &str) -> (String, String) {
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.distinguished_name.push(DnType::CommonName, cn);
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    let key = KeyPair::generate().unwrap();
+    (params.self_signed(&key).unwrap().pem(), key.serialize_pem())
+}
+
+/// A certificate's RFC 8705 `x5t#S256`: the base64url SHA-256 of its DER.
+pub(crate) fn x5t(pem: &str) -> String {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .expect("a PEM certificate");
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(der))
+}
+
+pub(crate) fn pki() -> Pki {
     let (params, key, ca) = ca("oauthspec test CA");
     let issuer = Issuer::from_params(&params, &key);
     let (server_cert, server_key) = leaf(
@@ -91,6 +111,7 @@ fn config() -> SandboxConfig {
         id: "mtls-client".into(),
         secret: None,
         public_key_pem: None,
+        self_signed_cert_pem: None,
         grants: vec![GrantType::ClientCredentials],
         scopes: vec!["orders:read".into()],
         auth_methods: vec![ClientAuthMethod::TlsClientAuth],
@@ -108,6 +129,7 @@ async fn tls_sandbox(pki: &Pki, client_certs: Option<bool>) -> Sandbox {
             key_pem: pki.server_key.clone(),
             client_ca_pem: client_certs.map(|_| pki.ca.clone()),
             require_client_cert: client_certs == Some(true),
+            ..TlsSettings::default()
         },
     )
     .await
@@ -178,8 +200,7 @@ async fn a_self_signed_ca_certificate_as_the_servers_own_says_how_to_fix_it() {
         TlsSettings {
             cert_pem: cert.clone(),
             key_pem: key.serialize_pem(),
-            client_ca_pem: None,
-            require_client_cert: false,
+            ..TlsSettings::default()
         },
     )
     .await
@@ -431,7 +452,7 @@ async fn tls_client_auth_settings_are_checked() {
     let specs = Specs::new();
     let path = specs.write(
         "t.oauthspec",
-        "client c {\n  token_url \"https://localhost/token\"\n  client_id \"x\"\n  auth_method tls_client_auth\n}\nstep \"s\" {\n  GET \"https://localhost/\"\n  client_cert \"client.pem\"\n  expect status == 200\n}\n",
+        "client c {\n  token_url \"https://localhost/token\"\n  client_id \"x\"\n  auth_method tls_client_auth\n}\nclient d {\n  token_url \"https://localhost/token\"\n  client_id \"y\"\n  auth_method self_signed_tls_client_auth\n}\nstep \"s\" {\n  GET \"https://localhost/\"\n  client_cert \"client.pem\"\n  expect status == 200\n}\n",
     );
     let project = oauthspec_core::check::check_paths(&[path], &Default::default());
     let messages: Vec<String> = project
@@ -442,6 +463,10 @@ async fn tls_client_auth_settings_are_checked() {
     let all = messages.join("\n");
     assert!(
         all.contains("needs `client_cert` for `auth_method tls_client_auth`"),
+        "{all}"
+    );
+    assert!(
+        all.contains("needs `client_key` for `auth_method self_signed_tls_client_auth`"),
         "{all}"
     );
     assert!(all.contains("`client_cert` without `client_key`"), "{all}");
@@ -461,8 +486,9 @@ async fn a_certificate_bound_token_goes_only_with_its_certificate() {
         o.cacert = Some(specs.path().join("ca.pem"));
     };
     let text = format!(
-        "{}\nstep \"bound\" {{\n  GET \"{base}/v1/whoami\"\n  auth mtls\n  expect status == 200\n  expect json \"$.cnf['x5t#S256']\" exists\n}}\n\nstep \"over another certificate\" always {{\n  GET \"{base}/v1/whoami\"\n  auth mtls\n  client_cert file(\"other.pem\")\n  client_key secret(file(\"other-key.pem\"))\n  expect status == 401\n}}\n\nstep \"over none\" always {{\n  GET \"{base}/v1/whoami\"\n  auth mtls without_proof\n  expect status == 401\n  expect body contains \"bound to a client certificate\"\n}}\n",
-        mtls_spec(&base, "client.pem", "client-key.pem")
+        "{}\nstep \"bound\" {{\n  GET \"{base}/v1/whoami\"\n  auth mtls\n  expect status == 200\n  expect json \"$.cnf['x5t#S256']\" == \"{}\"\n}}\n\nstep \"over another certificate\" always {{\n  GET \"{base}/v1/whoami\"\n  auth mtls\n  client_cert file(\"other.pem\")\n  client_key secret(file(\"other-key.pem\"))\n  expect status == 401\n}}\n\nstep \"over none\" always {{\n  GET \"{base}/v1/whoami\"\n  auth mtls without_proof\n  expect status == 401\n  expect body contains \"bound to a client certificate\"\n}}\n",
+        mtls_spec(&base, "client.pem", "client-key.pem"),
+        x5t(&pki.client_cert)
     );
     let result = run_spec(&pki, &base, &text, trust).await;
     for name in ["orders", "bound", "over another certificate", "over none"] {
@@ -481,4 +507,107 @@ async fn a_certificate_bound_token_goes_only_with_its_certificate() {
         2,
         "one token, fetched again once after the other certificate's 401"
     );
+}
+
+/// RFC 8705 §2.2: a self-signed certificate authenticates the client it is
+/// registered for, and binds its tokens; in the same sandbox
+/// `tls_client_auth` still takes only what the client CA signed.
+#[tokio::test]
+async fn self_signed_tls_client_auth_at_the_token_endpoint() {
+    let pki = pki();
+    let (own_cert, own_key) = self_signed("robot");
+    let (impostor_cert, impostor_key) = self_signed("robot");
+    // Named like the CA-signed client, but nobody signed it.
+    let (forged_cert, forged_key) = self_signed("mtls-client");
+    let mut config = config();
+    config.clients.push(RegisteredClient {
+        id: "robot".into(),
+        secret: None,
+        public_key_pem: None,
+        self_signed_cert_pem: Some(own_cert.clone()),
+        grants: vec![GrantType::ClientCredentials],
+        scopes: vec!["orders:read".into()],
+        auth_methods: vec![ClientAuthMethod::SelfSignedTlsClientAuth],
+        redirect_uris: Vec::new(),
+    });
+    let sandbox = Sandbox::start_tls(
+        config,
+        0,
+        TlsSettings {
+            cert_pem: pki.server_cert.clone(),
+            key_pem: pki.server_key.clone(),
+            client_ca_pem: Some(pki.ca.clone()),
+            self_signed_client_certs: true,
+            require_client_cert: false,
+        },
+    )
+    .await
+    .unwrap();
+    let base = sandbox.base_url();
+    let with_certs = |o: &mut oauthspec_core::run::RunOptions, specs: &Specs| {
+        o.cacert = Some(specs.path().join("ca.pem"));
+        for (name, pem) in [
+            ("own.pem", &own_cert),
+            ("own-key.pem", &own_key),
+            ("impostor.pem", &impostor_cert),
+            ("impostor-key.pem", &impostor_key),
+            ("forged.pem", &forged_cert),
+            ("forged-key.pem", &forged_key),
+        ] {
+            specs.write(name, pem);
+        }
+    };
+    let robot = |cert: &str| {
+        mtls_spec(&base, cert, &cert.replace(".pem", "-key.pem"))
+            .replace("mtls-client", "robot")
+            .replace("tls_client_auth", "self_signed_tls_client_auth")
+    };
+    let text = format!(
+        "{}\nstep \"bound\" {{\n  GET \"{base}/v1/whoami\"\n  auth mtls\n  expect status == 200\n  expect json \"$.client_id\" == \"robot\"\n  expect json \"$.cnf['x5t#S256']\" == \"{}\"\n}}\n\nstep \"metadata\" {{\n  GET \"{base}/.well-known/oauth-authorization-server\"\n  expect json \"$.token_endpoint_auth_methods_supported\" contains \"self_signed_tls_client_auth\"\n  expect json \"$.tls_client_certificate_bound_access_tokens\" == true\n}}\n",
+        robot("own.pem"),
+        x5t(&own_cert)
+    );
+    let result = run_spec(&pki, &base, &text, with_certs).await;
+    for name in ["orders", "bound", "metadata"] {
+        let s = step(&result, name);
+        assert!(
+            passed(s),
+            "{name}: {:?} {} {:?}",
+            s.outcome,
+            error(s),
+            failures(s)
+        );
+    }
+
+    // Another self-signed certificate, even with the same subject: refused.
+    let result = run_spec(&pki, &base, &robot("impostor.pem"), with_certs).await;
+    let s = step(&result, "orders");
+    assert_eq!(
+        s.class(),
+        Some(FailureClass::Credentials),
+        "{:?}",
+        s.outcome
+    );
+    assert!(error(s).contains("not the one registered"), "{}", error(s));
+
+    // tls_client_auth: a self-signed certificate naming the client is not
+    // enough, the CA-signed one still is.
+    let text = mtls_spec(&base, "forged.pem", "forged-key.pem");
+    let result = run_spec(&pki, &base, &text, with_certs).await;
+    let s = step(&result, "orders");
+    assert_eq!(
+        s.class(),
+        Some(FailureClass::Credentials),
+        "{:?}",
+        s.outcome
+    );
+    assert!(
+        error(s).contains("not signed by the client CA"),
+        "{}",
+        error(s)
+    );
+    let text = mtls_spec(&base, "client.pem", "client-key.pem");
+    let result = run_spec(&pki, &base, &text, with_certs).await;
+    let s = step(&result, "orders");
+    assert!(passed(s), "{:?} {}", s.outcome, error(s));
 }

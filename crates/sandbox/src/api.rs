@@ -17,6 +17,7 @@ use serde_json::json;
 
 use crate::faults::{FaultKind, Group};
 use crate::state::AppState;
+use crate::tls::ClientCert;
 use crate::token::{verify_access_token, AccessClaims};
 
 pub(crate) const SCOPE_READ: &str = "orders:read";
@@ -148,8 +149,7 @@ impl IntoResponse for BearerError {
 pub(crate) struct Presented {
     method: Method,
     uri: Uri,
-    /// DER, if one was presented.
-    peer_cert: Option<Arc<Vec<u8>>>,
+    peer_cert: Option<Arc<ClientCert>>,
 }
 
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Presented {
@@ -220,11 +220,7 @@ fn authorize(
         .and_then(|c| c.get("x5t#S256"))
         .and_then(|t| t.as_str());
     if let Some(x5t) = x5t {
-        use base64::Engine as _;
-        use sha2::Digest as _;
-        let presented = request.peer_cert.as_deref().map(|der| {
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(der))
-        });
+        let presented = request.peer_cert.as_deref().map(ClientCert::thumbprint);
         if presented.as_deref() != Some(x5t) {
             return Err(BearerError::invalid_token(
                 "the token is bound to a client certificate this request does not present",

@@ -1,7 +1,7 @@
 //! Client authentication at the token, introspection and revocation
 //! endpoints: `client_secret_basic`, `client_secret_post`,
-//! `private_key_jwt` (RFC 7523), `tls_client_auth` (RFC 8705) and `none`
-//! (public clients).
+//! `private_key_jwt` (RFC 7523), `tls_client_auth` and
+//! `self_signed_tls_client_auth` (RFC 8705) and `none` (public clients).
 
 use axum::http::header::AUTHORIZATION;
 use axum::http::HeaderMap;
@@ -16,6 +16,7 @@ use crate::keys::ASSERTION_ALGS;
 use crate::oauth_error::OAuthError;
 use crate::params::Params;
 use crate::state::AppState;
+use crate::tls::ClientCert;
 
 pub(crate) const JWT_BEARER_ASSERTION: &str =
     "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -34,7 +35,7 @@ pub(crate) fn authenticate(
     headers: &HeaderMap,
     params: &Params,
     endpoint_url: &str,
-    peer_cert: Option<&[u8]>,
+    peer_cert: Option<&ClientCert>,
 ) -> Result<AuthenticatedClient, OAuthError> {
     let basic = basic_credentials(headers)?;
     let body_id = params.get("client_id");
@@ -81,11 +82,13 @@ pub(crate) fn authenticate(
     if let Some(id) = body_id {
         let client = known_client(state, id, false)?;
         let public = client.auth_methods.contains(&ClientAuthMethod::None);
-        if client
-            .auth_methods
-            .contains(&ClientAuthMethod::TlsClientAuth)
-            && (peer_cert.is_some() || !public)
-        {
+        let by_certificate = client.auth_methods.iter().any(|m| {
+            matches!(
+                m,
+                ClientAuthMethod::TlsClientAuth | ClientAuthMethod::SelfSignedTlsClientAuth
+            )
+        });
+        if by_certificate && (peer_cert.is_some() || !public) {
             return check_certificate(client, peer_cert);
         }
         if !public {
@@ -204,32 +207,48 @@ fn check_secret(
     })
 }
 
-/// RFC 8705 §2.1.2: the certificate of the connection (already verified
-/// against the sandbox's client CA) must have the client id as subject CN.
+/// RFC 8705 §2: the certificate of the connection authenticates the
+/// client when the client CA signed it with the client id as subject CN
+/// (`tls_client_auth`, §2.1.2), or when it is the one registered for the
+/// client (`self_signed_tls_client_auth`, §2.2).
 fn check_certificate(
     client: &RegisteredClient,
-    peer_cert: Option<&[u8]>,
+    peer_cert: Option<&ClientCert>,
 ) -> Result<AuthenticatedClient, OAuthError> {
     let id = &client.id;
-    let Some(der) = peer_cert else {
-        return Err(OAuthError::invalid_client(
-            format!(
-                "client `{id}` uses tls_client_auth but no TLS client certificate was presented"
-            ),
-            false,
+    let refuse = |why: String| Err(OAuthError::invalid_client(why, false));
+    let Some(cert) = peer_cert else {
+        return refuse(format!(
+            "client `{id}` authenticates with a TLS client certificate, and none was presented"
         ));
     };
-    match subject_cn(der) {
-        Some(cn) if cn == *id => Ok(AuthenticatedClient {
+    let allows = |m| client.auth_methods.contains(&m);
+    let authenticated = |method| {
+        Ok(AuthenticatedClient {
             id: id.clone(),
-            method: ClientAuthMethod::TlsClientAuth,
-        }),
-        cn => Err(OAuthError::invalid_client(
-            format!(
-                "the TLS client certificate (subject CN {}) is not client `{id}`'s",
-                cn.map_or_else(|| "missing".to_string(), |c| format!("`{c}`"))
-            ),
-            false,
+            method,
+        })
+    };
+    if allows(ClientAuthMethod::SelfSignedTlsClientAuth)
+        && client.self_signed_cert_der().as_deref() == Some(cert.der.as_slice())
+    {
+        return authenticated(ClientAuthMethod::SelfSignedTlsClientAuth);
+    }
+    if !allows(ClientAuthMethod::TlsClientAuth) {
+        return refuse(format!(
+            "the TLS client certificate is not the one registered for client `{id}`"
+        ));
+    }
+    if !cert.ca_signed {
+        return refuse(format!(
+            "the TLS client certificate is not signed by the client CA, as client `{id}`'s tls_client_auth needs"
+        ));
+    }
+    match subject_cn(&cert.der) {
+        Some(cn) if cn == *id => authenticated(ClientAuthMethod::TlsClientAuth),
+        cn => refuse(format!(
+            "the TLS client certificate (subject CN {}) is not client `{id}`'s",
+            cn.map_or_else(|| "missing".to_string(), |c| format!("`{c}`"))
         )),
     }
 }

@@ -80,15 +80,19 @@ pub enum ClientAuthMethod {
     /// RFC 8705 §2.1: the TLS client certificate, whose subject CN must be
     /// the client id, authenticates (served over TLS only).
     TlsClientAuth,
+    /// RFC 8705 §2.2: the TLS client certificate, self-signed, must be
+    /// the one registered for the client (`self_signed_cert_pem`).
+    SelfSignedTlsClientAuth,
     None,
 }
 
 impl ClientAuthMethod {
-    pub const ALL: [ClientAuthMethod; 5] = [
+    pub const ALL: [ClientAuthMethod; 6] = [
         ClientAuthMethod::ClientSecretBasic,
         ClientAuthMethod::ClientSecretPost,
         ClientAuthMethod::PrivateKeyJwt,
         ClientAuthMethod::TlsClientAuth,
+        ClientAuthMethod::SelfSignedTlsClientAuth,
         ClientAuthMethod::None,
     ];
 
@@ -98,6 +102,7 @@ impl ClientAuthMethod {
             ClientAuthMethod::ClientSecretPost => "client_secret_post",
             ClientAuthMethod::PrivateKeyJwt => "private_key_jwt",
             ClientAuthMethod::TlsClientAuth => "tls_client_auth",
+            ClientAuthMethod::SelfSignedTlsClientAuth => "self_signed_tls_client_auth",
             ClientAuthMethod::None => "none",
         }
     }
@@ -110,6 +115,8 @@ pub struct RegisteredClient {
     pub secret: Option<String>,
     /// PEM public key (RSA, EC P-256/P-384 or Ed25519) for `private_key_jwt`.
     pub public_key_pem: Option<String>,
+    /// PEM certificate for `self_signed_tls_client_auth` (RFC 8705 §2.2).
+    pub self_signed_cert_pem: Option<String>,
     pub grants: Vec<GrantType>,
     pub scopes: Vec<String>,
     pub auth_methods: Vec<ClientAuthMethod>,
@@ -120,10 +127,20 @@ pub struct RegisteredClient {
 }
 
 impl RegisteredClient {
+    /// The DER of the certificate registered for
+    /// `self_signed_tls_client_auth`, if it is one.
+    pub(crate) fn self_signed_cert_der(&self) -> Option<Vec<u8>> {
+        use rustls::pki_types::pem::PemObject as _;
+        let pem = self.self_signed_cert_pem.as_deref()?;
+        let cert = rustls::pki_types::CertificateDer::from_pem_slice(pem.as_bytes()).ok()?;
+        Some(cert.to_vec())
+    }
+
     /// A new client with the defaults used for TOML entries: auth methods
     /// follow the credentials given, public clients get the user grants.
-    fn new(id: &str, secret: Option<String>, public_key_pem: Option<String>) -> Self {
+    fn new(raw: &RawClient) -> Self {
         let mut auth_methods = Vec::new();
+        let (secret, public_key_pem) = (raw.secret.clone(), raw.public_key_pem.clone());
         if secret.is_some() {
             auth_methods.extend([
                 ClientAuthMethod::ClientSecretBasic,
@@ -133,6 +150,9 @@ impl RegisteredClient {
         if public_key_pem.is_some() {
             auth_methods.push(ClientAuthMethod::PrivateKeyJwt);
         }
+        if raw.self_signed_cert_pem.is_some() {
+            auth_methods.push(ClientAuthMethod::SelfSignedTlsClientAuth);
+        }
         let grants = if auth_methods.is_empty() {
             auth_methods.push(ClientAuthMethod::None);
             vec![GrantType::Password, GrantType::RefreshToken]
@@ -140,9 +160,10 @@ impl RegisteredClient {
             vec![GrantType::ClientCredentials, GrantType::RefreshToken]
         };
         RegisteredClient {
-            id: id.to_string(),
+            id: raw.id.clone(),
             secret,
             public_key_pem,
+            self_signed_cert_pem: raw.self_signed_cert_pem.clone(),
             grants,
             scopes: vec!["orders:read".to_string()],
             auth_methods,
@@ -191,6 +212,7 @@ impl Default for SandboxConfig {
                     id: s("demo-client"),
                     secret: Some(s("demo-secret")),
                     public_key_pem: None,
+                    self_signed_cert_pem: None,
                     grants: GrantType::ALL.to_vec(),
                     scopes: vec![s("orders:read")],
                     auth_methods: vec![
@@ -203,6 +225,7 @@ impl Default for SandboxConfig {
                     id: s("admin-client"),
                     secret: Some(s("admin-secret")),
                     public_key_pem: None,
+                    self_signed_cert_pem: None,
                     grants: GrantType::ALL.to_vec(),
                     scopes: vec![s("orders:read"), s("orders:write"), s("orders:admin")],
                     auth_methods: vec![
@@ -215,6 +238,7 @@ impl Default for SandboxConfig {
                     id: s("public-client"),
                     secret: None,
                     public_key_pem: None,
+                    self_signed_cert_pem: None,
                     grants: vec![
                         GrantType::Password,
                         GrantType::RefreshToken,
@@ -232,6 +256,7 @@ impl Default for SandboxConfig {
                     id: s("service-account"),
                     secret: None,
                     public_key_pem: Some(s(SERVICE_ACCOUNT_KEY)),
+                    self_signed_cert_pem: None,
                     grants: vec![GrantType::JwtBearer],
                     scopes: vec![s("orders:read")],
                     auth_methods: vec![ClientAuthMethod::None],
@@ -278,6 +303,7 @@ struct RawClient {
     id: String,
     secret: Option<String>,
     public_key_pem: Option<String>,
+    self_signed_cert_pem: Option<String>,
     grants: Option<Vec<GrantType>>,
     scopes: Option<Vec<String>>,
     auth_methods: Option<Vec<ClientAuthMethod>>,
@@ -345,11 +371,7 @@ impl SandboxConfig {
         let idx = match self.clients.iter().position(|c| c.id == rc.id) {
             Some(idx) => idx,
             None => {
-                self.clients.push(RegisteredClient::new(
-                    &rc.id,
-                    rc.secret.clone(),
-                    rc.public_key_pem.clone(),
-                ));
+                self.clients.push(RegisteredClient::new(&rc));
                 self.clients.len() - 1
             }
         };
@@ -359,6 +381,9 @@ impl SandboxConfig {
         }
         if rc.public_key_pem.is_some() {
             client.public_key_pem = rc.public_key_pem;
+        }
+        if rc.self_signed_cert_pem.is_some() {
+            client.self_signed_cert_pem = rc.self_signed_cert_pem;
         }
         if let Some(v) = rc.grants {
             client.grants = v;
@@ -421,6 +446,14 @@ impl SandboxConfig {
                     .as_deref()
                     .ok_or_else(|| ctx("private_key_jwt needs `public_key_pem`"))?;
                 ClientKey::from_pem(pem).map_err(|e| ctx(&e))?;
+            }
+            if c.auth_methods
+                .contains(&ClientAuthMethod::SelfSignedTlsClientAuth)
+                && c.self_signed_cert_der().is_none()
+            {
+                return Err(ctx(
+                    "self_signed_tls_client_auth needs `self_signed_cert_pem`, a PEM certificate",
+                ));
             }
             if c.grants.is_empty() {
                 return Err(ctx("grants must not be empty"));
@@ -514,6 +547,27 @@ mod tests {
         assert_eq!(c.users.len(), 2);
     }
 
+    /// A client given a certificate authenticates with it (RFC 8705 §2.2).
+    #[test]
+    fn a_registered_certificate_means_self_signed_tls_client_auth() {
+        // Any well-formed PEM certificate block: only its bytes are compared.
+        let pem = "-----BEGIN CERTIFICATE-----\nMAMCAQA=\n-----END CERTIFICATE-----\n";
+        let c = SandboxConfig::from_toml_str(&format!(
+            "[[clients]]\nid = \"robot\"\nself_signed_cert_pem = \"\"\"\n{pem}\"\"\"\n"
+        ))
+        .unwrap();
+        let robot = c.client("robot").unwrap();
+        assert_eq!(
+            robot.auth_methods,
+            [ClientAuthMethod::SelfSignedTlsClientAuth]
+        );
+        assert_eq!(robot.grants[0], GrantType::ClientCredentials);
+        assert_eq!(
+            robot.self_signed_cert_der().unwrap(),
+            [0x30, 0x03, 0x02, 0x01, 0x00]
+        );
+    }
+
     #[test]
     fn include_defaults_false_starts_empty() {
         let c = SandboxConfig::from_toml_str("include_defaults = false\n[[clients]]\nid = \"p\"\n")
@@ -544,6 +598,14 @@ mod tests {
             (
                 "[[clients]]\nid = \"x\"\npublic_key_pem = \"nope\"",
                 "client `x`",
+            ),
+            (
+                "[[clients]]\nid = \"x\"\nauth_methods = [\"self_signed_tls_client_auth\"]",
+                "needs `self_signed_cert_pem`",
+            ),
+            (
+                "[[clients]]\nid = \"x\"\nself_signed_cert_pem = \"not a certificate\"",
+                "needs `self_signed_cert_pem`, a PEM certificate",
             ),
         ] {
             let e = SandboxConfig::from_toml_str(toml).unwrap_err();

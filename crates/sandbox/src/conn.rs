@@ -20,7 +20,8 @@ use axum::serve::{IncomingStream, Listener};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
-use tokio_rustls::TlsAcceptor;
+
+use crate::tls::{ClientCert, Tls};
 
 /// Plain TCP, or TLS: handshakes run in tasks of their own (a client that
 /// stalls mid-handshake holds up nobody) and finished ones queue here.
@@ -29,6 +30,7 @@ pub(crate) enum SandboxListener {
     Tls {
         local: SocketAddr,
         ready: mpsc::Receiver<(TlsIo, SocketAddr)>,
+        tls: Tls,
     },
 }
 
@@ -43,9 +45,10 @@ impl SandboxListener {
     }
 
     /// Accepts in a spawned task that ends when the listener is dropped.
-    pub fn tls(inner: TcpListener, acceptor: TlsAcceptor) -> io::Result<Self> {
+    pub fn tls(inner: TcpListener, tls: Tls) -> io::Result<Self> {
         let local = inner.local_addr()?;
         let (tx, ready) = mpsc::channel(64);
+        let acceptor = tls.acceptor.clone();
         tokio::spawn(async move {
             loop {
                 let accepted = tokio::select! {
@@ -74,7 +77,7 @@ impl SandboxListener {
                 });
             }
         });
-        Ok(SandboxListener::Tls { local, ready })
+        Ok(SandboxListener::Tls { local, ready, tls })
     }
 }
 
@@ -84,9 +87,8 @@ impl SandboxListener {
 pub(crate) struct ConnHandle {
     #[allow(dead_code)] // kept for debugging output
     pub peer: SocketAddr,
-    /// The TLS client certificate (DER, end entity), if one was presented
-    /// and verified, for `tls_client_auth`.
-    pub peer_cert: Option<Arc<Vec<u8>>>,
+    /// The TLS client certificate, if one was presented.
+    pub peer_cert: Option<Arc<ClientCert>>,
     killed: Arc<AtomicBool>,
 }
 
@@ -111,20 +113,15 @@ impl Listener for SandboxListener {
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
         let listener = match self {
             SandboxListener::Plain(listener) => listener,
-            SandboxListener::Tls { ready, .. } => {
-                let Some((tls, peer)) = ready.recv().await else {
+            SandboxListener::Tls { ready, tls, .. } => {
+                let Some((stream, peer)) = ready.recv().await else {
                     // The accept task is gone (it never ends on its own).
                     return std::future::pending().await;
                 };
-                let peer_cert = tls
-                    .get_ref()
-                    .1
-                    .peer_certificates()
-                    .and_then(|chain| chain.first())
-                    .map(|c| Arc::new(c.as_ref().to_vec()));
+                let peer_cert = tls.client_cert(stream.get_ref().1).map(Arc::new);
                 let killed = Arc::new(AtomicBool::new(false));
                 let io = KillableStream {
-                    inner: Box::new(tls),
+                    inner: Box::new(stream),
                     killed: killed.clone(),
                 };
                 return (

@@ -15,6 +15,7 @@ use crate::oauth_error::{oauth_json, set_no_store, OAuthError};
 use crate::params::Params;
 use crate::state::AppState;
 use crate::store::now_secs;
+use crate::tls::ClientCert;
 use crate::token::verify_access_token;
 
 pub(crate) async fn introspect_endpoint(
@@ -23,15 +24,15 @@ pub(crate) async fn introspect_endpoint(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let peer_cert = conn.peer_cert.as_deref().map(Vec::as_slice);
-    introspect(&state, &headers, &body, peer_cert).unwrap_or_else(IntoResponse::into_response)
+    introspect(&state, &headers, &body, conn.peer_cert.as_deref())
+        .unwrap_or_else(IntoResponse::into_response)
 }
 
 fn introspect(
     state: &AppState,
     headers: &HeaderMap,
     body: &[u8],
-    peer_cert: Option<&[u8]>,
+    peer_cert: Option<&ClientCert>,
 ) -> Result<Response, OAuthError> {
     let params = Params::parse(headers, body)?;
     authenticate(
@@ -96,15 +97,15 @@ pub(crate) async fn revoke_endpoint(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let peer_cert = conn.peer_cert.as_deref().map(Vec::as_slice);
-    revoke(&state, &headers, &body, peer_cert).unwrap_or_else(IntoResponse::into_response)
+    revoke(&state, &headers, &body, conn.peer_cert.as_deref())
+        .unwrap_or_else(IntoResponse::into_response)
 }
 
 fn revoke(
     state: &AppState,
     headers: &HeaderMap,
     body: &[u8],
-    peer_cert: Option<&[u8]>,
+    peer_cert: Option<&ClientCert>,
 ) -> Result<Response, OAuthError> {
     let params = Params::parse(headers, body)?;
     let revoke_url = state.endpoint("/oauth2/revoke");

@@ -20,6 +20,7 @@ mod params;
 mod state;
 mod stats;
 mod store;
+mod tls;
 mod token;
 
 use std::sync::Arc;
@@ -41,11 +42,13 @@ pub use config::{
 pub use fault_store::FaultInfo;
 pub use faults::{parse_fault, Fault, FaultKind, Group};
 pub use stats::Stats;
+pub use tls::TlsSettings;
 
 use conn::{ConnHandle, SandboxListener};
 use keys::SigningKey;
 use middleware::{group_layer, GroupState};
 use state::AppState;
+use tls::Tls;
 
 /// How long `shutdown` waits for in-flight requests (e.g. one held by a
 /// long latency fault) before cutting them off.
@@ -68,8 +71,9 @@ impl Sandbox {
     /// Like [`start`](Self::start), over TLS: `https://localhost:PORT`
     /// (the certificate must name `localhost`). With `client_ca_pem` the
     /// server asks for a client certificate signed by that CA, for
-    /// `tls_client_auth`, and with `require_client_cert` refuses the
-    /// handshake without one.
+    /// `tls_client_auth`; with `self_signed_client_certs` for any
+    /// certificate, for `self_signed_tls_client_auth`; with
+    /// `require_client_cert` it refuses the handshake without one.
     pub async fn start_tls(
         config: SandboxConfig,
         port: u16,
@@ -85,18 +89,14 @@ impl Sandbox {
     ) -> std::io::Result<Sandbox> {
         let invalid = |e: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, e);
         config.validate().map_err(invalid)?;
-        let acceptor = tls
-            .as_ref()
-            .map(tls_acceptor)
-            .transpose()
-            .map_err(invalid)?;
+        let tls = tls.as_ref().map(Tls::new).transpose().map_err(invalid)?;
         // Bind first so a busy port is reported before the key is made.
         let listener = TcpListener::bind(("127.0.0.1", port)).await?;
         let port = listener.local_addr()?.port();
-        let (base_url, listener) = match acceptor {
-            Some(acceptor) => (
+        let (base_url, listener) = match tls {
+            Some(tls) => (
                 format!("https://localhost:{port}"),
-                SandboxListener::tls(listener, acceptor)?,
+                SandboxListener::tls(listener, tls)?,
             ),
             None => (
                 format!("http://127.0.0.1:{port}"),
@@ -204,66 +204,6 @@ impl Sandbox {
             }
         }
     }
-}
-
-/// The sandbox's TLS identity and client certificate policy (PEM texts).
-#[derive(Debug, Clone, Default)]
-pub struct TlsSettings {
-    /// The server certificate chain, leaf first.
-    pub cert_pem: String,
-    /// Its private key (PKCS#8, PKCS#1 or SEC1).
-    pub key_pem: String,
-    /// Ask for client certificates signed by this CA (for mTLS and
-    /// `tls_client_auth`); a presented certificate it did not sign fails
-    /// the handshake.
-    pub client_ca_pem: Option<String>,
-    /// Refuse connections without a client certificate.
-    pub require_client_cert: bool,
-}
-
-fn tls_acceptor(tls: &TlsSettings) -> Result<tokio_rustls::TlsAcceptor, String> {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let certs = CertificateDer::pem_slice_iter(tls.cert_pem.as_bytes())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("TLS certificate: {e}"))?;
-    if certs.is_empty() {
-        return Err("TLS certificate: no certificate in the PEM".into());
-    }
-    let key = PrivateKeyDer::from_pem_slice(tls.key_pem.as_bytes())
-        .map_err(|e| format!("TLS key: {e}"))?;
-    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?;
-    let builder = match &tls.client_ca_pem {
-        Some(pem) => {
-            let mut roots = rustls::RootCertStore::empty();
-            for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
-                let cert = cert.map_err(|e| format!("client CA: {e}"))?;
-                roots.add(cert).map_err(|e| format!("client CA: {e}"))?;
-            }
-            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
-                Arc::new(roots),
-                provider,
-            );
-            let verifier = if tls.require_client_cert {
-                verifier
-            } else {
-                verifier.allow_unauthenticated()
-            };
-            let verifier = verifier.build().map_err(|e| format!("client CA: {e}"))?;
-            builder.with_client_cert_verifier(verifier)
-        }
-        None => builder.with_no_client_auth(),
-    };
-    let mut config = builder
-        .with_single_cert(certs, key)
-        .map_err(|e| format!("TLS certificate and key: {e}"))?;
-    // axum serves HTTP/1.1 here (no `http2` feature).
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }
 
 impl Drop for Sandbox {

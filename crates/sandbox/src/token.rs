@@ -20,6 +20,7 @@ use crate::oauth_error::{oauth_json, OAuthError};
 use crate::params::Params;
 use crate::state::AppState;
 use crate::store::{now_secs, RefreshRecord, RefreshState};
+use crate::tls::ClientCert;
 
 /// Claims of the sandbox's access tokens (RFC 9068 shape).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -66,13 +67,7 @@ pub(crate) async fn token_endpoint(
         Ok(jkt) => jkt,
         Err(refused) => return crate::dpop::token_refusal(&state, refused),
     };
-    match handle(
-        &state,
-        &headers,
-        &body,
-        conn.peer_cert.as_deref().map(Vec::as_slice),
-        jkt,
-    ) {
+    match handle(&state, &headers, &body, conn.peer_cert.as_deref(), jkt) {
         Ok(resp) => resp,
         Err(e) => e.into_response(),
     }
@@ -112,7 +107,7 @@ fn handle(
     state: &AppState,
     headers: &HeaderMap,
     body: &[u8],
-    peer_cert: Option<&[u8]>,
+    peer_cert: Option<&ClientCert>,
     jkt: Option<String>,
 ) -> Result<Response, OAuthError> {
     let params = Params::parse(headers, body)?;
@@ -174,11 +169,7 @@ fn handle(
     };
     // RFC 8705 §3: a token asked for over a client certificate is bound
     // to it.
-    let x5t = peer_cert.map(|der| {
-        use base64::Engine as _;
-        use sha2::Digest as _;
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(der))
-    });
+    let x5t = peer_cert.map(ClientCert::thumbprint);
     issue(state, config, grant, jkt, x5t)
 }
 

@@ -167,6 +167,7 @@ fn client(
         id: id.into(),
         secret: secret.map(str::to_string),
         public_key_pem: key,
+        self_signed_cert_pem: None,
         grants: vec![GrantType::ClientCredentials],
         scopes: vec!["orders:read".into()],
         auth_methods: methods.to_vec(),
@@ -238,6 +239,11 @@ async fn discovery_documents_describe_the_server() {
         assert_eq!(
             m["authorization_response_iss_parameter_supported"],
             json!(true)
+        );
+        // Client certificates need TLS: not over plain HTTP.
+        assert_eq!(
+            m["tls_client_certificate_bound_access_tokens"],
+            json!(false)
         );
         assert_eq!(
             m["token_endpoint_auth_methods_supported"],
@@ -895,6 +901,19 @@ fn assertion_claims(sb: &Sandbox, client_id: &str) -> Value {
     })
 }
 
+/// A JWT bearer grant (RFC 7523 §2.1) with no client authentication.
+async fn jwt_bearer_req(sb: &Sandbox, assertion: &str) -> Resp {
+    token_req(
+        sb,
+        None,
+        &[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+            ("assertion", assertion),
+        ],
+    )
+    .await
+}
+
 async fn jwt_token_req(sb: &Sandbox, assertion: &str) -> Resp {
     token_req(
         sb,
@@ -909,6 +928,40 @@ async fn jwt_token_req(sb: &Sandbox, assertion: &str) -> Resp {
         ],
     )
     .await
+}
+
+/// RFC 7523 §2.1 without client authentication (Google's service
+/// accounts): no client_id, no credentials, the assertion alone; its `iss`
+/// names the client whose registered key must have signed it.
+#[tokio::test]
+async fn a_jwt_bearer_grant_needs_no_client_authentication() {
+    let (key, public) = ec_keypair();
+    let (other_key, _) = ec_keypair();
+    let mut robot = client("robot", None, Some(public), &[ClientAuthMethod::None]);
+    robot.grants = vec![GrantType::JwtBearer];
+    let sb = start_with(config_with(vec![robot])).await;
+    let mut claims = assertion_claims(&sb, "robot");
+    claims["sub"] = json!("alice");
+    let r = jwt_bearer_req(&sb, &assertion(&key, Algorithm::ES256, claims.clone())).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let issued = jwt_claims(r.json()["access_token"].as_str().unwrap());
+    assert_eq!(issued["client_id"], "robot");
+    assert_eq!(issued["sub"], "alice");
+    assert!(r.json().get("refresh_token").is_none(), "{r:?}");
+
+    // Signed by another key, or from no client: refused.
+    claims["jti"] = json!("another");
+    let r = jwt_bearer_req(
+        &sb,
+        &assertion(&other_key, Algorithm::ES256, claims.clone()),
+    )
+    .await;
+    r.assert_oauth_error(400, "invalid_grant");
+    claims["iss"] = json!("nobody");
+    let r = jwt_bearer_req(&sb, &assertion(&key, Algorithm::ES256, claims)).await;
+    r.assert_oauth_error(400, "invalid_grant");
+    assert!(r.text.contains("`nobody` is no client"), "{r:?}");
+    sb.shutdown().await;
 }
 
 #[tokio::test]

@@ -67,9 +67,12 @@ pub enum AuthMethod {
     ClientSecretBasic,
     ClientSecretPost,
     PrivateKeyJwt,
-    /// RFC 8705: the TLS client certificate authenticates; `client_id`
-    /// goes in the form.
+    /// RFC 8705 §2.1: the TLS client certificate, signed by a CA the
+    /// server trusts, authenticates; `client_id` goes in the form.
     TlsClientAuth,
+    /// RFC 8705 §2.2: likewise with a self-signed certificate the client
+    /// registered.
+    SelfSignedTlsClientAuth,
     None,
 }
 
@@ -80,6 +83,7 @@ impl AuthMethod {
         "private_key_jwt",
         "none",
         "tls_client_auth",
+        "self_signed_tls_client_auth",
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -88,6 +92,7 @@ impl AuthMethod {
             AuthMethod::ClientSecretPost => "client_secret_post",
             AuthMethod::PrivateKeyJwt => "private_key_jwt",
             AuthMethod::TlsClientAuth => "tls_client_auth",
+            AuthMethod::SelfSignedTlsClientAuth => "self_signed_tls_client_auth",
             AuthMethod::None => "none",
         }
     }
@@ -358,6 +363,7 @@ pub fn from_def(
         AuthMethod::PrivateKeyJwt,
         AuthMethod::None,
         AuthMethod::TlsClientAuth,
+        AuthMethod::SelfSignedTlsClientAuth,
     ][choice("auth_method", AuthMethod::NAMES, default_method)];
     let alg = [SigningAlg::RS256, SigningAlg::ES256][choice("alg", SigningAlg::NAMES, 0)];
 
@@ -395,9 +401,10 @@ pub fn from_def(
             &format!("for `auth_method {}`", auth_method.as_str()),
         ),
         AuthMethod::PrivateKeyJwt => require("private_key", "for `auth_method private_key_jwt`"),
-        AuthMethod::TlsClientAuth => {
-            require("client_cert", "for `auth_method tls_client_auth`");
-            require("client_key", "for `auth_method tls_client_auth`");
+        AuthMethod::TlsClientAuth | AuthMethod::SelfSignedTlsClientAuth => {
+            let why = format!("for `auth_method {}`", auth_method.as_str());
+            require("client_cert", &why);
+            require("client_key", &why);
         }
         AuthMethod::None => {}
     }

@@ -99,7 +99,7 @@ pub(crate) fn token_form(
         }
         // RFC 8705 §2: the certificate of the TLS connection (set by
         // the client's `tls_key`) is the credential; the id says whose it is.
-        AuthMethod::TlsClientAuth | AuthMethod::None => {
+        AuthMethod::TlsClientAuth | AuthMethod::SelfSignedTlsClientAuth | AuthMethod::None => {
             form.push(("client_id".into(), client.client_id.clone()))
         }
     }
