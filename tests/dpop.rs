@@ -35,6 +35,14 @@ step "the token alone is refused" {{
   expect status == 401
   expect header "WWW-Authenticate" contains "DPoP"
 }}
+
+step "a proof for another URL is refused" {{
+  GET "{base}/v1/orders"
+  auth bound proof_for "https://api.elsewhere.example/v1/orders"
+  expect status == 401
+  expect oauth_error == invalid_dpop_proof
+  expect oauth_error_description contains "htu must be"
+}}
 "#
     )
 }
@@ -77,11 +85,19 @@ async fn a_bound_token_goes_with_a_proof_and_alone_is_refused() {
     assert!(matches!(first.outcome, Outcome::Passed), "{first:#?}");
     let bound = step(&result, "the token is bound to the client's key");
     assert!(matches!(bound.outcome, Outcome::Passed), "{bound:#?}");
-    let alone = step(&result, "the token alone is refused");
-    assert!(matches!(alone.outcome, Outcome::Passed), "{alone:#?}");
     // Refused, and not fetched again: that 401 was the point.
-    assert_eq!(statuses(alone, AttemptKind::Request), [(Some(401), false)]);
-    assert!(statuses(alone, AttemptKind::Token).is_empty());
+    for name in [
+        "the token alone is refused",
+        "a proof for another URL is refused",
+    ] {
+        let refused = step(&result, name);
+        assert!(matches!(refused.outcome, Outcome::Passed), "{refused:#?}");
+        assert_eq!(
+            statuses(refused, AttemptKind::Request),
+            [(Some(401), false)]
+        );
+        assert!(statuses(refused, AttemptKind::Token).is_empty());
+    }
     // The sandbox bound the token to the key the proofs were signed with.
     let claims = issued_claims(&sandbox);
     let jkt = claims[0]["cnf"]["jkt"].as_str().unwrap_or_default();
@@ -121,6 +137,23 @@ async fn a_server_nonce_is_used_after_one_refusal() {
         [(Some(400), true), (Some(200), false)]
     );
     assert_eq!(statuses(first, AttemptKind::Request), [(Some(200), false)]);
+    // A proof for another URL still carries this server's nonce: it is
+    // refused for its htu, not for want of a nonce.
+    let elsewhere = step(&result, "a proof for another URL is refused");
+    assert!(
+        matches!(elsewhere.outcome, Outcome::Passed),
+        "{elsewhere:#?}"
+    );
+    let transcript = (elsewhere.attempts.iter())
+        .find(|a| a.kind == AttemptKind::Request)
+        .and_then(|a| a.transcript.clone())
+        .unwrap_or_default();
+    for needle in [
+        "\"htu\":\"https://api.elsewhere.example/v1/orders\"",
+        "\"nonce\":\"",
+    ] {
+        assert!(transcript.contains(needle), "{needle}: {transcript}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -361,6 +361,11 @@ const MENDS: &[(&str, &str, &str)] = &[
         "latency < 1s\n",
     ),
     ("broken", "auth.example.com\n", "auth.example.com\"\n"),
+    (
+        "113-proof-for-without-a-url",
+        "proof_for\n",
+        "proof_for \"https://api.example/other\"\n",
+    ),
 ];
 
 #[test]

@@ -51,18 +51,33 @@ impl Checker<'_> {
                 self.eval(file, token, Some(ctx));
             }
             Some(Auth::Client(name)) => {
-                let proofless = (self.out.clients.get(&name.node))
-                    .is_some_and(|c| c.dpop == Dpop::Off && c.client_cert.is_none());
-                if let (Some(span), true) = (step.options.without_proof, proofless) {
-                    self.error(
-                        Diagnostic::error(format!(
-                            "client `{}` sends no DPoP proof or certificate to leave out",
-                            name.node
-                        ))
-                        .at(&file.source, span)
-                        .help(
+                let client = self.out.clients.get(&name.node);
+                let no_dpop = client.is_some_and(|c| c.dpop == Dpop::Off);
+                let refused = match &step.options.proof {
+                    Some(ProofOption::Without(span))
+                        if no_dpop && client.is_some_and(|c| c.client_cert.is_none()) =>
+                    {
+                        Some((
+                            *span,
+                            "sends no DPoP proof or certificate to leave out",
                             "`without_proof` is for a client with `dpop true` or a `client_cert`",
-                        ),
+                        ))
+                    }
+                    Some(ProofOption::For { url, span }) => {
+                        self.eval(file, url, Some(ctx));
+                        no_dpop.then_some((
+                            *span,
+                            "sends no DPoP proof to make for another URL",
+                            "`proof_for` is for a client with `dpop true` or `dpop optional`",
+                        ))
+                    }
+                    _ => None,
+                };
+                if let Some((span, what, help)) = refused {
+                    self.error(
+                        Diagnostic::error(format!("client `{}` {what}", name.node))
+                            .at(&file.source, span)
+                            .help(help),
                     );
                 }
                 let known = self.out.clients.contains_key(&name.node)

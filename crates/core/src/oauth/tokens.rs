@@ -681,13 +681,15 @@ impl TokenManager {
         Ok(Some(key))
     }
 
-    /// A DPoP proof of `token` for one request, with the server's newest
-    /// nonce; registered as a secret. None unless the token is bound.
+    /// A DPoP proof of `token` for one request to `url` (for `htu`
+    /// instead, if given), with the server's newest nonce; registered as a
+    /// secret. None unless the token is bound.
     pub(crate) fn resource_proof(
         &self,
         client: &ResolvedClient,
         method: &str,
         url: &str,
+        htu: Option<&str>,
         token: &Token,
     ) -> Result<Option<String>, String> {
         if token.scheme != "DPoP" {
@@ -696,9 +698,10 @@ impl TokenManager {
         let Some(key) = self.dpop_key(client).map_err(|e| e.message)? else {
             return Ok(None);
         };
+        // The nonce is the server's the request goes to, whatever `htu` says.
         let proof = key.proof(
             method,
-            url,
+            htu.unwrap_or(url),
             self.dpop_nonce(url).as_deref(),
             Some(&token.access_token),
         )?;

@@ -215,9 +215,28 @@ pub struct StepOptions {
     pub client_key: Option<Value>,
     /// Extra trusted roots (PEM) for this step's request.
     pub ca_cert: Option<Value>,
-    /// `auth CLIENT without_proof`: the token without its DPoP proof; the
-    /// span of the word.
-    pub without_proof: Option<Span>,
+    /// `auth CLIENT without_proof` or `auth CLIENT proof_for URL`.
+    pub proof: Option<ProofOption>,
+}
+
+/// How a step's request departs from its client's proof of possession, to
+/// see the API refuse the token.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProofOption {
+    /// `without_proof`: no DPoP proof and no client certificate; the span
+    /// of the word.
+    Without(Span),
+    /// `proof_for URL`: a DPoP proof whose `htu` is this URL, not the
+    /// request's.
+    For { url: Value, span: Span },
+}
+
+impl ProofOption {
+    pub fn span(&self) -> Span {
+        match self {
+            ProofOption::Without(span) | ProofOption::For { span, .. } => *span,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -249,6 +249,7 @@ fn describe(rule: Rule) -> &'static str {
         login_consent | kw_consent => "`consent \"BUTTON\"`",
         kw_login => "`login`",
         without_proof => "`without_proof`",
+        proof_for | kw_proof_for => "`proof_for URL`",
         thumbprint_call | kw_dpop_thumbprint => "`dpop_thumbprint(CLIENT)`",
         token_call | kw_token => "`token(CLIENT)`",
         always => "`always`",

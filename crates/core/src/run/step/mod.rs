@@ -265,12 +265,12 @@ impl SpecRun<'_> {
                 .send(step, outgoing, token.as_ref(), policy, &mut result.attempts)
                 .await;
             // A managed token the resource rejects is fetched again once
-            // (not one sent without its proof on purpose: that 401 is the
-            // point).
+            // (not one sent without its proof, or with a proof for another
+            // URL, on purpose: that 401 is the point).
             if let (Ok(x), AuthPlan::Client(name), Some(rejected)) =
                 (&exchange, &outgoing.auth, &token)
             {
-                if x.status == 401 && !refetched && step.options.without_proof.is_none() {
+                if x.status == 401 && !refetched && step.options.proof.is_none() {
                     refetched = true;
                     let client = self.clients.get(name).cloned().unwrap_or_default();
                     self.runner.tokens.invalidate(&client, rejected).await;

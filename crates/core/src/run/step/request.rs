@@ -5,7 +5,7 @@ use base64::Engine as _;
 use super::SpecRun;
 use crate::check::value::EvalError;
 use crate::secrets::is_secret_field;
-use crate::syntax::ast::{Auth, Body, Json, Step};
+use crate::syntax::ast::{Auth, Body, Json, ProofOption, Step};
 
 /// A step's request with every value resolved.
 pub(super) struct Outgoing {
@@ -18,6 +18,8 @@ pub(super) struct Outgoing {
     /// The step's own `ca_cert`, and `client_cert` with `client_key`.
     pub(super) ca_cert: Option<String>,
     pub(super) identity: Option<(String, String)>,
+    /// `proof_for URL`: the `htu` of the DPoP proof, instead of `url`.
+    pub(super) proof_url: Option<String>,
 }
 
 pub(super) enum AuthPlan {
@@ -116,6 +118,10 @@ impl SpecRun<'_> {
             }
             _ => None,
         };
+        let proof_url = match &step.options.proof {
+            Some(ProofOption::For { url, .. }) => Some(self.eval(url)?.text),
+            _ => None,
+        };
         Ok(Outgoing {
             method: reqwest::Method::from_bytes(request.method.node.as_str().as_bytes())
                 .unwrap_or(reqwest::Method::GET),
@@ -126,6 +132,7 @@ impl SpecRun<'_> {
             auth,
             ca_cert,
             identity,
+            proof_url,
         })
     }
 

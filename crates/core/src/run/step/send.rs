@@ -8,7 +8,7 @@ use crate::http::{Exchange, TlsKey, TransportError, TransportErrorKind};
 use crate::oauth::Token;
 use crate::results::{supersede_last, Attempt, AttemptKind};
 use crate::retry::RetryPolicy;
-use crate::syntax::ast::Step;
+use crate::syntax::ast::{ProofOption, Step};
 
 impl SpecRun<'_> {
     /// Sends the request, again as `policy` allows; every attempt is
@@ -38,7 +38,7 @@ impl SpecRun<'_> {
             // `without_proof` leaves out a certificate-bound token's
             // certificate as it leaves out a DPoP proof.
             identity: outgoing.identity.clone().or_else(|| {
-                let proofless = step.options.without_proof.is_some();
+                let proofless = matches!(step.options.proof, Some(ProofOption::Without(_)));
                 (managed.filter(|_| !proofless))
                     .and_then(|c| c.client_cert.clone().zip(c.client_key.clone()))
             }),
@@ -57,7 +57,9 @@ impl SpecRun<'_> {
         // A DPoP-bound token goes with a fresh proof, unless the step
         // leaves it out to see the API refuse the token.
         let bound = match (managed, token) {
-            (Some(c), Some(t)) if step.options.without_proof.is_none() => Some((c, t)),
+            (Some(c), Some(t)) if !matches!(step.options.proof, Some(ProofOption::Without(_))) => {
+                Some((c, t))
+            }
             _ => None,
         };
         let tokens = &self.runner.tokens;
@@ -90,7 +92,13 @@ impl SpecRun<'_> {
                     let mut proof = None;
                     if let Some((c, t)) = bound {
                         proof = tokens
-                            .resource_proof(c, outgoing.method.as_str(), &outgoing.url, t)
+                            .resource_proof(
+                                c,
+                                outgoing.method.as_str(),
+                                &outgoing.url,
+                                outgoing.proof_url.as_deref(),
+                                t,
+                            )
                             .map_err(TransportError::unsent)?;
                         if let Some(proof) = &proof {
                             request = request.header("DPoP", proof);

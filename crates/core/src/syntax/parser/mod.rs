@@ -348,7 +348,14 @@ impl Builder {
                 }
                 Rule::auth_stmt => {
                     let client = self.spanned_str(&parts.nth(1).expect("client name"));
-                    step.options.without_proof = parts.next().map(|w| self.span(&w));
+                    step.options.proof = parts.next().map(|p| match p.as_rule() {
+                        Rule::proof_for => {
+                            let span = self.span(&p);
+                            let url = self.value(p.into_inner().nth(1).expect("proof_for URL"));
+                            ProofOption::For { url, span }
+                        }
+                        _ => ProofOption::Without(self.span(&p)),
+                    });
                     self.set_auth(&mut step, Auth::Client(client), stmt_span);
                 }
                 Rule::timeout_opt => {
