@@ -36,7 +36,7 @@ step "the token alone is refused" {{
   expect header "WWW-Authenticate" contains "DPoP"
 }}
 
-step "a proof for another URL is refused" {{
+step "a proof for another URL is refused" always {{
   GET "{base}/v1/orders"
   auth bound proof_for "https://api.elsewhere.example/v1/orders"
   expect status == 401
@@ -179,6 +179,15 @@ async fn an_unbound_token_fails_unless_dpop_is_optional() {
         first.trace.iter().any(|t| t.contains("not DPoP-bound")),
         "{:?}",
         first.trace
+    );
+    // No proof to aim elsewhere, and the step says so.
+    let elsewhere = step(&result, "a proof for another URL is refused");
+    assert!(
+        elsewhere
+            .notes
+            .iter()
+            .any(|n| n.contains("`proof_for` sent no proof")),
+        "{elsewhere:#?}"
     );
 }
 

@@ -150,6 +150,17 @@ fn comments_go_anywhere_but_inside_strings() {
         "#x"
     );
     assert_eq!(s.expects.len(), 1);
+
+    // Between an option's words and its value too (a comment was once
+    // read as the backoff's duration, and as the URL of `proof_for`).
+    let s = step("  retry 2 backoff # wait\n 1s max # at most\n 2m\n  auth c proof_for # htu\n \"https://x.test/\"");
+    let retry = s.options.retry.unwrap();
+    assert_eq!(retry.backoff, Some(Duration::from_secs(1)));
+    assert_eq!(retry.max, Some(Duration::from_secs(120)));
+    let Some(ProofOption::For { url, .. }) = &s.options.proof else {
+        panic!("proof_for: {:?}", s.options.proof)
+    };
+    assert_eq!(lit(url), "https://x.test/");
 }
 
 trait StrTemplate {

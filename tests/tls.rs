@@ -140,6 +140,17 @@ fn error(step: &StepResult) -> String {
     step.error.clone().unwrap_or_default()
 }
 
+/// The token endpoint refused the client's credentials, saying `why`.
+fn assert_refused(step: &StepResult, why: &str) {
+    assert_eq!(
+        step.class(),
+        Some(FailureClass::Credentials),
+        "{:?}",
+        step.outcome
+    );
+    assert!(error(step).contains(why), "{}", error(step));
+}
+
 /// Writes the PEM files next to the spec and runs it.
 async fn run_spec(
     pki: &Pki,
@@ -436,15 +447,23 @@ async fn tls_client_auth_at_the_token_endpoint() {
     let text = mtls_spec(&base, "other.pem", "other-key.pem");
     let result = run_spec(&pki, &base, &text, trust).await;
     let s = step(&result, "orders");
-    assert_eq!(
-        s.class(),
-        Some(FailureClass::Credentials),
-        "{:?}",
-        s.outcome
-    );
-    assert!(error(s).contains("invalid_client"), "{}", error(s));
+    assert_refused(s, "invalid_client");
     // No private key ever shows.
     assert!(!error(s).contains("PRIVATE KEY"), "{}", error(s));
+
+    // A self-signed certificate, where only the CA's are asked for, ends
+    // the handshake: the token endpoint is out of reach.
+    let (forged, forged_key) = self_signed("mtls-client");
+    let text = mtls_spec(&base, "forged.pem", "forged-key.pem");
+    let result = run_spec(&pki, &base, &text, |o, specs| {
+        trust(o, specs);
+        specs.write("forged.pem", &forged);
+        specs.write("forged-key.pem", &forged_key);
+    })
+    .await;
+    let s = step(&result, "orders");
+    assert_eq!(s.class(), Some(FailureClass::AuthServer), "{:?}", s.outcome);
+    assert!(error(s).contains("UnknownCA"), "{}", error(s));
 }
 
 #[tokio::test]
@@ -582,30 +601,14 @@ async fn self_signed_tls_client_auth_at_the_token_endpoint() {
     // Another self-signed certificate, even with the same subject: refused.
     let result = run_spec(&pki, &base, &robot("impostor.pem"), with_certs).await;
     let s = step(&result, "orders");
-    assert_eq!(
-        s.class(),
-        Some(FailureClass::Credentials),
-        "{:?}",
-        s.outcome
-    );
-    assert!(error(s).contains("not the one registered"), "{}", error(s));
+    assert_refused(s, "not the one registered");
 
     // tls_client_auth: a self-signed certificate naming the client is not
     // enough, the CA-signed one still is.
     let text = mtls_spec(&base, "forged.pem", "forged-key.pem");
     let result = run_spec(&pki, &base, &text, with_certs).await;
     let s = step(&result, "orders");
-    assert_eq!(
-        s.class(),
-        Some(FailureClass::Credentials),
-        "{:?}",
-        s.outcome
-    );
-    assert!(
-        error(s).contains("not signed by the client CA"),
-        "{}",
-        error(s)
-    );
+    assert_refused(s, "not signed by the client CA");
     let text = mtls_spec(&base, "client.pem", "client-key.pem");
     let result = run_spec(&pki, &base, &text, with_certs).await;
     let s = step(&result, "orders");

@@ -14,8 +14,9 @@
 //   INTEROP_TLS_CLIENT_CA      PEM: the CA of `cc-mtls`'s certificate
 //   INTEROP_SELF_SIGNED_CERT   PEM: `cc-self-signed`'s registered certificate
 //
-// Prints `READY http://127.0.0.1:PORT` once it serves, then one line per
-// token endpoint answer: `TOKEN <ok|error> <client_id|-> <grant_type|error>`.
+// Prints `READY http://127.0.0.1:PORT` (https with a certificate) once it
+// serves, then one line per token endpoint answer:
+// `TOKEN <ok|error> <client_id|-> <grant_type|error>`.
 //
 // Over HTTPS (its mTLS feature) two clients get certificate-bound tokens
 // (RFC 8705): `cc-mtls` authenticates with a certificate the client CA

@@ -285,6 +285,27 @@ pub(crate) fn subject_cn(der: &[u8]) -> Option<String> {
     None
 }
 
+/// Whether DER has the shape of an X.509 certificate: a SEQUENCE of the
+/// to-be-signed SEQUENCE, the signature algorithm and the signature.
+pub(crate) fn is_certificate(der: &[u8]) -> bool {
+    let shape = || {
+        let (0x30, cert, []) = der_tlv(der)? else {
+            return None;
+        };
+        let (0x30, _, rest) = der_tlv(cert)? else {
+            return None;
+        };
+        let (0x30, _, rest) = der_tlv(rest)? else {
+            return None;
+        };
+        let (0x03, _, []) = der_tlv(rest)? else {
+            return None;
+        };
+        Some(())
+    };
+    shape().is_some()
+}
+
 /// One DER element: (tag, contents, the bytes after it).
 fn der_tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
     let (&tag, rest) = input.split_first()?;

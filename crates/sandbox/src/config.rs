@@ -133,7 +133,7 @@ impl RegisteredClient {
         use rustls::pki_types::pem::PemObject as _;
         let pem = self.self_signed_cert_pem.as_deref()?;
         let cert = rustls::pki_types::CertificateDer::from_pem_slice(pem.as_bytes()).ok()?;
-        Some(cert.to_vec())
+        crate::client_auth::is_certificate(&cert).then(|| cert.to_vec())
     }
 
     /// A new client with the defaults used for TOML entries: auth methods
@@ -550,8 +550,8 @@ mod tests {
     /// A client given a certificate authenticates with it (RFC 8705 §2.2).
     #[test]
     fn a_registered_certificate_means_self_signed_tls_client_auth() {
-        // Any well-formed PEM certificate block: only its bytes are compared.
-        let pem = "-----BEGIN CERTIFICATE-----\nMAMCAQA=\n-----END CERTIFICATE-----\n";
+        // The shape of a certificate is enough: only its bytes are compared.
+        let pem = "-----BEGIN CERTIFICATE-----\nMAcwADAAAwEA\n-----END CERTIFICATE-----\n";
         let c = SandboxConfig::from_toml_str(&format!(
             "[[clients]]\nid = \"robot\"\nself_signed_cert_pem = \"\"\"\n{pem}\"\"\"\n"
         ))
@@ -564,7 +564,7 @@ mod tests {
         assert_eq!(robot.grants[0], GrantType::ClientCredentials);
         assert_eq!(
             robot.self_signed_cert_der().unwrap(),
-            [0x30, 0x03, 0x02, 0x01, 0x00]
+            [0x30, 0x07, 0x30, 0x00, 0x30, 0x00, 0x03, 0x01, 0x00]
         );
     }
 
@@ -605,6 +605,11 @@ mod tests {
             ),
             (
                 "[[clients]]\nid = \"x\"\nself_signed_cert_pem = \"not a certificate\"",
+                "needs `self_signed_cert_pem`, a PEM certificate",
+            ),
+            (
+                // PEM armour around an INTEGER, not a certificate.
+                "[[clients]]\nid = \"x\"\nself_signed_cert_pem = \"-----BEGIN CERTIFICATE-----\\nMAMCAQA=\\n-----END CERTIFICATE-----\\n\"",
                 "needs `self_signed_cert_pem`, a PEM certificate",
             ),
         ] {

@@ -15,15 +15,14 @@ use crate::state::AppState;
 /// Served at both `/.well-known/openid-configuration` and
 /// `/.well-known/oauth-authorization-server`.
 pub(crate) async fn metadata(State(state): State<Arc<AppState>>) -> Response {
-    // Client certificates need a TLS connection: advertised over https only.
-    let tls = state.issuer.starts_with("https://");
+    // Certificate methods as far as the TLS setup asks for certificates.
     let by_certificate = [
         ClientAuthMethod::TlsClientAuth,
         ClientAuthMethod::SelfSignedTlsClientAuth,
     ];
     let auth_methods: Vec<&str> = ClientAuthMethod::ALL
         .iter()
-        .filter(|m| tls || !by_certificate.contains(m))
+        .filter(|m| !by_certificate.contains(m) || state.certificate_auth.contains(m))
         .map(|m| m.as_str())
         .collect();
     let signing_algs: Vec<&str> = ASSERTION_ALGS.iter().map(|a| alg_name(*a)).collect();
@@ -45,7 +44,7 @@ pub(crate) async fn metadata(State(state): State<Arc<AppState>>) -> Response {
         "code_challenge_methods_supported": ["S256"],
         "dpop_signing_alg_values_supported": ["ES256", "RS256"],
         // RFC 8705 §3.3: tokens asked for over a client certificate are bound to it.
-        "tls_client_certificate_bound_access_tokens": tls,
+        "tls_client_certificate_bound_access_tokens": !state.certificate_auth.is_empty(),
         // RFC 9207: the authorization response names its issuer.
         "authorization_response_iss_parameter_supported": true,
         "subject_types_supported": ["public"],

@@ -89,6 +89,9 @@ impl Sandbox {
     ) -> std::io::Result<Sandbox> {
         let invalid = |e: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, e);
         config.validate().map_err(invalid)?;
+        let certificate_auth = (tls.as_ref())
+            .map(TlsSettings::certificate_auth)
+            .unwrap_or_default();
         let tls = tls.as_ref().map(Tls::new).transpose().map_err(invalid)?;
         // Bind first so a busy port is reported before the key is made.
         let listener = TcpListener::bind(("127.0.0.1", port)).await?;
@@ -107,7 +110,8 @@ impl Sandbox {
             .await
             .map_err(std::io::Error::other)?
             .map_err(std::io::Error::other)?;
-        let state = Arc::new(AppState::new(config, base_url.clone(), signing).map_err(invalid)?);
+        let state = AppState::new(config, base_url.clone(), signing, certificate_auth);
+        let state = Arc::new(state.map_err(invalid)?);
 
         let app = router(state.clone()).into_make_service_with_connect_info::<ConnHandle>();
         let (stop, stopped) = oneshot::channel::<()>();

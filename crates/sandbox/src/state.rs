@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use crate::api::Order;
-use crate::config::{RegisteredClient, SandboxConfig};
+use crate::config::{ClientAuthMethod, RegisteredClient, SandboxConfig};
 use crate::fault_store::FaultStore;
 use crate::faults::{FaultKind, Group};
 use crate::keys::{ClientKey, SigningKey};
@@ -27,10 +27,18 @@ pub(crate) struct AppState {
     pub user_flows: crate::authorize::UserFlows,
     /// The nonce DPoP proofs must carry, when `config.dpop_nonce`.
     pub dpop_nonce: String,
+    /// The certificate-based client authentication methods the TLS setup
+    /// allows (none over plain HTTP).
+    pub certificate_auth: Vec<ClientAuthMethod>,
 }
 
 impl AppState {
-    pub fn new(config: SandboxConfig, issuer: String, signing: SigningKey) -> Result<Self, String> {
+    pub fn new(
+        config: SandboxConfig,
+        issuer: String,
+        signing: SigningKey,
+        certificate_auth: Vec<ClientAuthMethod>,
+    ) -> Result<Self, String> {
         let mut client_keys = HashMap::new();
         for c in &config.clients {
             if let Some(pem) = &c.public_key_pem {
@@ -44,6 +52,7 @@ impl AppState {
             faults.add(f.clone());
         }
         Ok(AppState {
+            certificate_auth,
             config,
             issuer,
             signing,

@@ -12,6 +12,8 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{DigitallySignedStruct, DistinguishedName, ServerConnection, SignatureScheme};
 
+use crate::config::ClientAuthMethod;
+
 /// The sandbox's TLS identity and client certificate policy (PEM texts).
 #[derive(Debug, Clone, Default)]
 pub struct TlsSettings {
@@ -28,8 +30,23 @@ pub struct TlsSettings {
     /// client holds the certificate's key, and the token endpoint decides
     /// whose it is.
     pub self_signed_client_certs: bool,
-    /// Refuse connections without a client certificate.
+    /// Refuse connections without a client certificate (with
+    /// `self_signed_client_certs`, any certificate will do).
     pub require_client_cert: bool,
+}
+
+impl TlsSettings {
+    /// The client authentication methods its certificate policy allows.
+    pub(crate) fn certificate_auth(&self) -> Vec<ClientAuthMethod> {
+        let mut methods = Vec::new();
+        if self.client_ca_pem.is_some() {
+            methods.push(ClientAuthMethod::TlsClientAuth);
+        }
+        if self.self_signed_client_certs {
+            methods.push(ClientAuthMethod::SelfSignedTlsClientAuth);
+        }
+        methods
+    }
 }
 
 /// A client certificate presented in a TLS handshake.
@@ -79,6 +96,10 @@ impl Tls {
         let builder = match (&client_ca, settings.self_signed_client_certs) {
             (_, true) => builder.with_client_cert_verifier(Arc::new(AnyClientCert {
                 mandatory: settings.require_client_cert,
+                // Clients that pick a certificate by CA still see the CA.
+                hints: (client_ca.as_ref())
+                    .map(|ca| ca.root_hint_subjects().to_vec())
+                    .unwrap_or_default(),
                 algorithms: provider.signature_verification_algorithms,
             })),
             (Some(ca), false) => builder.with_client_cert_verifier(ca.clone()),
@@ -137,6 +158,7 @@ fn client_ca(
 #[derive(Debug)]
 struct AnyClientCert {
     mandatory: bool,
+    hints: Vec<DistinguishedName>,
     algorithms: WebPkiSupportedAlgorithms,
 }
 
@@ -146,7 +168,7 @@ impl ClientCertVerifier for AnyClientCert {
     }
 
     fn root_hint_subjects(&self) -> &[DistinguishedName] {
-        &[]
+        &self.hints
     }
 
     fn verify_client_cert(

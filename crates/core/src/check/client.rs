@@ -578,7 +578,7 @@ pub fn from_def(
 }
 
 /// The text of a value with no templates or functions in it.
-fn literal(value: &Value) -> Option<String> {
+pub(super) fn literal(value: &Value) -> Option<String> {
     match &value.kind {
         ValueKind::Str(t) => t.as_literal(),
         _ => None,

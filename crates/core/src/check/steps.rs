@@ -65,6 +65,16 @@ impl Checker<'_> {
                     }
                     Some(ProofOption::For { url, span }) => {
                         self.eval(file, url, Some(ctx));
+                        let written = super::client::literal(url);
+                        if let Some(text) = written.filter(|t| url::Url::parse(t).is_err()) {
+                            self.error(
+                                Diagnostic::error(format!(
+                                    "`proof_for` needs an absolute URL, not {text:?}"
+                                ))
+                                .at(&file.source, url.span)
+                                .help("the URL the DPoP proof is made for (its `htu`)"),
+                            );
+                        }
                         no_dpop.then_some((
                             *span,
                             "sends no DPoP proof to make for another URL",

@@ -231,14 +231,6 @@ pub enum ProofOption {
     For { url: Value, span: Span },
 }
 
-impl ProofOption {
-    pub fn span(&self) -> Span {
-        match self {
-            ProofOption::Without(span) | ProofOption::For { span, .. } => *span,
-        }
-    }
-}
-
 #[derive(Debug, Clone, PartialEq)]
 pub struct Retry {
     pub count: u32,

@@ -10,7 +10,7 @@ mod request;
 mod send;
 
 use classify::classify;
-use request::{AuthPlan, Outgoing};
+use request::{AuthPlan, Outgoing, ProofPlan};
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -253,6 +253,17 @@ impl SpecRun<'_> {
             if let AuthPlan::Client(name) = &outgoing.auth {
                 if token.is_none() {
                     match self.client_token(name, step, policy, result).await {
+                        // `dpop optional` took an unbound token: there is
+                        // no proof to make for another URL.
+                        Ok(t)
+                            if t.scheme != "DPoP"
+                                && matches!(outgoing.proof, ProofPlan::For(_)) =>
+                        {
+                            result.notes.push(format!(
+                                "client `{name}`'s token is not DPoP-bound: `proof_for` sent no proof"
+                            ));
+                            token = Some(t);
+                        }
                         Ok(t) => token = Some(t),
                         Err((class, message)) => {
                             result.error = Some(self.redact(&message));
@@ -270,7 +281,7 @@ impl SpecRun<'_> {
             if let (Ok(x), AuthPlan::Client(name), Some(rejected)) =
                 (&exchange, &outgoing.auth, &token)
             {
-                if x.status == 401 && !refetched && step.options.proof.is_none() {
+                if x.status == 401 && !refetched && outgoing.proof == ProofPlan::AsClient {
                     refetched = true;
                     let client = self.clients.get(name).cloned().unwrap_or_default();
                     self.runner.tokens.invalidate(&client, rejected).await;

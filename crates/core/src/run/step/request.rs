@@ -18,8 +18,18 @@ pub(super) struct Outgoing {
     /// The step's own `ca_cert`, and `client_cert` with `client_key`.
     pub(super) ca_cert: Option<String>,
     pub(super) identity: Option<(String, String)>,
-    /// `proof_for URL`: the `htu` of the DPoP proof, instead of `url`.
-    pub(super) proof_url: Option<String>,
+    pub(super) proof: ProofPlan,
+}
+
+/// How a request made with `auth CLIENT` proves the token is the sender's.
+#[derive(PartialEq)]
+pub(super) enum ProofPlan {
+    /// As the client does: a DPoP proof for this request, its certificate.
+    AsClient,
+    /// `without_proof`: neither.
+    Without,
+    /// `proof_for URL`: a DPoP proof whose `htu` is this URL.
+    For(String),
 }
 
 pub(super) enum AuthPlan {
@@ -118,9 +128,10 @@ impl SpecRun<'_> {
             }
             _ => None,
         };
-        let proof_url = match &step.options.proof {
-            Some(ProofOption::For { url, .. }) => Some(self.eval(url)?.text),
-            _ => None,
+        let proof = match &step.options.proof {
+            None => ProofPlan::AsClient,
+            Some(ProofOption::Without(_)) => ProofPlan::Without,
+            Some(ProofOption::For { url, .. }) => ProofPlan::For(self.eval(url)?.text),
         };
         Ok(Outgoing {
             method: reqwest::Method::from_bytes(request.method.node.as_str().as_bytes())
@@ -132,7 +143,7 @@ impl SpecRun<'_> {
             auth,
             ca_cert,
             identity,
-            proof_url,
+            proof,
         })
     }
 

@@ -1,6 +1,6 @@
 //! Sending a step's request, again as its retry policy allows.
 
-use super::request::{AuthPlan, Outgoing};
+use super::request::{AuthPlan, Outgoing, ProofPlan};
 use super::SpecRun;
 use std::time::Duration;
 
@@ -8,7 +8,7 @@ use crate::http::{Exchange, TlsKey, TransportError, TransportErrorKind};
 use crate::oauth::Token;
 use crate::results::{supersede_last, Attempt, AttemptKind};
 use crate::retry::RetryPolicy;
-use crate::syntax::ast::{ProofOption, Step};
+use crate::syntax::ast::Step;
 
 impl SpecRun<'_> {
     /// Sends the request, again as `policy` allows; every attempt is
@@ -38,7 +38,7 @@ impl SpecRun<'_> {
             // `without_proof` leaves out a certificate-bound token's
             // certificate as it leaves out a DPoP proof.
             identity: outgoing.identity.clone().or_else(|| {
-                let proofless = matches!(step.options.proof, Some(ProofOption::Without(_)));
+                let proofless = outgoing.proof == ProofPlan::Without;
                 (managed.filter(|_| !proofless))
                     .and_then(|c| c.client_cert.clone().zip(c.client_key.clone()))
             }),
@@ -57,9 +57,7 @@ impl SpecRun<'_> {
         // A DPoP-bound token goes with a fresh proof, unless the step
         // leaves it out to see the API refuse the token.
         let bound = match (managed, token) {
-            (Some(c), Some(t)) if !matches!(step.options.proof, Some(ProofOption::Without(_))) => {
-                Some((c, t))
-            }
+            (Some(c), Some(t)) if outgoing.proof != ProofPlan::Without => Some((c, t)),
             _ => None,
         };
         let tokens = &self.runner.tokens;
@@ -96,7 +94,10 @@ impl SpecRun<'_> {
                                 c,
                                 outgoing.method.as_str(),
                                 &outgoing.url,
-                                outgoing.proof_url.as_deref(),
+                                match &outgoing.proof {
+                                    ProofPlan::For(url) => Some(url.as_str()),
+                                    _ => None,
+                                },
                                 t,
                             )
                             .map_err(TransportError::unsent)?;

@@ -351,7 +351,7 @@ impl Builder {
                     step.options.proof = parts.next().map(|p| match p.as_rule() {
                         Rule::proof_for => {
                             let span = self.span(&p);
-                            let url = self.value(p.into_inner().nth(1).expect("proof_for URL"));
+                            let url = self.value(p.parts().nth(1).expect("proof_for URL"));
                             ProofOption::For { url, span }
                         }
                         _ => ProofOption::Without(self.span(&p)),
@@ -394,7 +394,7 @@ impl Builder {
                             retry.until_pass = true;
                             continue;
                         }
-                        let duration = part.into_inner().nth(1).map(|d| self.duration(&d).node);
+                        let duration = part.parts().nth(1).map(|d| self.duration(&d).node);
                         match rule {
                             Rule::retry_backoff => retry.backoff = duration,
                             Rule::retry_max => retry.max = duration,
