@@ -97,8 +97,8 @@ pub(crate) fn token_form(
                 client.client_secret.clone().unwrap_or_default(),
             ));
         }
-        // RFC 8705 §2: the certificate of the TLS connection (set by
-        // the client's `tls_key`) is the credential; the id says whose it is.
+        // RFC 8705 §2: the certificate of the TLS connection (the
+        // client's `client_cert`) is the credential; the id says whose it is.
         AuthMethod::TlsClientAuth | AuthMethod::SelfSignedTlsClientAuth | AuthMethod::None => {
             form.push(("client_id".into(), client.client_id.clone()))
         }

@@ -253,18 +253,16 @@ impl SpecRun<'_> {
             if let AuthPlan::Client(name) = &outgoing.auth {
                 if token.is_none() {
                     match self.client_token(name, step, policy, result).await {
-                        // `dpop optional` took an unbound token: there is
-                        // no proof to make for another URL.
-                        Ok(t)
-                            if t.scheme != "DPoP"
-                                && matches!(outgoing.proof, ProofPlan::For(_)) =>
-                        {
-                            result.notes.push(format!(
-                                "client `{name}`'s token is not DPoP-bound: `proof_for` sent no proof"
-                            ));
+                        Ok(t) => {
+                            // `dpop optional` took an unbound token: there
+                            // is no proof to make for another URL.
+                            if t.scheme != "DPoP" && matches!(outgoing.proof, ProofPlan::For(_)) {
+                                result.notes.push(format!(
+                                    "client `{name}`'s token is not DPoP-bound: `proof_for` sent no proof"
+                                ));
+                            }
                             token = Some(t);
                         }
-                        Ok(t) => token = Some(t),
                         Err((class, message)) => {
                             result.error = Some(self.redact(&message));
                             return Outcome::Failed(class);
