@@ -6,7 +6,7 @@
 
 use crate::common::*;
 use oauthspec_core::error::Error;
-use oauthspec_core::results::{FailureClass, StepResult};
+use oauthspec_core::results::{FailureClass, RunResult, StepResult};
 use oauthspec_sandbox::{
     ClientAuthMethod, GrantType, RegisteredClient, Sandbox, SandboxConfig, TlsSettings,
 };
@@ -138,6 +138,20 @@ async fn tls_sandbox(pki: &Pki, client_certs: Option<bool>) -> Sandbox {
 
 fn error(step: &StepResult) -> String {
     step.error.clone().unwrap_or_default()
+}
+
+/// Each of these steps passed.
+fn assert_passed(result: &RunResult, names: &[&str]) {
+    for name in names {
+        let s = step(result, name);
+        assert!(
+            passed(s),
+            "{name}: {:?} {} {:?}",
+            s.outcome,
+            error(s),
+            failures(s)
+        );
+    }
 }
 
 /// The token endpoint refused the client's credentials, saying `why`.
@@ -281,10 +295,7 @@ async fn a_redirect_from_http_to_https_trusts_the_cacert() {
         o.cacert = Some(specs.path().join("ca.pem"));
     })
     .await;
-    for name in ["follows", "stays"] {
-        let s = step(&result, name);
-        assert!(passed(s), "{name}: {:?} {}", s.outcome, error(s));
-    }
+    assert_passed(&result, &["follows", "stays"]);
 }
 
 #[tokio::test]
@@ -510,16 +521,10 @@ async fn a_certificate_bound_token_goes_only_with_its_certificate() {
         x5t(&pki.client_cert)
     );
     let result = run_spec(&pki, &base, &text, trust).await;
-    for name in ["orders", "bound", "over another certificate", "over none"] {
-        let s = step(&result, name);
-        assert!(
-            passed(s),
-            "{name}: {:?} {} {:?}",
-            s.outcome,
-            error(s),
-            failures(s)
-        );
-    }
+    assert_passed(
+        &result,
+        &["orders", "bound", "over another certificate", "over none"],
+    );
     // Refused, and not fetched again: the token was fine, the certificate not.
     assert_eq!(
         sandbox.stats().token,
@@ -587,16 +592,7 @@ async fn self_signed_tls_client_auth_at_the_token_endpoint() {
         x5t(&own_cert)
     );
     let result = run_spec(&pki, &base, &text, with_certs).await;
-    for name in ["orders", "bound", "metadata"] {
-        let s = step(&result, name);
-        assert!(
-            passed(s),
-            "{name}: {:?} {} {:?}",
-            s.outcome,
-            error(s),
-            failures(s)
-        );
-    }
+    assert_passed(&result, &["orders", "bound", "metadata"]);
 
     // Another self-signed certificate, even with the same subject: refused.
     let result = run_spec(&pki, &base, &robot("impostor.pem"), with_certs).await;
